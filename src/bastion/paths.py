@@ -34,6 +34,8 @@ def foundry_bin(tool: str) -> Path:
     """Path to a Foundry binary (forge, anvil, cast) installed by ``npm ci`` from the pinned packages."""
     override = os.environ.get(f"BASTION_{tool.upper()}")
     if override:
+        if not Path(override).is_file():
+            raise SetupError(f"BASTION_{tool.upper()}={override} is not a file: unset it or point it at {tool}")
         return Path(override)
     path = project_root() / "node_modules" / "@foundry-rs" / f"{tool}-linux-amd64" / "bin" / tool
     if not path.is_file():

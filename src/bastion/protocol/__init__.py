@@ -1,0 +1,1 @@
+"""The reference perpetual-futures protocol: deployment and a client over its manifest."""

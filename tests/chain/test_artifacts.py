@@ -1,0 +1,82 @@
+"""Forge build output by contract name, with one-line errors that say `make build`."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from bastion import paths
+from bastion.chain.artifacts import ArtifactError, load_artifact
+
+
+def test_loads_a_built_contract():
+    art = load_artifact("MintableToken")
+    assert art.source == "contracts/world/MintableToken.sol"
+    assert art.deployable and art.deployed_bytecode.startswith("0x")
+    assert any(item.get("name") == "mint" for item in art.abi)
+
+
+def test_qualified_name_loads_the_same_contract():
+    assert load_artifact("MintableToken.sol:MintableToken") == load_artifact("MintableToken")
+
+
+def test_missing_contract_says_run_make_build():
+    with pytest.raises(ArtifactError, match=r"no build output for contract 'NoSuchThing'.*make build"):
+        load_artifact("NoSuchThing")
+
+
+@pytest.fixture
+def fake_project(tmp_path, monkeypatch):
+    """A throwaway project root with one source and one artifact, to age them independently."""
+    (tmp_path / "foundry.toml").write_text("")
+    src = tmp_path / "contracts" / "Thing.sol"
+    src.parent.mkdir()
+    src.write_text("// source")
+    out = tmp_path / "out" / "Thing.sol" / "Thing.json"
+    out.parent.mkdir(parents=True)
+    out.write_text(
+        json.dumps(
+            {
+                "abi": [],
+                "bytecode": {"object": "0x00"},
+                "deployedBytecode": {"object": "0x00"},
+                "metadata": {"settings": {"compilationTarget": {"contracts/Thing.sol": "Thing"}}},
+            }
+        )
+    )
+    monkeypatch.setenv("BASTION_ROOT", str(tmp_path))
+    paths.project_root.cache_clear()
+    yield src, out
+    paths.project_root.cache_clear()
+
+
+def test_artifact_older_than_source_is_stale(fake_project):
+    _src, out = fake_project
+    os.utime(out, (1_000_000, 1_000_000))
+    with pytest.raises(ArtifactError, match=r"older than contracts/Thing.sol: run `make build`"):
+        load_artifact("Thing")
+
+
+def test_fresh_artifact_loads(fake_project):
+    src, _out = fake_project
+    os.utime(src, (1_000_000, 1_000_000))
+    assert load_artifact("Thing").source == "contracts/Thing.sol"
+
+
+def test_unreadable_artifact_is_one_line(fake_project):
+    _, out = fake_project
+    out.write_text("{not json")
+    with pytest.raises(ArtifactError, match="unreadable") as info:
+        load_artifact("Thing")
+    assert "\n" not in str(info.value)
+
+
+def test_ambiguous_name_asks_for_file_name(fake_project):
+    _, out = fake_project
+    other = out.parent.parent / "Other.sol" / "Thing.json"
+    other.parent.mkdir()
+    other.write_text(out.read_text())
+    with pytest.raises(ArtifactError, match="ambiguous"):
+        load_artifact("Thing")
