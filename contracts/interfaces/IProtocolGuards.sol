@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+/// @notice What the clearing engine needs of the OracleGuard.
+interface IOracleGuard {
+    /// @notice The checked price (18 decimals) of `market`, or its last good price; and reduce-only.
+    function checkedPrice(bytes32 market) external returns (uint256 price18, bool reduceOnly);
+    /// @notice The same without recording anything.
+    function viewPrice(bytes32 market) external view returns (uint256 price18, bool reduceOnly);
+}
+
+/// @notice What the clearing engine needs of the ParameterRegistry.
+interface IParameterRegistry {
+    /// @notice The effective value of parameter `key` (reverts on an unknown key).
+    function get(bytes32 key) external view returns (uint256);
+}
+
+/// @notice What the clearing engine needs of the collateral vault.
+interface ICollateralVault {
+    /// @notice Pull `amount` of collateral from `from` (who approved the vault).
+    function pull(address from, uint256 amount) external;
+    /// @notice Pay `amount` to `to` through the outflow limiter; false when it was queued as a claim.
+    function pay(address to, uint256 amount) external returns (bool paidNow);
+    /// @notice Pay a settlement share to `to` (no rate limit: settlement is the orderly exit).
+    function paySettlement(address to, uint256 amount) external;
+    /// @notice Collateral tokens held that are not already promised to queued (delayed) withdrawals.
+    function freeBalance() external view returns (uint256);
+}

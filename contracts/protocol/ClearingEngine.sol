@@ -1,0 +1,525 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
+import {GuardAccess} from "../guards/GuardAccess.sol";
+import {ICollateralVault, IOracleGuard, IParameterRegistry} from "../interfaces/IProtocolGuards.sol";
+import {PerpMath} from "./PerpMath.sol";
+
+/// @title ClearingEngine
+/// @notice The position math of Bastion's reference perpetual-futures clearinghouse: cross margin per
+///         account, several oracle-priced markets, funding from the skew, fees, liquidation, insurance fund,
+///         and global settlement. It holds no tokens: the Vault does, and obeys only the current engine.
+/// @dev Every trade is matched against a designated backstop `maker` account at the oracle price, so the
+///      book is zero-sum: the sum of all unrealized PnL is zero and the vault identity
+///      `tokens held == Σ collateral + insurance fund + fees` holds exactly up to rounding, which always
+///      favours the protocol. Bad debt is covered by the insurance fund, then charged to the maker (the
+///      backstop liquidity provider); if the maker itself goes under, anyone may trigger settlement.
+///      Only the Router may call the state-changing entry points; it passes the acting account.
+contract ClearingEngine is GuardAccess {
+    using SafeCast for uint256;
+    using SafeCast for int256;
+
+    uint256 public constant MAX_MARKETS = 8;
+    // Parameter names in the registry; the key of a market's parameter is keccak256(abi.encode(market, name)).
+    bytes32 public constant P_INITIAL_MARGIN_BPS = keccak256("initialMarginBps");
+    bytes32 public constant P_MAINTENANCE_MARGIN_BPS = keccak256("maintenanceMarginBps");
+    bytes32 public constant P_MAX_OPEN_INTEREST = keccak256("maxOpenInterest");
+    bytes32 public constant P_TRADING_FEE_BPS = keccak256("tradingFeeBps");
+    bytes32 public constant P_LIQUIDATION_PENALTY_BPS = keccak256("liquidationPenaltyBps");
+    bytes32 public constant P_MAX_FUNDING_RATE_PER_DAY = keccak256("maxFundingRatePerDay");
+    /// @notice Share of a liquidation penalty paid to the liquidator (the rest goes to the insurance fund).
+    uint256 public constant LIQUIDATOR_SHARE_BPS = 5_000;
+
+    struct Market {
+        bytes32 id; // e.g. bytes32("ETH-PERP"): the oracle guard and registry key
+        uint128 longOi; // trader (non-maker) long size
+        uint128 shortOi; // trader short size
+        int256 fundingIndex; // cumulative funding per unit of size, 1e18 USD
+        uint64 lastFundingAt;
+    }
+
+    struct Position {
+        int128 size; // 1e18 per unit, long > 0
+        int128 openNotional; // 1e18 USD cost basis, signed like size
+        int256 fundingEntry; // market funding index when funding was last settled
+    }
+
+    ICollateralVault public immutable vault;
+    IOracleGuard public immutable oracle;
+    IParameterRegistry public immutable registry;
+    /// @notice Decimal scale between 1e18 USD values and collateral units (1e12 for a 6-decimal stablecoin).
+    uint256 public immutable collateralScale;
+    /// @notice The backstop liquidity provider: the counterparty of every trade.
+    address public immutable maker;
+
+    address public router;
+    Market[] internal _markets;
+    mapping(bytes32 => uint256) internal _marketIndexPlusOne;
+    mapping(address => int256) public collateralOf;
+    mapping(address => mapping(uint256 => Position)) internal _positions;
+    /// @notice Σ collateralOf over all accounts (signed: an account in bad debt counts negative).
+    int256 public totalCollateral;
+    uint256 public insuranceFund;
+    uint256 public feesAccrued;
+    /// @notice Every account that ever held collateral or a position, for keepers and settlement.
+    address[] public accounts;
+    mapping(address => bool) public isAccount;
+
+    // Settlement: prices freeze, every account is tallied, then each claims its pro-rata share once.
+    bool public settled;
+    uint256 public settlementPool;
+    uint256 public totalClaims;
+    uint256 public talliedAccounts;
+    mapping(bytes32 => uint256) public frozenPrice;
+    mapping(address => uint256) public claimOf; // 0 after it was paid
+    mapping(address => bool) public tallied;
+
+    event MarketAdded(bytes32 indexed market, uint256 index);
+    event RouterSet(address indexed router);
+    event Deposited(address indexed account, uint256 amount);
+    event Withdrawn(address indexed account, uint256 amount, bool paidNow);
+    event PositionChanged(
+        address indexed account, bytes32 indexed market, int256 delta, uint256 price, int256 newSize, int256 realized, uint256 fee
+    );
+    event FundingAccrued(bytes32 indexed market, int256 ratePerSecond, int256 fundingIndex);
+    event Liquidated(
+        address indexed account, address indexed liquidator, uint256 notional, uint256 penalty, uint256 badDebt
+    );
+    event BadDebtCovered(address indexed account, uint256 fromInsurance, uint256 fromMaker);
+    event InsuranceFunded(address indexed from, uint256 amount);
+    event FeesSwept(address indexed to, uint256 amount);
+    event SettlementTriggered(address indexed by, bool insolvent, uint256 pool);
+    event AccountTallied(address indexed account, uint256 claim);
+    event SettlementClaimed(address indexed account, uint256 paid);
+
+    error NotRouter(address caller);
+    error UnknownMarket(bytes32 market);
+    error TooManyMarkets();
+    error MarketExists(bytes32 market);
+    error ZeroAmount();
+    error InsufficientMargin(address account, int256 equity, uint256 required);
+    error InsufficientCollateral(address account, int256 collateral, uint256 amount);
+    error ReduceOnly(bytes32 market);
+    error OpenInterestCap(bytes32 market, uint256 oi, uint256 cap);
+    error PriceLimit(bytes32 market, uint256 price, uint256 limit);
+    error NotLiquidatable(address account, int256 equity, uint256 maintenance);
+    error MakerCannotTrade();
+    error Settled();
+    error NotSettled();
+    error NotInsolvent();
+    error TallyIncomplete(uint256 tallied, uint256 accounts);
+    error NothingToClaim(address account);
+
+    modifier onlyRouter() {
+        if (msg.sender != router) revert NotRouter(msg.sender);
+        _;
+    }
+
+    modifier notSettled() {
+        if (settled) revert Settled();
+        _;
+    }
+
+    /// @param governance_ The timelock.
+    /// @param guardian_ The emergency council (may trigger settlement).
+    /// @param vault_ The collateral vault.
+    /// @param oracle_ The oracle guard.
+    /// @param registry_ The bounded parameter registry.
+    /// @param maker_ The backstop liquidity provider account.
+    /// @param collateralDecimals Decimals of the collateral token (6 for USDC).
+    constructor(
+        address governance_,
+        address guardian_,
+        ICollateralVault vault_,
+        IOracleGuard oracle_,
+        IParameterRegistry registry_,
+        address maker_,
+        uint8 collateralDecimals
+    ) GuardAccess(governance_, guardian_) {
+        if (address(vault_) == address(0) || maker_ == address(0)) revert ZeroAddress();
+        vault = vault_;
+        oracle = oracle_;
+        registry = registry_;
+        maker = maker_;
+        collateralScale = 10 ** (18 - collateralDecimals);
+    }
+
+    // ----------------------------------------------------------------------------------- governance
+
+    /// @notice List a market whose oracle-guard feed and registry parameters use the id `market`.
+    /// @param market Market id such as bytes32("ETH-PERP").
+    function addMarket(bytes32 market) external onlyGovernance {
+        if (_marketIndexPlusOne[market] != 0) revert MarketExists(market);
+        if (_markets.length >= MAX_MARKETS) revert TooManyMarkets();
+        _markets.push(Market({id: market, longOi: 0, shortOi: 0, fundingIndex: 0, lastFundingAt: uint64(block.timestamp)}));
+        _marketIndexPlusOne[market] = _markets.length;
+        emit MarketAdded(market, _markets.length - 1);
+    }
+
+    /// @notice Point the engine at a new Router.
+    /// @param router_ The Router contract.
+    function setRouter(address router_) external onlyGovernance {
+        router = router_;
+        emit RouterSet(router_);
+    }
+
+    /// @notice Move accrued trading fees out (to the treasury or the insurance fund's owner).
+    /// @param to Recipient.
+    /// @param amount Amount in collateral units, at most the fees accrued.
+    function sweepFees(address to, uint256 amount) external onlyGovernance notSettled {
+        feesAccrued -= amount; // reverts on underflow
+        vault.pay(to, amount);
+        emit FeesSwept(to, amount);
+    }
+
+    // ----------------------------------------------------------------------------------- router entry points
+
+    /// @notice Credit `amount` of collateral pulled from `account` (which approved the vault).
+    function deposit(address account, uint256 amount) external onlyRouter notSettled {
+        if (amount == 0) revert ZeroAmount();
+        _track(account);
+        vault.pull(account, amount);
+        collateralOf[account] += amount.toInt256();
+        totalCollateral += amount.toInt256();
+        emit Deposited(account, amount);
+    }
+
+    /// @notice Add to the insurance fund from `from`.
+    function fundInsurance(address from, uint256 amount) external onlyRouter notSettled {
+        if (amount == 0) revert ZeroAmount();
+        vault.pull(from, amount);
+        insuranceFund += amount;
+        emit InsuranceFunded(from, amount);
+    }
+
+    /// @notice Withdraw `amount` of free collateral; the account must stay above initial margin.
+    /// @return paidNow False when the outflow limiter queued the payment as a claim on the vault.
+    function withdraw(address account, uint256 amount) external onlyRouter notSettled returns (bool paidNow) {
+        if (amount == 0) revert ZeroAmount();
+        _settleAllFunding(account);
+        int256 collateral = collateralOf[account];
+        if (collateral < amount.toInt256()) revert InsufficientCollateral(account, collateral, amount);
+        collateralOf[account] -= amount.toInt256();
+        totalCollateral -= amount.toInt256();
+        (int256 equity, , uint256 initial) = _health(account);
+        if (_hasPositions(account) && equity < initial.toInt256()) revert InsufficientMargin(account, equity, initial);
+        paidNow = vault.pay(account, amount);
+        emit Withdrawn(account, amount, paidNow);
+    }
+
+    /// @notice Change `account`'s position in `market` by `delta` (1e18 per unit; positive buys).
+    /// @param priceLimit Worst acceptable price: a maximum for buys, a minimum for sells (0: none).
+    /// @return increasesRisk True when the trade opened or increased exposure (the Router's pause scope).
+    function trade(address account, bytes32 market, int256 delta, uint256 priceLimit)
+        external
+        onlyRouter
+        notSettled
+        returns (bool increasesRisk)
+    {
+        if (delta == 0) revert ZeroAmount();
+        if (account == maker) revert MakerCannotTrade();
+        uint256 idx = _indexOf(market);
+        (uint256 price, bool reduceOnly) = oracle.checkedPrice(market);
+        if (priceLimit != 0 && (delta > 0 ? price > priceLimit : price < priceLimit)) {
+            revert PriceLimit(market, price, priceLimit);
+        }
+        _accrueFunding(idx, price);
+        _track(account);
+        int256 before = _positions[account][idx].size;
+        int256 makerBefore = _positions[maker][idx].size;
+        increasesRisk = SignedMath.abs(before + delta) > SignedMath.abs(before) || (before != 0 && (before > 0) != (before + delta > 0));
+        if (increasesRisk && reduceOnly) revert ReduceOnly(market);
+
+        uint256 fee = PerpMath.toCollateralUp(PerpMath.requirement(delta, price, _param(market, P_TRADING_FEE_BPS)), collateralScale);
+        int256 realized = _applyTrade(account, idx, delta, price);
+        _applyTrade(maker, idx, -delta, price);
+        _updateOi(idx, before, before + delta);
+        if (fee > 0) {
+            collateralOf[account] -= fee.toInt256();
+            totalCollateral -= fee.toInt256();
+            feesAccrued += fee;
+        }
+        if (increasesRisk) {
+            _checkOiCap(idx, market);
+            _requireInitialMargin(account);
+            // The maker's capacity bounds what traders can open: it must stay above initial margin too.
+            if (SignedMath.abs(_positions[maker][idx].size) > SignedMath.abs(makerBefore)) _requireInitialMargin(maker);
+        }
+        emit PositionChanged(account, market, delta, price, before + delta, realized, fee);
+    }
+
+    /// @notice Close every position of an account below maintenance margin; the liquidator earns part of
+    ///         the penalty, the insurance fund the rest. Liquidations work while trading is paused.
+    function liquidate(address account, address liquidator) external onlyRouter notSettled {
+        if (account == maker) revert MakerCannotTrade();
+        uint256 n = _markets.length;
+        uint256[] memory prices = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            (prices[i], ) = oracle.checkedPrice(_markets[i].id); // last good price is fine for exits
+            _accrueFunding(i, prices[i]);
+        }
+        (int256 equity, uint256 maintenance, ) = _healthAt(account, prices);
+        if (equity >= maintenance.toInt256()) revert NotLiquidatable(account, equity, maintenance);
+
+        uint256 closedNotional;
+        uint256 penalty18;
+        for (uint256 i; i < n; ++i) {
+            int256 size = _positions[account][i].size;
+            if (size == 0) continue;
+            closedNotional += PerpMath.notional(size, prices[i]);
+            penalty18 += PerpMath.requirement(size, prices[i], _param(_markets[i].id, P_LIQUIDATION_PENALTY_BPS));
+            _applyTrade(account, i, -size, prices[i]);
+            _applyTrade(maker, i, size, prices[i]);
+            _updateOi(i, size, 0);
+        }
+        int256 remaining = collateralOf[account];
+        uint256 penalty = PerpMath.toCollateralUp(penalty18, collateralScale);
+        uint256 badDebt;
+        if (remaining < 0) {
+            badDebt = uint256(-remaining);
+            penalty = 0;
+            _coverBadDebt(account, badDebt);
+        } else if (uint256(remaining) < penalty) {
+            penalty = uint256(remaining);
+        }
+        if (penalty > 0) {
+            uint256 toLiquidator = (penalty * LIQUIDATOR_SHARE_BPS) / PerpMath.BPS;
+            collateralOf[account] -= penalty.toInt256();
+            collateralOf[liquidator] += toLiquidator.toInt256();
+            _track(liquidator);
+            insuranceFund += penalty - toLiquidator;
+            totalCollateral -= (penalty - toLiquidator).toInt256();
+        }
+        emit Liquidated(account, liquidator, closedNotional, penalty, badDebt);
+    }
+
+    // ----------------------------------------------------------------------------------- settlement
+
+    /// @notice Wind the protocol down: freeze every market's price at the oracle guard's last good price and
+    ///         stop all activity. Governance or the guardian (emergency council) may call it at any time;
+    ///         anyone may once the backstop maker is insolvent (its equity is negative).
+    function triggerSettlement() external notSettled {
+        bool insolvent = _makerInsolvent();
+        if (msg.sender != governance && msg.sender != guardian && !insolvent) revert NotInsolvent();
+        for (uint256 i; i < _markets.length; ++i) {
+            (uint256 price, ) = oracle.checkedPrice(_markets[i].id);
+            _accrueFunding(i, price);
+            frozenPrice[_markets[i].id] = price;
+        }
+        settled = true;
+        settlementPool = vault.freeBalance();
+        emit SettlementTriggered(msg.sender, insolvent, settlementPool);
+    }
+
+    /// @notice Record the claims (equity at frozen prices, floored at zero) of `list`. Anyone may call it;
+    ///         claims open when every account is tallied, so that the pro-rata factor is final and fair.
+    function tally(address[] calldata list) external {
+        if (!settled) revert NotSettled();
+        uint256[] memory prices = _frozenPrices();
+        for (uint256 k; k < list.length; ++k) {
+            address account = list[k];
+            if (tallied[account] || !isAccount[account]) continue;
+            tallied[account] = true;
+            ++talliedAccounts;
+            (int256 equity, , ) = _healthAt(account, prices);
+            uint256 claim = equity > 0 ? uint256(equity) : 0;
+            claimOf[account] = claim;
+            totalClaims += claim;
+            emit AccountTallied(account, claim);
+        }
+    }
+
+    /// @notice What `account` will be paid: its claim scaled by min(1, pool / total claims), rounded down.
+    function settlementPayout(address account) public view returns (uint256) {
+        uint256 claim = claimOf[account];
+        if (totalClaims <= settlementPool) return claim;
+        return (claim * settlementPool) / totalClaims;
+    }
+
+    /// @notice Pay `account` its pro-rata share, once.
+    function claimSettlement(address account) external onlyRouter returns (uint256 paid) {
+        if (!settled) revert NotSettled();
+        if (talliedAccounts < accounts.length) revert TallyIncomplete(talliedAccounts, accounts.length);
+        paid = settlementPayout(account);
+        if (paid == 0) revert NothingToClaim(account);
+        claimOf[account] = 0;
+        vault.paySettlement(account, paid);
+        emit SettlementClaimed(account, paid);
+    }
+
+    // ----------------------------------------------------------------------------------- views
+
+    /// @notice Number of markets.
+    function marketCount() external view returns (uint256) {
+        return _markets.length;
+    }
+
+    /// @notice Market `index`'s state.
+    function marketAt(uint256 index) external view returns (Market memory) {
+        return _markets[index];
+    }
+
+    /// @notice Number of accounts ever seen.
+    function accountCount() external view returns (uint256) {
+        return accounts.length;
+    }
+
+    /// @notice `account`'s position in `market`.
+    function positionOf(address account, bytes32 market) external view returns (Position memory) {
+        return _positions[account][_indexOf(market)];
+    }
+
+    /// @notice Equity (collateral units, signed), maintenance and initial margin requirements at view prices.
+    function health(address account) external view returns (int256 equity, uint256 maintenance, uint256 initial) {
+        return _healthAt(account, settled ? _frozenPrices() : _viewPrices());
+    }
+
+    /// @notice What the vault must hold for the books to balance: Σ collateral + insurance fund + fees.
+    function obligations() public view returns (int256) {
+        return totalCollateral + int256(insuranceFund) + int256(feesAccrued);
+    }
+
+    // ----------------------------------------------------------------------------------- internals
+
+    function _indexOf(bytes32 market) internal view returns (uint256) {
+        uint256 i = _marketIndexPlusOne[market];
+        if (i == 0) revert UnknownMarket(market);
+        return i - 1;
+    }
+
+    function _param(bytes32 market, bytes32 name) internal view returns (uint256) {
+        return registry.get(keccak256(abi.encode(market, name)));
+    }
+
+    function _track(address account) internal {
+        if (!isAccount[account]) {
+            isAccount[account] = true;
+            accounts.push(account);
+        }
+    }
+
+    function _hasPositions(address account) internal view returns (bool) {
+        for (uint256 i; i < _markets.length; ++i) {
+            if (_positions[account][i].size != 0) return true;
+        }
+        return false;
+    }
+
+    function _accrueFunding(uint256 idx, uint256 price) internal {
+        Market storage m = _markets[idx];
+        uint256 elapsed = block.timestamp - m.lastFundingAt;
+        if (elapsed == 0) return;
+        int256 rate = PerpMath.fundingRatePerSecond(m.longOi, m.shortOi, _param(m.id, P_MAX_FUNDING_RATE_PER_DAY));
+        m.lastFundingAt = uint64(block.timestamp);
+        if (rate == 0) return;
+        m.fundingIndex += (rate * int256(price) / PerpMath.WAD) * int256(elapsed);
+        emit FundingAccrued(m.id, rate, m.fundingIndex);
+    }
+
+    /// @dev Settle funding into collateral, apply the trade, realize PnL into collateral (rounded down).
+    function _applyTrade(address account, uint256 idx, int256 delta, uint256 price) internal returns (int256 realized) {
+        Position storage p = _positions[account][idx];
+        int256 index = _markets[idx].fundingIndex;
+        int256 funding = PerpMath.fundingOwed(p.size, p.fundingEntry, index);
+        (int256 newSize, int256 newOpen, int256 pnl) = PerpMath.applyTrade(p.size, p.openNotional, delta, price);
+        p.size = newSize.toInt128();
+        p.openNotional = newOpen.toInt128();
+        p.fundingEntry = index;
+        // One unit of slack covers the proportional open-notional rounding, so credits never exceed truth.
+        realized = PerpMath.toCollateralDown(pnl - funding - 1, collateralScale);
+        if (pnl - funding == 0) realized = 0;
+        collateralOf[account] += realized;
+        totalCollateral += realized;
+    }
+
+    function _settleAllFunding(address account) internal {
+        for (uint256 i; i < _markets.length; ++i) {
+            Position storage p = _positions[account][i];
+            if (p.size == 0) continue;
+            (uint256 price, ) = oracle.checkedPrice(_markets[i].id);
+            _accrueFunding(i, price);
+            int256 owed = PerpMath.fundingOwed(p.size, p.fundingEntry, _markets[i].fundingIndex);
+            p.fundingEntry = _markets[i].fundingIndex;
+            int256 credit = PerpMath.toCollateralDown(-owed, collateralScale);
+            collateralOf[account] += credit;
+            totalCollateral += credit;
+        }
+    }
+
+    function _updateOi(uint256 idx, int256 before, int256 afterSize) internal {
+        Market storage m = _markets[idx];
+        if (before > 0) m.longOi -= uint256(before).toUint128();
+        else if (before < 0) m.shortOi -= uint256(-before).toUint128();
+        if (afterSize > 0) m.longOi += uint256(afterSize).toUint128();
+        else if (afterSize < 0) m.shortOi += uint256(-afterSize).toUint128();
+    }
+
+    function _checkOiCap(uint256 idx, bytes32 market) internal view {
+        uint256 cap = _param(market, P_MAX_OPEN_INTEREST);
+        Market storage m = _markets[idx];
+        uint256 oi = m.longOi > m.shortOi ? m.longOi : m.shortOi;
+        if (oi > cap) revert OpenInterestCap(market, oi, cap);
+    }
+
+    function _requireInitialMargin(address account) internal view {
+        (int256 equity, , uint256 initial) = _health(account);
+        if (equity < initial.toInt256()) revert InsufficientMargin(account, equity, initial);
+    }
+
+    function _coverBadDebt(address account, uint256 badDebt) internal {
+        uint256 fromInsurance = badDebt < insuranceFund ? badDebt : insuranceFund;
+        uint256 fromMaker = badDebt - fromInsurance;
+        collateralOf[account] = 0;
+        insuranceFund -= fromInsurance;
+        collateralOf[maker] -= fromMaker.toInt256();
+        totalCollateral += fromInsurance.toInt256(); // the account's -badDebt became 0, the maker paid the rest
+        emit BadDebtCovered(account, fromInsurance, fromMaker);
+    }
+
+    function _makerInsolvent() internal view returns (bool) {
+        (int256 equity, , ) = _healthAt(maker, _viewPrices());
+        return equity < 0;
+    }
+
+    function _viewPrices() internal view returns (uint256[] memory prices) {
+        prices = new uint256[](_markets.length);
+        for (uint256 i; i < prices.length; ++i) {
+            (prices[i], ) = oracle.viewPrice(_markets[i].id);
+        }
+    }
+
+    function _frozenPrices() internal view returns (uint256[] memory prices) {
+        prices = new uint256[](_markets.length);
+        for (uint256 i; i < prices.length; ++i) {
+            prices[i] = frozenPrice[_markets[i].id];
+        }
+    }
+
+    /// @dev Health at the oracle guard's current prices.
+    function _health(address account) internal view returns (int256, uint256, uint256) {
+        return _healthAt(account, _viewPrices());
+    }
+
+    function _healthAt(address account, uint256[] memory prices)
+        internal
+        view
+        returns (int256 equity, uint256 maintenance, uint256 initial)
+    {
+        int256 value18;
+        uint256 mm18;
+        uint256 im18;
+        for (uint256 i; i < prices.length; ++i) {
+            Position storage p = _positions[account][i];
+            if (p.size == 0) continue;
+            Market storage m = _markets[i];
+            value18 += PerpMath.unrealized(p.size, p.openNotional, p.fundingEntry, m.fundingIndex, prices[i]);
+            mm18 += PerpMath.requirement(p.size, prices[i], _param(m.id, P_MAINTENANCE_MARGIN_BPS));
+            im18 += PerpMath.requirement(p.size, prices[i], _param(m.id, P_INITIAL_MARGIN_BPS));
+        }
+        equity = collateralOf[account] + PerpMath.toCollateralDown(value18, collateralScale);
+        maintenance = PerpMath.toCollateralUp(mm18, collateralScale);
+        initial = PerpMath.toCollateralUp(im18, collateralScale);
+    }
+}
