@@ -323,7 +323,7 @@ contract OracleGuard is GuardAccess {
 
     /// @dev The whole decision, as a pure function of feeds, config and stored state.
     function _evaluate(bytes32 market, Config memory c, State memory s) private view returns (Eval memory e) {
-        e.s = s;
+        e.s = State(s.lastGood, s.lastGoodAt, s.forcedUntil, s.cooldownUntil, s.status); // a copy, not an alias
         (Status st, uint256 p, uint256 at) = _readFeeds(c);
         e.observed = p;
         if (st != Status.Ok) {
@@ -418,7 +418,8 @@ contract OracleGuard is GuardAccess {
         assembly ("memory-safe") {
             let m := mload(0x40) // scratch above the free pointer; not kept
             mstore(m, LATEST_ROUND_DATA)
-            ok := and(staticcall(gas(), feed, add(m, 0x1c), 0x04, m, 0xa0), gt(returndatasize(), 0x9f))
+            let success := staticcall(gas(), feed, add(m, 0x1c), 0x04, m, 0xa0)
+            ok := and(success, gt(returndatasize(), 0x9f)) // separate statement: Yul evaluates right to left
             answer := mload(add(m, 0x20))
             updatedAt := mload(add(m, 0x60))
         }
