@@ -340,7 +340,8 @@ contract OracleGuard is GuardAccess {
         e.a = a;
         if (_within(p, a.price, c.maxJumpBps)) {
             _accept(e, p, at);
-            if (_candidates[market].since != 0) e.candidateDirty = true; // e.c is zero: clears it
+            // A candidate can only exist while the market was not Ok: no extra SLOAD on the hot path.
+            if (s.status != Status.Ok && _candidates[market].since != 0) e.candidateDirty = true; // clears it
             return e;
         }
         // A jump.
@@ -354,7 +355,7 @@ contract OracleGuard is GuardAccess {
             e.a.at = uint40(block.timestamp);
             e.anchorDirty = true;
             e.s.cooldownUntil = uint40(block.timestamp + c.jumpCooldown);
-            if (_candidates[market].since != 0) e.candidateDirty = true;
+            if (s.status != Status.Ok && _candidates[market].since != 0) e.candidateDirty = true;
             return e;
         }
         Candidate memory cand = _candidates[market];
