@@ -10,8 +10,9 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 ///            executed can never execute (it reads as `Unset`, and may be proposed again with a fresh
 ///            delay);
 ///         2. a guardian (a Safe) holds only the CANCELLER role and can cancel any queued operation;
-///         3. the guardian cannot cancel the operation that removes it (otherwise a rogue guardian
-///            could veto its own removal forever). The delay and grace period have hard bounds.
+///         3. no canceller can cancel an operation that revokes one of its own roles (otherwise a
+///            rogue guardian could veto its own removal forever). The delay and grace period have
+///            hard bounds.
 /// @dev How expiry hooks into OZ 5: `_beforeCall`/`_afterCall` are private, but both ask
 ///      `isOperationReady`, which reads the virtual `getOperationState`. Overriding that one function
 ///      makes `execute`, `executeBatch`, `cancel`, `schedule` (via `isOperation`) and
@@ -25,7 +26,7 @@ contract BastionTimelock is TimelockController {
     /// @notice Default grace period: 14 days after an operation becomes ready.
     uint256 public constant DEFAULT_GRACE_PERIOD = 14 days;
     /// @notice The delay can never drop below this (governance cannot make itself instant).
-    uint256 public constant MIN_DELAY_FLOOR = 1 hours;
+    uint256 public constant MIN_DELAY_FLOOR = 1 days;
     /// @notice The delay can never exceed this (governance cannot lock itself out).
     uint256 public constant MAX_DELAY = 30 days;
     /// @notice Bounds of the grace period.
@@ -43,17 +44,17 @@ contract BastionTimelock is TimelockController {
     ///      `gracePeriod` never expires (or revives) an operation already queued.
     mapping(bytes32 id => uint256) private _graceOf;
 
-    /// @dev Operation id => the canceller that may not cancel it (the account the operation removes).
+    /// @dev Operation id => the account that may not cancel it (the account whose role it revokes).
     mapping(bytes32 id => address) public protectedFrom;
 
     /// @notice The grace period changed (only through a timelocked self-call).
     event GracePeriodChange(uint256 oldGracePeriod, uint256 newGracePeriod);
-    /// @notice Operation `id` revokes `account`'s CANCELLER role, so `account` cannot cancel it.
+    /// @notice Operation `id` revokes a role of `account`, so `account` cannot cancel it.
     event CancelProtected(bytes32 indexed id, address indexed account);
 
     /// @notice The operation was ready but its grace period has passed; it can never execute.
     error TimelockOperationExpired(bytes32 id, uint256 expiredAt);
-    /// @notice The caller is the canceller the operation removes.
+    /// @notice The caller is the account whose role the operation revokes.
     error TimelockCannotCancelOwnRemoval(bytes32 id, address caller);
     /// @notice A delay or grace period outside its hard bounds.
     error TimelockValueOutOfBounds(uint256 value, uint256 min, uint256 max);
@@ -100,7 +101,8 @@ contract BastionTimelock is TimelockController {
         return ts > _DONE_TIMESTAMP ? ts + _graceOf[id] : 0;
     }
 
-    /// @notice Schedule a single call. A call that revokes a CANCELLER is protected from that canceller.
+    /// @notice Schedule a single call. A call that revokes a role of `x` on this timelock cannot be
+    ///         cancelled by `x`.
     /// @inheritdoc TimelockController
     function schedule(
         address target,
@@ -113,7 +115,7 @@ contract BastionTimelock is TimelockController {
         super.schedule(target, value, data, predecessor, salt, delay);
         bytes32 id = hashOperation(target, value, data, predecessor, salt);
         _graceOf[id] = gracePeriod;
-        address removed = _cancellerRemovedBy(target, data);
+        address removed = _accountRemovedBy(target, data);
         if (removed != address(0)) {
             protectedFrom[id] = removed;
             emit CancelProtected(id, removed);
@@ -121,7 +123,7 @@ contract BastionTimelock is TimelockController {
     }
 
     /// @notice Schedule a batch; it expires like a single call. Batches get no removal protection:
-    ///         schedule a canceller's removal as a single call.
+    ///         schedule a role revocation as a single call.
     /// @inheritdoc TimelockController
     function scheduleBatch(
         address[] calldata targets,
@@ -135,7 +137,7 @@ contract BastionTimelock is TimelockController {
         _graceOf[hashOperationBatch(targets, values, payloads, predecessor, salt)] = gracePeriod;
     }
 
-    /// @notice Cancel a pending operation; the canceller an operation removes cannot cancel it.
+    /// @notice Cancel a pending operation; an account cannot cancel the revocation of its own role.
     /// @inheritdoc TimelockController
     function cancel(bytes32 id) public override {
         address caller = _msgSender();
@@ -210,12 +212,12 @@ contract BastionTimelock is TimelockController {
         }
     }
 
-    /// @dev Returns the account whose CANCELLER role `data` revokes when sent to this timelock, else 0.
-    function _cancellerRemovedBy(address target, bytes calldata data) private view returns (address) {
+    /// @dev Returns the account whose role `data` revokes when sent to this timelock, else 0.
+    function _accountRemovedBy(address target, bytes calldata data) private view returns (address) {
         if (target != address(this) || data.length != 68) return address(0);
         if (bytes4(data[:4]) != IAccessControl.revokeRole.selector) return address(0);
-        (bytes32 role, address account) = abi.decode(data[4:], (bytes32, address));
-        return role == CANCELLER_ROLE ? account : address(0);
+        (, address account) = abi.decode(data[4:], (bytes32, address));
+        return account;
     }
 
     function _checkBounds(uint256 value, uint256 min, uint256 max) private pure {

@@ -68,11 +68,11 @@ contract BastionTimelockTest is Test {
     function test_constructorRejectsDelayOutOfBounds() public {
         address[] memory none = new address[](0);
         vm.expectRevert(
-            abi.encodeWithSelector(BastionTimelock.TimelockValueOutOfBounds.selector, 59 minutes, 1 hours, 30 days)
+            abi.encodeWithSelector(BastionTimelock.TimelockValueOutOfBounds.selector, 1 days - 1, 1 days, 30 days)
         );
-        new BastionTimelock(59 minutes, none, none, guardian, address(0));
+        new BastionTimelock(1 days - 1, none, none, guardian, address(0));
         vm.expectRevert(
-            abi.encodeWithSelector(BastionTimelock.TimelockValueOutOfBounds.selector, 31 days, 1 hours, 30 days)
+            abi.encodeWithSelector(BastionTimelock.TimelockValueOutOfBounds.selector, 31 days, 1 days, 30 days)
         );
         new BastionTimelock(31 days, none, none, guardian, address(0));
     }
@@ -274,12 +274,36 @@ contract BastionTimelockTest is Test {
         assertFalse(tl.isOperation(id));
     }
 
+    function test_proposerCannotCancelOwnRemoval() public {
+        bytes memory revoke = abi.encodeCall(IAccessControl.revokeRole, (tl.PROPOSER_ROLE(), proposer));
+        vm.prank(proposer);
+        tl.schedule(address(tl), 0, revoke, bytes32(0), bytes32(0), DELAY);
+        bytes32 id = tl.hashOperation(address(tl), 0, revoke, bytes32(0), bytes32(0));
+        vm.prank(proposer);
+        vm.expectRevert(abi.encodeWithSelector(BastionTimelock.TimelockCannotCancelOwnRemoval.selector, id, proposer));
+        tl.cancel(id);
+    }
+
+    function test_batchedRemovalIsNotProtected() public {
+        address[] memory targets = new address[](1);
+        targets[0] = address(tl);
+        uint256[] memory values = new uint256[](1);
+        bytes[] memory payloads = new bytes[](1);
+        payloads[0] = abi.encodeCall(IAccessControl.revokeRole, (tl.CANCELLER_ROLE(), guardian));
+        vm.prank(proposer);
+        tl.scheduleBatch(targets, values, payloads, bytes32(0), bytes32(0), DELAY);
+        bytes32 id = tl.hashOperationBatch(targets, values, payloads, bytes32(0), bytes32(0));
+        assertEq(tl.protectedFrom(id), address(0));
+        vm.prank(guardian);
+        tl.cancel(id);
+    }
+
     function test_guardianCanCancelOtherRoleChanges() public {
         bytes memory revoke = abi.encodeCall(IAccessControl.revokeRole, (tl.PROPOSER_ROLE(), proposer));
         vm.prank(proposer);
         tl.schedule(address(tl), 0, revoke, bytes32(0), bytes32(0), DELAY);
         bytes32 id = tl.hashOperation(address(tl), 0, revoke, bytes32(0), bytes32(0));
-        assertEq(tl.protectedFrom(id), address(0));
+        assertEq(tl.protectedFrom(id), proposer);
         vm.prank(guardian);
         tl.cancel(id);
         assertFalse(tl.isOperation(id));
@@ -314,7 +338,7 @@ contract BastionTimelockTest is Test {
         tl.schedule(address(tl), 0, data, bytes32(0), bytes32(0), DELAY);
         vm.warp(block.timestamp + DELAY);
         vm.expectRevert(
-            abi.encodeWithSelector(BastionTimelock.TimelockValueOutOfBounds.selector, 0, 1 hours, 30 days)
+            abi.encodeWithSelector(BastionTimelock.TimelockValueOutOfBounds.selector, 0, 1 days, 30 days)
         );
         tl.execute(address(tl), 0, data, bytes32(0), bytes32(0));
         assertEq(tl.getMinDelay(), DELAY);
