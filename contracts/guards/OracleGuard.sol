@@ -426,6 +426,8 @@ contract OracleGuard is GuardAccess {
         }
         if (!ok || answer <= 0 || updatedAt > block.timestamp) return (Status.Invalid, 0, 0);
         if (block.timestamp - updatedAt > heartbeat) return (Status.Stale, 0, 0);
+        // Safe cast: answer > 0 was checked above.
+        // forge-lint: disable-next-line(unsafe-typecast)
         uint256 raw = uint256(answer);
         if (decimals <= 18) {
             uint256 scale = 10 ** (18 - decimals);
