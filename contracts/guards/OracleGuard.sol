@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {GuardAccess} from "./GuardAccess.sol";
+import {AggregatorV3Interface} from "../interfaces/AggregatorV3Interface.sol";
+
+/// @title OracleGuard
+/// @notice Wraps Chainlink-style feeds per market and tells the protocol which price to use and whether
+///         the market must be reduce-only (no new risk; exits, repayments and liquidations go on).
+///         Checks, per market: the primary feed (and an optional secondary) is fresh within its own
+///         heartbeat, answers a positive price, the two feeds agree within `maxDeviationBps`, and the
+///         price has not moved more than `maxJumpBps` from the anchor price of the current
+///         `jumpInterval`. On a failure the market turns reduce-only and keeps its last good price;
+///         it recovers by itself once the feeds are fresh and agree again.
+///         A genuine large move is never left stuck:
+///         - with a secondary feed, a jump both feeds agree on is CORROBORATED: it is accepted at once
+///           (liquidations use the real price, so no bad debt piles up behind a stale one) and the
+///           market stays reduce-only for `jumpCooldown` while the dust settles;
+///         - with a single feed, the jumped price is a CANDIDATE: it is accepted once a later round,
+///           at least `jumpCooldown` after the first sighting, confirms it within `maxJumpBps`; until
+///           then exits use the last good price. No governance vote is ever needed to unstick it.
+///         The guardian can force a market reduce-only for a bounded time.
+/// @dev Hot path: two config slots, two state slots and one `latestRoundData` per feed; writes only
+///      when something changed (same feed round and status: no SSTORE). Prices are 18-decimal.
+contract OracleGuard is GuardAccess {
+    /// @notice Why a market is failing its feed checks (`Ok` when the feeds pass).
+    enum Status {
+        Ok,
+        Stale, // a feed is older than its heartbeat
+        Invalid, // a feed reverted, answered <= 0, answered from the future or overflowed
+        Deviation, // primary and secondary disagree by more than maxDeviationBps
+        JumpPending // single-feed jump waiting for a confirming round
+    }
+
+    /// @notice Market configuration as governance passes it.
+    /// @param primary The primary Chainlink-style feed.
+    /// @param primaryHeartbeat Max age of the primary's answer, seconds (the feed's own heartbeat + slack).
+    /// @param secondary Optional cross-check feed (zero for none).
+    /// @param secondaryHeartbeat Max age of the secondary's answer, seconds.
+    /// @param maxDeviationBps Max disagreement between the feeds, bps of the primary price.
+    /// @param maxJumpBps Max move from the interval's anchor price, bps.
+    /// @param jumpInterval Length of a jump-limit interval, seconds.
+    /// @param jumpCooldown Reduce-only time after a corroborated jump; confirmation wait for a single feed.
+    struct FeedConfig {
+        address primary;
+        uint32 primaryHeartbeat;
+        address secondary;
+        uint32 secondaryHeartbeat;
+        uint16 maxDeviationBps;
+        uint16 maxJumpBps;
+        uint32 jumpInterval;
+        uint32 jumpCooldown;
+    }
+
+    /// @dev Stored configuration: two slots.
+    struct Config {
+        address primary;
+        uint24 primaryHeartbeat;
+        uint8 primaryDecimals;
+        uint16 maxDeviationBps;
+        uint16 maxJumpBps;
+        uint32 jumpInterval;
+        address secondary;
+        uint24 secondaryHeartbeat;
+        uint8 secondaryDecimals;
+        uint32 jumpCooldown;
+    }
+
+    /// @dev Hot state: one slot.
+    struct State {
+        uint128 lastGood; // last good price, 18 decimals
+        uint40 lastGoodAt; // `updatedAt` of the primary round that gave it
+        uint40 forcedUntil; // forced reduce-only until (guardian or governance)
+        uint40 cooldownUntil; // reduce-only after a corroborated jump until
+        Status status;
+    }
+
+    /// @dev Jump-limit anchor: one slot (plus the forced episode start, read only by force calls).
+    struct Anchor {
+        uint128 price;
+        uint40 at;
+        uint40 forceEpisodeStart;
+    }
+
+    /// @dev Single-feed jump candidate (rare path).
+    struct Candidate {
+        uint128 price;
+        uint40 since; // when first seen
+        uint40 roundAt; // `updatedAt` of the round that showed it
+    }
+
+    /// @dev Result of evaluating the feeds against stored state.
+    struct Eval {
+        State s;
+        Anchor a;
+        Candidate c;
+        bool anchorDirty;
+        bool candidateDirty;
+        bool jumpAccepted;
+        bool corroborated;
+        uint256 observed;
+        uint256 jumpFrom;
+    }
+
+    uint256 private constant BPS = 10_000;
+    uint256 private constant LATEST_ROUND_DATA = 0xfeaf968c;
+
+    /// @notice Bounds of configuration values.
+    uint256 public constant MAX_HEARTBEAT = 3 days;
+    /// @notice Bounds of configuration values.
+    uint256 public constant MAX_DEVIATION_BPS = 2_000;
+    /// @notice Bounds of configuration values.
+    uint256 public constant MAX_JUMP_INTERVAL = 1 days;
+    /// @notice Bounds of configuration values.
+    uint256 public constant MAX_JUMP_COOLDOWN = 1 days;
+    /// @notice Longest single guardian forcing.
+    uint256 public constant GUARDIAN_MAX_FORCE = 1 days;
+    /// @notice Longest continuous guardian episode (extensions included).
+    uint256 public constant GUARDIAN_MAX_EPISODE = 3 days;
+    /// @notice Wait after an episode ends before the guardian may start another on the same market.
+    uint256 public constant GUARDIAN_REFORCE_GAP = 1 days;
+    /// @notice Longest governance forcing (renewable by another timelocked call).
+    uint256 public constant GOVERNANCE_MAX_FORCE = 30 days;
+
+    mapping(bytes32 market => Config) private _configs;
+    mapping(bytes32 market => State) private _states;
+    mapping(bytes32 market => Anchor) private _anchors;
+    mapping(bytes32 market => Candidate) private _candidates;
+
+    /// @notice Governance configured (or reconfigured) a market; `seedPrice` is its new last good price.
+    event MarketConfigured(bytes32 indexed market, FeedConfig config, uint256 seedPrice);
+    /// @notice The feed status of a market changed. `price` is the price the protocol now gets.
+    event StatusChanged(bytes32 indexed market, Status previous, Status current, uint256 price, uint256 observed);
+    /// @notice A move beyond the jump limit was accepted (corroborated by two feeds, or confirmed).
+    event JumpAccepted(bytes32 indexed market, uint256 from, uint256 to, bool corroborated, uint256 reduceOnlyUntil);
+    /// @notice A single-feed jump candidate was recorded (or replaced).
+    event JumpCandidate(bytes32 indexed market, uint256 lastGood, uint256 candidate);
+    /// @notice A market was forced reduce-only until `until`.
+    event ReduceOnlyForced(bytes32 indexed market, uint256 until, address indexed by);
+    /// @notice Governance lifted a forced reduce-only.
+    event ReduceOnlyLifted(bytes32 indexed market, address indexed by);
+
+    /// @notice The market is not configured.
+    error UnknownMarket(bytes32 market);
+    /// @notice A configuration value is out of its bounds (`field` names it).
+    error InvalidConfig(bytes32 market, string field);
+    /// @notice A feed cannot seed the market now (status tells why); retry when it is fresh and agrees.
+    error FeedUnusable(bytes32 market, Status status);
+    /// @notice A forcing duration or episode exceeds the caller's bound.
+    error ForceTooLong(bytes32 market, uint256 requestedUntil, uint256 maxUntil);
+    /// @notice The guardian's previous episode ended too recently; retry at `allowedAt`.
+    error ReforceTooSoon(bytes32 market, uint256 allowedAt);
+
+    /// @param governance_ The timelock.
+    /// @param guardian_ The guardian Safe (may force reduce-only, bounded).
+    constructor(address governance_, address guardian_) GuardAccess(governance_, guardian_) {}
+
+    // ---------------------------------------------------------------- protocol API
+
+    /// @notice The price to use for `market` and whether it must be reduce-only. Records the new last
+    ///         good price, anchors and status changes (emitting events). Anyone may call it.
+    /// @param market The market id.
+    /// @return price18 The checked price, or the last good price when the feeds fail (18 decimals).
+    /// @return reduceOnly True when no new risk may be opened.
+    function checkedPrice(bytes32 market) external returns (uint256 price18, bool reduceOnly) {
+        Config memory c = _configOf(market);
+        State memory before = _states[market];
+        Eval memory e = _evaluate(market, c, before);
+        State memory s = e.s;
+        if (
+            s.lastGood != before.lastGood || s.lastGoodAt != before.lastGoodAt || s.status != before.status
+                || s.cooldownUntil != before.cooldownUntil
+        ) {
+            _states[market] = s;
+        }
+        if (e.anchorDirty) _anchors[market] = e.a;
+        if (e.candidateDirty) {
+            _candidates[market] = e.c;
+            if (e.c.since != 0) emit JumpCandidate(market, s.lastGood, e.c.price);
+        }
+        if (e.jumpAccepted) emit JumpAccepted(market, e.jumpFrom, s.lastGood, e.corroborated, s.cooldownUntil);
+        if (s.status != before.status) emit StatusChanged(market, before.status, s.status, s.lastGood, e.observed);
+        return (s.lastGood, _reduceOnly(s));
+    }
+
+    /// @notice What `checkedPrice` would return now, without recording anything.
+    /// @param market The market id.
+    /// @return price18 The checked price, or the last good price when the feeds fail (18 decimals).
+    /// @return reduceOnly True when no new risk may be opened.
+    function viewPrice(bytes32 market) external view returns (uint256 price18, bool reduceOnly) {
+        Config memory c = _configOf(market);
+        Eval memory e = _evaluate(market, c, _states[market]);
+        return (e.s.lastGood, _reduceOnly(e.s));
+    }
+
+    /// @notice The last recorded good price (no feed reads): the cheapest fallback read.
+    /// @param market The market id.
+    /// @return price18 Last good price, 18 decimals.
+    /// @return updatedAt `updatedAt` of the primary round that gave it.
+    /// @return reduceOnly Reduce-only as last recorded (forcing and cooldowns evaluated now).
+    function lastGoodPrice(bytes32 market) external view returns (uint256 price18, uint256 updatedAt, bool reduceOnly) {
+        _configOf(market);
+        State memory s = _states[market];
+        return (s.lastGood, s.lastGoodAt, _reduceOnly(s));
+    }
+
+    /// @notice Full recorded state of a market (for watchers and tests).
+    /// @param market The market id.
+    function marketState(bytes32 market)
+        external
+        view
+        returns (State memory state, Anchor memory anchor, Candidate memory candidate)
+    {
+        _configOf(market);
+        return (_states[market], _anchors[market], _candidates[market]);
+    }
+
+    /// @notice Stored configuration of a market.
+    /// @param market The market id.
+    function configOf(bytes32 market) external view returns (Config memory) {
+        return _configOf(market);
+    }
+
+    // ---------------------------------------------------------------- governance
+
+    /// @notice Configure or reconfigure `market`. The feeds must be usable now: they seed the last good
+    ///         price and anchor. Reconfiguring clears status, candidate and cooldown, keeps any forcing.
+    /// @param market The market id.
+    /// @param cfg The feeds and limits.
+    function setMarket(bytes32 market, FeedConfig calldata cfg) external onlyGovernance {
+        _validate(market, cfg);
+        Config memory c = Config({
+            primary: cfg.primary,
+            // Safe casts: heartbeats are bounded by MAX_HEARTBEAT < 2^24 in _validate.
+            // forge-lint: disable-next-line(unsafe-typecast)
+            primaryHeartbeat: uint24(cfg.primaryHeartbeat),
+            primaryDecimals: AggregatorV3Interface(cfg.primary).decimals(),
+            maxDeviationBps: cfg.maxDeviationBps,
+            maxJumpBps: cfg.maxJumpBps,
+            jumpInterval: cfg.jumpInterval,
+            secondary: cfg.secondary,
+            // forge-lint: disable-next-line(unsafe-typecast)
+            secondaryHeartbeat: uint24(cfg.secondaryHeartbeat),
+            secondaryDecimals: cfg.secondary == address(0) ? 0 : AggregatorV3Interface(cfg.secondary).decimals(),
+            jumpCooldown: cfg.jumpCooldown
+        });
+        if (c.primaryDecimals > 36 || c.secondaryDecimals > 36) revert InvalidConfig(market, "decimals");
+        (Status st, uint256 p, uint256 at) = _readFeeds(c);
+        if (st != Status.Ok) revert FeedUnusable(market, st);
+        _configs[market] = c;
+        State storage s = _states[market];
+        // Safe casts: _read bounds p by uint128 and `at` by block.timestamp.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        s.lastGood = uint128(p);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        s.lastGoodAt = uint40(at);
+        s.cooldownUntil = 0;
+        s.status = Status.Ok;
+        Anchor storage a = _anchors[market];
+        // forge-lint: disable-next-line(unsafe-typecast)
+        a.price = uint128(p);
+        a.at = uint40(block.timestamp);
+        delete _candidates[market];
+        emit MarketConfigured(market, cfg, p);
+    }
+
+    /// @notice Governance: end a forced reduce-only now (the guardian may force again at once).
+    /// @param market The market id.
+    function liftReduceOnly(bytes32 market) external onlyGovernance {
+        _configOf(market);
+        _states[market].forcedUntil = 0;
+        _anchors[market].forceEpisodeStart = 0;
+        emit ReduceOnlyLifted(market, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- guardian
+
+    /// @notice Force `market` reduce-only for `duration` seconds from now. Never shortens a forcing.
+    ///         Guardian: at most GUARDIAN_MAX_FORCE per call, an episode (with extensions) at most
+    ///         GUARDIAN_MAX_EPISODE, and a new episode only GUARDIAN_REFORCE_GAP after the last ended.
+    ///         Governance: at most GOVERNANCE_MAX_FORCE per call.
+    /// @param market The market id.
+    /// @param duration Seconds from now.
+    function forceReduceOnly(bytes32 market, uint256 duration) external onlyGuardian {
+        _configOf(market);
+        State storage s = _states[market];
+        Anchor storage a = _anchors[market];
+        uint256 until = block.timestamp + duration;
+        uint256 current = s.forcedUntil;
+        bool active = block.timestamp < current;
+        if (until <= current) return; // never shortens; nothing changes
+        uint256 start = active ? a.forceEpisodeStart : block.timestamp;
+        if (msg.sender == governance) {
+            if (duration > GOVERNANCE_MAX_FORCE) {
+                revert ForceTooLong(market, until, block.timestamp + GOVERNANCE_MAX_FORCE);
+            }
+        } else {
+            uint256 maxUntil = block.timestamp + GUARDIAN_MAX_FORCE;
+            if (active && start + GUARDIAN_MAX_EPISODE < maxUntil) maxUntil = start + GUARDIAN_MAX_EPISODE;
+            if (until > maxUntil) revert ForceTooLong(market, until, maxUntil);
+            if (!active && current != 0 && block.timestamp < current + GUARDIAN_REFORCE_GAP) {
+                revert ReforceTooSoon(market, current + GUARDIAN_REFORCE_GAP);
+            }
+        }
+        // Safe casts: bounded by block.timestamp + 30 days.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        s.forcedUntil = uint40(until);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        if (!active) a.forceEpisodeStart = uint40(start);
+        emit ReduceOnlyForced(market, until, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _configOf(bytes32 market) private view returns (Config memory c) {
+        c = _configs[market];
+        if (c.primary == address(0)) revert UnknownMarket(market);
+    }
+
+    function _reduceOnly(State memory s) private view returns (bool) {
+        return s.status != Status.Ok || block.timestamp < s.forcedUntil || block.timestamp < s.cooldownUntil;
+    }
+
+    /// @dev The whole decision, as a pure function of feeds, config and stored state.
+    function _evaluate(bytes32 market, Config memory c, State memory s) private view returns (Eval memory e) {
+        e.s = State(s.lastGood, s.lastGoodAt, s.forcedUntil, s.cooldownUntil, s.status); // a copy, not an alias
+        (Status st, uint256 p, uint256 at) = _readFeeds(c);
+        e.observed = p;
+        if (st != Status.Ok) {
+            e.s.status = st; // keep the last good price
+            return e;
+        }
+        // Roll the anchor at most once per interval, to the last good price.
+        Anchor memory a = _anchors[market];
+        if (block.timestamp >= uint256(a.at) + c.jumpInterval) {
+            a.price = s.lastGood;
+            a.at = uint40(block.timestamp);
+            e.anchorDirty = true;
+        }
+        e.a = a;
+        if (_within(p, a.price, c.maxJumpBps)) {
+            _accept(e, p, at);
+            // A candidate can only exist while the market was not Ok: no extra SLOAD on the hot path.
+            if (s.status != Status.Ok && _candidates[market].since != 0) e.candidateDirty = true; // clears it
+            return e;
+        }
+        // A jump.
+        if (c.secondary != address(0)) {
+            // Both feeds fresh and agreeing on it: corroborated. Accept now, no new risk for a while.
+            e.jumpAccepted = true;
+            e.corroborated = true;
+            e.jumpFrom = s.lastGood;
+            _accept(e, p, at);
+            e.a.price = e.s.lastGood;
+            e.a.at = uint40(block.timestamp);
+            e.anchorDirty = true;
+            e.s.cooldownUntil = uint40(block.timestamp + c.jumpCooldown);
+            if (s.status != Status.Ok && _candidates[market].since != 0) e.candidateDirty = true;
+            return e;
+        }
+        Candidate memory cand = _candidates[market];
+        if (
+            cand.since != 0 && at > cand.roundAt && block.timestamp >= uint256(cand.since) + c.jumpCooldown
+                && _within(p, cand.price, c.maxJumpBps)
+        ) {
+            // A later round confirms the candidate after the wait: accept it.
+            e.jumpAccepted = true;
+            e.jumpFrom = s.lastGood;
+            _accept(e, p, at);
+            e.a.price = e.s.lastGood;
+            e.a.at = uint40(block.timestamp);
+            e.anchorDirty = true;
+            e.candidateDirty = true; // e.c is zero: clears it
+            return e;
+        }
+        if (cand.since == 0 || !_within(p, cand.price, c.maxJumpBps)) {
+            // First sighting, or the price moved away from the candidate: (re)start the wait.
+            // Safe casts: _read bounds p by uint128 and `at` by block.timestamp.
+            // forge-lint: disable-next-line(unsafe-typecast)
+            cand = Candidate({price: uint128(p), since: uint40(block.timestamp), roundAt: uint40(at)});
+            e.candidateDirty = true;
+        }
+        e.c = cand;
+        e.s.status = Status.JumpPending;
+    }
+
+    function _accept(Eval memory e, uint256 p, uint256 at) private pure {
+        // Safe casts: _read bounds p by uint128 and `at` by block.timestamp.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        e.s.lastGood = uint128(p);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        e.s.lastGoodAt = uint40(at);
+        e.s.status = Status.Ok;
+    }
+
+    /// @dev |p - ref| <= ref * bps / 1e4, without division.
+    function _within(uint256 p, uint256 ref, uint256 bps) private pure returns (bool) {
+        uint256 diff = p > ref ? p - ref : ref - p;
+        return diff * BPS <= ref * bps;
+    }
+
+    /// @dev Reads the primary and, if configured, the secondary; checks freshness and agreement.
+    function _readFeeds(Config memory c) private view returns (Status st, uint256 p, uint256 at) {
+        (st, p, at) = _read(c.primary, c.primaryHeartbeat, c.primaryDecimals);
+        if (st != Status.Ok || c.secondary == address(0)) return (st, p, at);
+        (Status st2, uint256 p2,) = _read(c.secondary, c.secondaryHeartbeat, c.secondaryDecimals);
+        if (st2 != Status.Ok) return (st2, p, at);
+        if (!_within(p2, p, c.maxDeviationBps)) return (Status.Deviation, p, at);
+    }
+
+    /// @dev One `latestRoundData` without allocating: never reverts, whatever the feed does.
+    function _read(address feed, uint256 heartbeat, uint256 decimals)
+        private
+        view
+        returns (Status, uint256 price18, uint256 updatedAt)
+    {
+        bool ok;
+        int256 answer;
+        assembly ("memory-safe") {
+            let m := mload(0x40) // scratch above the free pointer; not kept
+            mstore(m, LATEST_ROUND_DATA)
+            let success := staticcall(gas(), feed, add(m, 0x1c), 0x04, m, 0xa0)
+            ok := and(success, gt(returndatasize(), 0x9f)) // separate statement: Yul evaluates right to left
+            answer := mload(add(m, 0x20))
+            updatedAt := mload(add(m, 0x60))
+        }
+        if (!ok || answer <= 0 || updatedAt > block.timestamp) return (Status.Invalid, 0, 0);
+        if (block.timestamp - updatedAt > heartbeat) return (Status.Stale, 0, 0);
+        // Safe cast: answer > 0 was checked above.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint256 raw = uint256(answer);
+        if (decimals <= 18) {
+            uint256 scale = 10 ** (18 - decimals);
+            if (raw > type(uint128).max / scale) return (Status.Invalid, 0, 0);
+            price18 = raw * scale;
+        } else {
+            price18 = raw / 10 ** (decimals - 18);
+            if (price18 == 0 || price18 > type(uint128).max) return (Status.Invalid, 0, 0);
+        }
+        return (Status.Ok, price18, updatedAt);
+    }
+
+    function _validate(bytes32 market, FeedConfig calldata cfg) private pure {
+        if (cfg.primary == address(0)) revert InvalidConfig(market, "primary");
+        if (cfg.primaryHeartbeat == 0 || cfg.primaryHeartbeat > MAX_HEARTBEAT) {
+            revert InvalidConfig(market, "primaryHeartbeat");
+        }
+        if (cfg.secondary != address(0)) {
+            if (cfg.secondary == cfg.primary) revert InvalidConfig(market, "secondary");
+            if (cfg.secondaryHeartbeat == 0 || cfg.secondaryHeartbeat > MAX_HEARTBEAT) {
+                revert InvalidConfig(market, "secondaryHeartbeat");
+            }
+            if (cfg.maxDeviationBps == 0 || cfg.maxDeviationBps > MAX_DEVIATION_BPS) {
+                revert InvalidConfig(market, "maxDeviationBps");
+            }
+        }
+        if (cfg.maxJumpBps == 0 || cfg.maxJumpBps > BPS) revert InvalidConfig(market, "maxJumpBps");
+        if (cfg.jumpInterval == 0 || cfg.jumpInterval > MAX_JUMP_INTERVAL) revert InvalidConfig(market, "jumpInterval");
+        if (cfg.jumpCooldown > MAX_JUMP_COOLDOWN) revert InvalidConfig(market, "jumpCooldown");
+    }
+}
