@@ -32,8 +32,9 @@ RISKMETRICS_DAILY_LAMBDA = 0.94
 USDC_DECIMALS = 6
 
 
-def ewma_lambda(lam_ref: float = RISKMETRICS_DAILY_LAMBDA, ref_interval_hours: float = 24.0,
-                interval_hours: float = 1.0) -> float:
+def ewma_lambda(
+    lam_ref: float = RISKMETRICS_DAILY_LAMBDA, ref_interval_hours: float = 24.0, interval_hours: float = 1.0
+) -> float:
     """The decay at ``interval_hours`` with the same memory in time as ``lam_ref`` at the reference."""
     if not 0.0 < lam_ref < 1.0 or ref_interval_hours <= 0 or interval_hours <= 0:
         raise ValueError("need 0 < lam_ref < 1 and positive intervals")
@@ -131,8 +132,9 @@ def fit_garch(returns: np.ndarray, *, dist: Literal["normal", "t"] = "t") -> Gar
     if r.size < 100:
         raise GarchFitError(f"too few returns for GARCH ({r.size} < 100)")
     scale = 100.0 / max(float(np.std(r)), 1e-12)  # arch's optimizer likes unit-ish variance
-    model = arch_model(r * scale, mean="Zero", vol="GARCH", p=1, q=1, dist="t" if dist == "t" else "normal",
-                       rescale=False)
+    model = arch_model(
+        r * scale, mean="Zero", vol="GARCH", p=1, q=1, dist="t" if dist == "t" else "normal", rescale=False
+    )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -150,7 +152,9 @@ def fit_garch(returns: np.ndarray, *, dist: Literal["normal", "t"] = "t") -> Gar
     if not all(math.isfinite(v) for v in values) or omega <= 0 or alpha < 0 or beta < 0:
         raise GarchFitError("non-finite or negative parameters")
     if alpha + beta >= MAX_PERSISTENCE:
-        raise GarchFitError(f"persistence {alpha + beta:.4f} >= {MAX_PERSISTENCE} (integrated: no mean reversion)")
+        raise GarchFitError(
+            f"persistence {alpha + beta:.4f} >= {MAX_PERSISTENCE} (integrated: no mean reversion)"
+        )
     if nu is not None and nu <= 2.0:
         raise GarchFitError(f"Student-t nu {nu:.2f} <= 2 (infinite variance)")
     last_var = float(res.conditional_volatility[-1]) ** 2 / scale**2
@@ -158,9 +162,13 @@ def fit_garch(returns: np.ndarray, *, dist: Literal["normal", "t"] = "t") -> Gar
     return GarchFit(omega=omega, alpha=alpha, beta=beta, nu=nu, sigma_next=math.sqrt(next_var))
 
 
-def estimate_volatility(returns: np.ndarray, interval_hours: float, *,
-                        method: Literal["garch", "ewma", "realized"] = "garch",
-                        lam: float | None = None) -> VolEstimate:
+def estimate_volatility(
+    returns: np.ndarray,
+    interval_hours: float,
+    *,
+    method: Literal["garch", "ewma", "realized"] = "garch",
+    lam: float | None = None,
+) -> VolEstimate:
     """Volatility per interval. ``garch`` falls back to EWMA (RiskMetrics memory converted to the
     interval) when the fit fails or is degenerate; the reason is kept in ``notes``."""
     r = _clean(returns)
@@ -174,12 +182,12 @@ def estimate_volatility(returns: np.ndarray, interval_hours: float, *,
             return VolEstimate(g.sigma_next, interval_hours, "garch", nu=g.nu, garch=g)
         except GarchFitError as exc:
             notes = (f"GARCH fallback to EWMA: {exc}",)
-    return VolEstimate(ewma_vol(r, lam), interval_hours, "ewma", notes=notes + (f"EWMA lambda {lam:.6f}",))
+    return VolEstimate(ewma_vol(r, lam), interval_hours, "ewma", notes=(*notes, f"EWMA lambda {lam:.6f}"))
 
 
 def usd_to_units(amount_usd: float, decimals: int = USDC_DECIMALS) -> int:
     """USD (float, e.g. from a simulation) to collateral base units (int, for the chain)."""
-    return int(round(amount_usd * 10**decimals))
+    return round(amount_usd * 10**decimals)
 
 
 def units_to_usd(units: int, decimals: int = USDC_DECIMALS) -> float:
@@ -211,11 +219,17 @@ class CongestionInputs:
 
     def __post_init__(self) -> None:
         if not isinstance(self.base_fee_wei, int) or self.base_fee_wei < 0:
-            raise ValueError(f"CongestionInputs.base_fee_wei must be a non-negative int, got {self.base_fee_wei!r}")
+            raise ValueError(
+                f"CongestionInputs.base_fee_wei must be a non-negative int, got {self.base_fee_wei!r}"
+            )
         if not 0.0 <= self.gas_used_ratio <= 1.0:
-            raise ValueError(f"CongestionInputs.gas_used_ratio must be in [0, 1], got {self.gas_used_ratio!r}")
+            raise ValueError(
+                f"CongestionInputs.gas_used_ratio must be in [0, 1], got {self.gas_used_ratio!r}"
+            )
         if not isinstance(self.pending_txs, int) or self.pending_txs < 0:
-            raise ValueError(f"CongestionInputs.pending_txs must be a non-negative int, got {self.pending_txs!r}")
+            raise ValueError(
+                f"CongestionInputs.pending_txs must be a non-negative int, got {self.pending_txs!r}"
+            )
 
 
 CALM_NETWORK = CongestionInputs(base_fee_wei=10 * 10**9, gas_used_ratio=0.5, pending_txs=2_000)

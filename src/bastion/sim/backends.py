@@ -51,8 +51,9 @@ ProgressFn = Callable[[int], None]  # called with the number of paths just finis
 class Backend(Protocol):
     name: str
 
-    def map(self, fn: Callable[..., R], shards: Sequence[Shard], progress: ProgressFn | None = None,
-            **kwargs: Any) -> list[R]: ...
+    def map(
+        self, fn: Callable[..., R], shards: Sequence[Shard], progress: ProgressFn | None = None, **kwargs: Any
+    ) -> list[R]: ...
 
     def close(self) -> None: ...
 
@@ -62,8 +63,9 @@ class LocalBackend:
 
     name = "local"
 
-    def map(self, fn: Callable[..., R], shards: Sequence[Shard], progress: ProgressFn | None = None,
-            **kwargs: Any) -> list[R]:
+    def map(
+        self, fn: Callable[..., R], shards: Sequence[Shard], progress: ProgressFn | None = None, **kwargs: Any
+    ) -> list[R]:
         out = []
         for shard in shards:
             out.append(fn(shard, **kwargs))
@@ -92,15 +94,20 @@ class RayBackend:
             path = os.pathsep.join(p for p in (src_dir, os.environ.get("PYTHONPATH", "")) if p)
             runtime_env = {"env_vars": {"PYTHONPATH": path}}
             if address:
-                ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR",
-                         log_to_driver=False)
+                ray.init(address=address, runtime_env=runtime_env, logging_level="ERROR", log_to_driver=False)
             else:
-                ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env,
-                         logging_level="ERROR", log_to_driver=False)
+                ray.init(
+                    num_cpus=num_cpus,
+                    include_dashboard=False,
+                    runtime_env=runtime_env,
+                    logging_level="ERROR",
+                    log_to_driver=False,
+                )
             self._owns = True
 
-    def map(self, fn: Callable[..., R], shards: Sequence[Shard], progress: ProgressFn | None = None,
-            **kwargs: Any) -> list[R]:
+    def map(
+        self, fn: Callable[..., R], shards: Sequence[Shard], progress: ProgressFn | None = None, **kwargs: Any
+    ) -> list[R]:
         ray = self._ray
         remote = ray.remote(fn)
         shared = {k: ray.put(v) for k, v in kwargs.items()}
@@ -131,9 +138,16 @@ def make_backend(name: str, ray_address: str | None = None, num_cpus: int = 2) -
     raise ValueError(f"unknown backend {name!r}: use 'local' or 'ray'")
 
 
-def run_sharded(fn: Callable[..., R], n_paths: int, seed: int, backend: Backend | None = None, *,
-                shard_paths: int = DEFAULT_SHARD_PATHS, progress: ProgressFn | None = None,
-                **kwargs: Any) -> list[R]:
+def run_sharded(
+    fn: Callable[..., R],
+    n_paths: int,
+    seed: int,
+    backend: Backend | None = None,
+    *,
+    shard_paths: int = DEFAULT_SHARD_PATHS,
+    progress: ProgressFn | None = None,
+    **kwargs: Any,
+) -> list[R]:
     """Call ``fn(shard, **kwargs)`` for every shard of ``n_paths``; results in shard order."""
     shards = plan_shards(n_paths, seed, shard_paths)
     return (backend or LocalBackend()).map(fn, shards, progress, **kwargs)

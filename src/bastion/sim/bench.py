@@ -34,8 +34,17 @@ def workload_book() -> Book:
 
 
 def workload_prices(n_paths: int, rng: np.random.Generator) -> np.ndarray:
-    return gbm_jump_paths(n_paths, N_STEPS, rng=rng, s0=S0, step_hours=STEP_HOURS, sigma=1.0,
-                          jump_intensity=2.0 * 365.0, jump_mean=-0.02, jump_std=0.03)
+    return gbm_jump_paths(
+        n_paths,
+        N_STEPS,
+        rng=rng,
+        s0=S0,
+        step_hours=STEP_HOURS,
+        sigma=1.0,
+        jump_intensity=2.0 * 365.0,
+        jump_mean=-0.02,
+        jump_std=0.03,
+    )
 
 
 def bench_shard(shard: Shard, book: Book) -> SimResult:
@@ -57,8 +66,13 @@ def _median_rate(fn: Callable[[], Any], n_paths: int, repeats: int) -> tuple[flo
     return statistics.median(rates), rates
 
 
-def run_bench(paths: int = 20_000, radcad_paths: int = 40, repeats: int = 5, radcad_default_paths: int = 8,
-              print_fn: Callable[[str], None] = print) -> dict[str, Any]:
+def run_bench(
+    paths: int = 20_000,
+    radcad_paths: int = 40,
+    repeats: int = 5,
+    radcad_default_paths: int = 8,
+    print_fn: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Run the benchmark, print a table and a final JSON line; return the JSON dict."""
     from bastion.sim.radcad_model import run_radcad
 
@@ -68,16 +82,26 @@ def run_bench(paths: int = 20_000, radcad_paths: int = 40, repeats: int = 5, rad
 
     shard = plan_shards(radcad_paths, SEED, radcad_paths)[0]
     prices = workload_prices(radcad_paths, shard.rng())
-    rc, rc_all = _median_rate(lambda: run_radcad(prices, book, PARAMS, deepcopy=False), radcad_paths,
-                              max(3, repeats))
+    rc, rc_all = _median_rate(
+        lambda: run_radcad(prices, book, PARAMS, deepcopy=False), radcad_paths, max(3, repeats)
+    )
     small = prices[:radcad_default_paths]
     rc_def, _ = _median_rate(lambda: run_radcad(small, book, PARAMS, deepcopy=True), small.shape[0], 3)
 
     mine = simulate(prices, book, PARAMS)
     theirs = run_radcad(prices, book, PARAMS, deepcopy=False)
-    agree = all(np.allclose(getattr(mine, k), getattr(theirs, k), rtol=1e-9, atol=1e-6) for k in (
-        "bad_debt", "socialized_loss", "insurance_fund_end", "liquidated_notional", "liquidations",
-        "accounts_liquidated", "penalties"))
+    agree = all(
+        np.allclose(getattr(mine, k), getattr(theirs, k), rtol=1e-9, atol=1e-6)
+        for k in (
+            "bad_debt",
+            "socialized_loss",
+            "insurance_fund_end",
+            "liquidated_notional",
+            "liquidations",
+            "accounts_liquidated",
+            "penalties",
+        )
+    )
     sample = run_engine(paths, book=book)
 
     rows = [
@@ -85,13 +109,17 @@ def run_bench(paths: int = 20_000, radcad_paths: int = 40, repeats: int = 5, rad
         ("radCAD model, deepcopy=False (fastest)", rc, radcad_paths),
         ("radCAD model, defaults (deepcopy=True)", rc_def, radcad_default_paths),
     ]
-    print_fn(f"workload: {N_ACCOUNTS} accounts, {N_STEPS} steps of 5 min, 1 market; "
-             f"median of {repeats} runs; P(bad debt) {float((sample.bad_debt > 0).mean()):.3f}, "
-             f"mean accounts liquidated {float(sample.accounts_liquidated.mean()):.1f}")
+    print_fn(
+        f"workload: {N_ACCOUNTS} accounts, {N_STEPS} steps of 5 min, 1 market; "
+        f"median of {repeats} runs; P(bad debt) {float((sample.bad_debt > 0).mean()):.3f}, "
+        f"mean accounts liquidated {float(sample.accounts_liquidated.mean()):.1f}"
+    )
     print_fn(f"{'engine':<42} {'paths/run':>10} {'paths/s':>12} {'vs radCAD':>10}")
     for name, rate, n in rows:
         print_fn(f"{name:<42} {n:>10,} {rate:>12,.1f} {rate / rc:>9.1f}x")
-    print_fn(f"radCAD results equal the engine's on the same {radcad_paths} paths: {'yes' if agree else 'NO'}")
+    print_fn(
+        f"radCAD results equal the engine's on the same {radcad_paths} paths: {'yes' if agree else 'NO'}"
+    )
     out = {
         "paths_per_s": round(ours, 1),
         "radcad_paths_per_s": round(rc, 2),

@@ -46,8 +46,10 @@ def threshold_grid(grid: ThresholdGrid) -> np.ndarray:
 
 # --- outflow limiter ---------------------------------------------------------------------------------------
 
-def honest_outflows(log_returns: np.ndarray, cfg: LimiterConfig, step_minutes: float,
-                    rng: np.random.Generator) -> np.ndarray:
+
+def honest_outflows(
+    log_returns: np.ndarray, cfg: LimiterConfig, step_minutes: float, rng: np.random.Generator
+) -> np.ndarray:
     """Honest net outflow per step as a fraction of current TVL, shape of ``log_returns``: fat-tailed
     noise (Student-t, 4 df), flows that follow the price (``panic_beta`` of TVL out per unit of log-price
     drop, in per unit of rise) and occasional whale withdrawals (Poisson, lognormal sizes)."""
@@ -73,21 +75,31 @@ class DrainAttack:
     adaptive: np.ndarray
 
 
-def draw_drains(n_paths: int, n_steps: int, cfg: LimiterConfig, response_steps: int,
-                rng: np.random.Generator) -> DrainAttack:
+def draw_drains(
+    n_paths: int, n_steps: int, cfg: LimiterConfig, response_steps: int, rng: np.random.Generator
+) -> DrainAttack:
     latest = max(1, n_steps - response_steps)
     return DrainAttack(
         start=rng.integers(0, latest, n_paths),
-        fraction=np.exp(rng.uniform(math.log(cfg.attack_min_fraction), math.log(cfg.attack_max_fraction),
-                                    n_paths)),
+        fraction=np.exp(
+            rng.uniform(math.log(cfg.attack_min_fraction), math.log(cfg.attack_max_fraction), n_paths)
+        ),
         steps=rng.integers(1, cfg.attack_max_steps + 1, n_paths),
         adaptive=rng.random(n_paths) < cfg.adaptive_fraction,
     )
 
 
-def run_limiter(out_frac: np.ndarray, thresholds: np.ndarray, *, tvl0: float, floor: float,
-                window_steps: float, reversion_per_step: float, attack: DrainAttack | None = None,
-                response_steps: int = 1) -> dict[str, np.ndarray]:
+def run_limiter(
+    out_frac: np.ndarray,
+    thresholds: np.ndarray,
+    *,
+    tvl0: float,
+    floor: float,
+    window_steps: float,
+    reversion_per_step: float,
+    attack: DrainAttack | None = None,
+    response_steps: int = 1,
+) -> dict[str, np.ndarray]:
     """Simulate the limiter for every (path, threshold). Returns ``trips`` (honest trip episodes) and, with
     an attack, ``detected``, ``extracted`` (USD) and ``potential`` (USD the drain takes with no limiter)."""
     n_paths, n_steps = out_frac.shape
@@ -119,8 +131,11 @@ def run_limiter(out_frac: np.ndarray, thresholds: np.ndarray, *, tvl0: float, fl
                 ua = np.maximum(np.maximum(used_a[rows] - lim / window_steps, 0.0) + flow[rows, None], 0.0)
                 remaining = total[rows, None] - ext
                 adaptive = attack.adaptive[rows, None]
-                naive_want = np.where((t < attack.start[rows] + attack.steps[rows])[:, None],
-                                      np.minimum(rate[rows, None], remaining), 0.0)
+                naive_want = np.where(
+                    (t < attack.start[rows] + attack.steps[rows])[:, None],
+                    np.minimum(rate[rows, None], remaining),
+                    0.0,
+                )
                 want = np.where(stopped[rows], 0.0, np.where(adaptive, remaining, naive_want))
                 headroom = np.maximum(lim - ua, 0.0)
                 passed = np.minimum(want, headroom)
@@ -140,13 +155,15 @@ def run_limiter(out_frac: np.ndarray, thresholds: np.ndarray, *, tvl0: float, fl
         out["detected"] = detected
         out["extracted"] = extracted
         out["naive"] = ~attack.adaptive
-        out["potential"] = np.where(attack.adaptive, total,
-                                    np.minimum(total, rate * np.minimum(attack.steps, response_steps)))
+        out["potential"] = np.where(
+            attack.adaptive, total, np.minimum(total, rate * np.minimum(attack.steps, response_steps))
+        )
     return out
 
 
-def limiter_shard(shard: Shard, limiter: LimiterConfig, price: PriceConfig,
-                  garch: GarchParams | None = None) -> dict[str, np.ndarray]:
+def limiter_shard(
+    shard: Shard, limiter: LimiterConfig, price: PriceConfig, garch: GarchParams | None = None
+) -> dict[str, np.ndarray]:
     """One shard of the limiter calibration (benign and attacked runs on the same paths)."""
     rng = shard.rng()
     n_steps = max(1, round(limiter.horizon_days * 1440.0 / limiter.step_minutes))
@@ -154,13 +171,20 @@ def limiter_shard(shard: Shard, limiter: LimiterConfig, price: PriceConfig,
     flows = honest_outflows(np.diff(np.log(prices), axis=1), limiter, limiter.step_minutes, rng)
     response = max(1, round(limiter.response_minutes / limiter.step_minutes))
     attack = draw_drains(shard.n_paths, n_steps, limiter, response, rng)
-    return run_limiter(flows, threshold_grid(limiter.thresholds), tvl0=limiter.tvl, floor=limiter.floor,
-                       window_steps=limiter.window_hours * 60.0 / limiter.step_minutes,
-                       reversion_per_step=limiter.tvl_reversion_per_day * limiter.step_minutes / 1440.0,
-                       attack=attack, response_steps=response)
+    return run_limiter(
+        flows,
+        threshold_grid(limiter.thresholds),
+        tvl0=limiter.tvl,
+        floor=limiter.floor,
+        window_steps=limiter.window_hours * 60.0 / limiter.step_minutes,
+        reversion_per_step=limiter.tvl_reversion_per_day * limiter.step_minutes / 1440.0,
+        attack=attack,
+        response_steps=response,
+    )
 
 
-# --- oracle guard --------------------------------------------------------------------------------------------
+# --- oracle guard ------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Manipulation:
@@ -172,18 +196,26 @@ class Manipulation:
     adaptive: np.ndarray
 
 
-def draw_manipulations(n_paths: int, n_steps: int, cfg: OracleConfig, rng: np.random.Generator) -> Manipulation:
+def draw_manipulations(
+    n_paths: int, n_steps: int, cfg: OracleConfig, rng: np.random.Generator
+) -> Manipulation:
     return Manipulation(
         step=rng.integers(1, n_steps + 1, n_paths),
-        deviation=np.exp(rng.uniform(math.log(cfg.attack_min_deviation), math.log(cfg.attack_max_deviation),
-                                     n_paths)),
+        deviation=np.exp(
+            rng.uniform(math.log(cfg.attack_min_deviation), math.log(cfg.attack_max_deviation), n_paths)
+        ),
         direction=np.where(rng.random(n_paths) < 0.5, 1.0, -1.0),
         adaptive=rng.random(n_paths) < cfg.adaptive_fraction,
     )
 
 
-def run_oracle_guard(log_prices: np.ndarray, thresholds: np.ndarray, *, attack: Manipulation | None = None,
-                     exposure: float = 1.0) -> dict[str, np.ndarray]:
+def run_oracle_guard(
+    log_prices: np.ndarray,
+    thresholds: np.ndarray,
+    *,
+    attack: Manipulation | None = None,
+    exposure: float = 1.0,
+) -> dict[str, np.ndarray]:
     """Simulate the jump guard for every (path, threshold) over honest log prices (paths, updates + 1).
     Returns ``trips`` (honest trip episodes) and, with an attack, ``detected``, ``extracted`` (USD) and
     ``potential`` (USD extracted with no guard)."""
@@ -208,7 +240,7 @@ def run_oracle_guard(log_prices: np.ndarray, thresholds: np.ndarray, *, attack: 
                 d = attack.deviation[rows, None]
                 manipulated = xr + np.log1p(attack.direction[rows, None] * d)
                 accepted = np.abs(np.expm1(manipulated - lg)) <= al
-                # The adaptive attacker takes the largest deviation the guard accepts, in the better direction.
+                # Adaptive: the largest deviation the guard accepts, in the better direction.
                 rel = np.exp(lg - xr)
                 room = np.maximum(np.maximum((1.0 + al) * rel - 1.0, 1.0 - (1.0 - al) * rel), 0.0)
                 adaptive = attack.adaptive[rows, None]
@@ -230,18 +262,21 @@ def run_oracle_guard(log_prices: np.ndarray, thresholds: np.ndarray, *, attack: 
     return out
 
 
-def oracle_shard(shard: Shard, oracle: OracleConfig, price: PriceConfig,
-                 garch: GarchParams | None = None) -> dict[str, np.ndarray]:
+def oracle_shard(
+    shard: Shard, oracle: OracleConfig, price: PriceConfig, garch: GarchParams | None = None
+) -> dict[str, np.ndarray]:
     """One shard of the oracle-jump calibration."""
     rng = shard.rng()
     n_steps = max(1, round(oracle.horizon_days * 1440.0 / oracle.update_minutes))
     prices = price_paths(price, shard.n_paths, n_steps, oracle.update_minutes, rng, garch)
     attack = draw_manipulations(shard.n_paths, n_steps, oracle, rng)
-    return run_oracle_guard(np.log(prices), threshold_grid(oracle.thresholds), attack=attack,
-                            exposure=oracle.exposure)
+    return run_oracle_guard(
+        np.log(prices), threshold_grid(oracle.thresholds), attack=attack, exposure=oracle.exposure
+    )
 
 
-# --- from shard outcomes to a recommendation --------------------------------------------------------------
+# --- from shard outcomes to a recommendation ---------------------------------------------------------------
+
 
 def merge_outcomes(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
@@ -287,8 +322,9 @@ class ThresholdCurve:
         }
 
 
-def threshold_curve(outcomes: dict[str, np.ndarray], thresholds: np.ndarray, horizon_minutes: float,
-                    costs: CostConfig) -> ThresholdCurve:
+def threshold_curve(
+    outcomes: dict[str, np.ndarray], thresholds: np.ndarray, horizon_minutes: float, costs: CostConfig
+) -> ThresholdCurve:
     """Summarize merged shard outcomes and pick the threshold of least expected yearly cost."""
     trips = outcomes["trips"]
     naive = outcomes["naive"]
@@ -298,13 +334,20 @@ def threshold_curve(outcomes: dict[str, np.ndarray], thresholds: np.ndarray, hor
     det = outcomes["detected"][naive].mean(axis=0) if naive.any() else np.zeros(thresholds.size)
     ext = outcomes["extracted"].mean(axis=0)
     cost = ftpy * costs.false_trip_cost + costs.attacks_per_year * ext
-    return ThresholdCurve(thresholds=np.asarray(thresholds), false_trip_probability=ftp,
-                          false_trips_per_year=ftpy, detection_rate=det, mean_extracted=ext,
-                          mean_potential=float(outcomes["potential"].mean()), expected_cost=cost,
-                          best=int(np.argmin(cost)))
+    return ThresholdCurve(
+        thresholds=np.asarray(thresholds),
+        false_trip_probability=ftp,
+        false_trips_per_year=ftpy,
+        detection_rate=det,
+        mean_extracted=ext,
+        mean_potential=float(outcomes["potential"].mean()),
+        expected_cost=cost,
+        best=int(np.argmin(cost)),
+    )
 
 
-# --- honest history ---------------------------------------------------------------------------------------------
+# --- honest history ----------------------------------------------------------------------------------------
+
 
 def _trip_times(unix: np.ndarray, flags: np.ndarray, limit: int = 10) -> list[str]:
     import datetime as dt
@@ -313,7 +356,9 @@ def _trip_times(unix: np.ndarray, flags: np.ndarray, limit: int = 10) -> list[st
     return [dt.datetime.fromtimestamp(int(unix[i]), dt.UTC).strftime("%Y-%m-%d %H:%M") for i in idx]
 
 
-def oracle_history_trips(history: PriceHistory, thresholds: np.ndarray, update_minutes: float) -> dict[str, Any]:
+def oracle_history_trips(
+    history: PriceHistory, thresholds: np.ndarray, update_minutes: float
+) -> dict[str, Any]:
     """Honest trips of the jump guard on the hourly closes, for every threshold. The per-interval limit is
     converted to hourly (``threshold * 60 / update_minutes``) when updates are not hourly. Also counts
     hours whose high or low strays beyond the limit from the previous close (what a faster feed could see)."""
@@ -324,8 +369,12 @@ def oracle_history_trips(history: PriceHistory, thresholds: np.ndarray, update_m
     swing = np.maximum(np.abs(history.high[1:] / prev - 1.0), np.abs(history.low[1:] / prev - 1.0))
     intrahour = (swing[:, None] > per_hour[None, :]).sum(axis=0)
     years = (history.unix[-1] - history.unix[0]) / (365.0 * 86400.0)
-    return {"trips": trips.tolist(), "intrahour_exceedances": intrahour.tolist(), "years": years,
-            "per_hour_thresholds": per_hour.tolist()}
+    return {
+        "trips": trips.tolist(),
+        "intrahour_exceedances": intrahour.tolist(),
+        "years": years,
+        "per_hour_thresholds": per_hour.tolist(),
+    }
 
 
 def oracle_history_detail(history: PriceHistory, threshold_per_hour: float) -> list[str]:
@@ -334,17 +383,29 @@ def oracle_history_detail(history: PriceHistory, threshold_per_hour: float) -> l
     return _trip_times(history.unix[1:], r > threshold_per_hour)
 
 
-def limiter_history_trips(history: PriceHistory, thresholds: np.ndarray, cfg: LimiterConfig,
-                          replicates: int = 16, seed: int = 0) -> dict[str, Any]:
+def limiter_history_trips(
+    history: PriceHistory, thresholds: np.ndarray, cfg: LimiterConfig, replicates: int = 16, seed: int = 0
+) -> dict[str, Any]:
     """Honest trips of the limiter over the real hourly history. There is no flow data, so honest flows
     are the calibration's flow model driven by the REAL hourly returns (panic outflows in real crashes),
     with ``replicates`` seeded draws of the noise and whale terms; trips are averaged over them."""
     r = np.diff(np.log(history.close))
     rng = np.random.default_rng(seed)
     flows = honest_outflows(np.broadcast_to(r, (replicates, r.size)), cfg, 60.0, rng)
-    res = run_limiter(flows, thresholds, tvl0=cfg.tvl, floor=cfg.floor, window_steps=cfg.window_hours,
-                      reversion_per_step=cfg.tvl_reversion_per_day / 24.0)
+    res = run_limiter(
+        flows,
+        thresholds,
+        tvl0=cfg.tvl,
+        floor=cfg.floor,
+        window_steps=cfg.window_hours,
+        reversion_per_step=cfg.tvl_reversion_per_day / 24.0,
+    )
     trips = res["trips"]
     years = (history.unix[-1] - history.unix[0]) / (365.0 * 86400.0)
-    return {"trips_mean": trips.mean(axis=0).tolist(), "trips_min": trips.min(axis=0).tolist(),
-            "trips_max": trips.max(axis=0).tolist(), "replicates": replicates, "years": years}
+    return {
+        "trips_mean": trips.mean(axis=0).tolist(),
+        "trips_min": trips.min(axis=0).tolist(),
+        "trips_max": trips.max(axis=0).tolist(),
+        "replicates": replicates,
+        "years": years,
+    }

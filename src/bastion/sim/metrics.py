@@ -34,7 +34,7 @@ def expected_shortfall(losses: np.ndarray, q: float) -> float:
     if x.size == 0 or not 0.0 < q < 1.0:
         raise ValueError("need losses and 0 < q < 1")
     k = _tail_count(x.size, q)
-    return float(np.partition(x, x.size - k)[x.size - k:].mean())
+    return float(np.partition(x, x.size - k)[x.size - k :].mean())
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,13 @@ class Estimate:
         return asdict(self)
 
 
-def _bootstrap_stats(x: np.ndarray, levels: tuple[float, ...], n_boot: int, rng: np.random.Generator,
-                     chunk_elems: int = 4_000_000) -> tuple[np.ndarray, np.ndarray]:
+def _bootstrap_stats(
+    x: np.ndarray,
+    levels: tuple[float, ...],
+    n_boot: int,
+    rng: np.random.Generator,
+    chunk_elems: int = 4_000_000,
+) -> tuple[np.ndarray, np.ndarray]:
     """Bootstrap replicates of VaR and ES at each level: arrays of shape (n_boot, len(levels))."""
     n = x.size
     var = np.empty((n_boot, len(levels)))
@@ -63,14 +68,20 @@ def _bootstrap_stats(x: np.ndarray, levels: tuple[float, ...], n_boot: int, rng:
         b = min(per_chunk, n_boot - done)
         sample = np.sort(x[rng.integers(0, n, size=(b, n))], axis=1)
         for j, q in enumerate(levels):
-            var[done:done + b, j] = np.quantile(sample, q, axis=1)
-            es[done:done + b, j] = sample[:, n - ks[j]:].mean(axis=1)
+            var[done : done + b, j] = np.quantile(sample, q, axis=1)
+            es[done : done + b, j] = sample[:, n - ks[j] :].mean(axis=1)
         done += b
     return var, es
 
 
-def tail_metrics(losses: np.ndarray, *, levels: tuple[float, ...] = LEVELS, n_boot: int = 400,
-                 confidence: float = 0.95, seed: int = 0) -> dict[str, Estimate]:
+def tail_metrics(
+    losses: np.ndarray,
+    *,
+    levels: tuple[float, ...] = LEVELS,
+    n_boot: int = 400,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Estimate]:
     """VaR and ES at each level, keys ``var_95``, ``es_95``, ... with bootstrap CIs."""
     x = np.asarray(losses, dtype=np.float64)
     if x.ndim != 1 or x.size < 2:
@@ -80,10 +91,18 @@ def tail_metrics(losses: np.ndarray, *, levels: tuple[float, ...] = LEVELS, n_bo
     out: dict[str, Estimate] = {}
     for j, q in enumerate(levels):
         tag = f"{round(q * 100):d}"
-        out[f"var_{tag}"] = Estimate(value_at_risk(x, q), float(np.quantile(var_b[:, j], lo)),
-                                     float(np.quantile(var_b[:, j], hi)), confidence)
-        out[f"es_{tag}"] = Estimate(expected_shortfall(x, q), float(np.quantile(es_b[:, j], lo)),
-                                    float(np.quantile(es_b[:, j], hi)), confidence)
+        out[f"var_{tag}"] = Estimate(
+            value_at_risk(x, q),
+            float(np.quantile(var_b[:, j], lo)),
+            float(np.quantile(var_b[:, j], hi)),
+            confidence,
+        )
+        out[f"es_{tag}"] = Estimate(
+            expected_shortfall(x, q),
+            float(np.quantile(es_b[:, j], lo)),
+            float(np.quantile(es_b[:, j], hi)),
+            confidence,
+        )
     return out
 
 
@@ -103,8 +122,9 @@ def proportion(flags: np.ndarray, confidence: float = 0.95) -> Estimate:
     return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), confidence)
 
 
-def stress_summary(result: SimResult, *, n_boot: int = 400, confidence: float = 0.95,
-                   seed: int = 0) -> dict[str, Any]:
+def stress_summary(
+    result: SimResult, *, n_boot: int = 400, confidence: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
     """Everything the report states about a stress run (plain floats, JSON-ready)."""
     bd = tail_metrics(result.bad_debt, n_boot=n_boot, confidence=confidence, seed=seed)
     lar = {f"lar_{round(q * 100):d}": value_at_risk(result.liquidated_notional, q) for q in LEVELS}

@@ -143,8 +143,9 @@ class SimResult:
         return SimResult(**merged, insurance_fund_start=parts[0].insurance_fund_start, extra=extra)
 
 
-def liquidation_prices(size: np.ndarray, collateral: np.ndarray, entry: np.ndarray,
-                       mm: float) -> tuple[np.ndarray, np.ndarray]:
+def liquidation_prices(
+    size: np.ndarray, collateral: np.ndarray, entry: np.ndarray, mm: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Mark prices below which a long (above which a short) is liquidatable; -inf / +inf when N/A.
 
     Long (s > 0):  c + s (P - e) < mm s P      <=>  P < (s e - c) / (s (1 - mm))

@@ -74,7 +74,8 @@ def garch_paths(
     nu: float | None = None,
     sigma0: float | None = None,
 ) -> np.ndarray:
-    """GARCH(1,1) log returns r_t = mu + sigma_t z_t, sigma_t^2 = omega + alpha (r_{t-1}-mu)^2 + beta sigma_{t-1}^2.
+    """GARCH(1,1) log returns: r_t = mu + e_t, e_t = sigma_t z_t,
+    sigma_t^2 = omega + alpha e_{t-1}^2 + beta sigma_{t-1}^2.
 
     Parameters are in per-step units (as fitted on returns sampled at the step). ``nu`` gives
     Student-t innovations (scaled to unit variance; nu > 2), ``None`` normal ones. ``sigma0`` is the
@@ -108,7 +109,9 @@ def _step_ratio(step_hours: float, source_hours: float) -> tuple[int, int]:
     if ratio >= 1.0:
         k = round(ratio)
         if abs(k - ratio) > 1e-9:
-            raise ValueError(f"step_hours={step_hours} must be a whole multiple or divisor of {source_hours}h")
+            raise ValueError(
+                f"step_hours={step_hours} must be a whole multiple or divisor of {source_hours}h"
+            )
         return k, 1
     m = round(1.0 / ratio)
     if abs(m * ratio - 1.0) > 1e-9:

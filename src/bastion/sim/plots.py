@@ -7,18 +7,23 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from bastion.sim.calibrate import ThresholdCurve  # noqa: E402
+from bastion.sim.calibrate import ThresholdCurve
 
 
 def plot_roc(curves: dict[str, ThresholdCurve], path: Path) -> Path:
     """ROC of each guard: false-trip probability (x) against detection rate of naive attacks (y)."""
     fig, ax = plt.subplots(figsize=(6, 5))
     for name, c in curves.items():
-        ax.plot(c.false_trip_probability, c.detection_rate, marker="o", ms=3,
-                label=f"{name} (AUC {c.roc_auc():.2f})")
+        ax.plot(
+            c.false_trip_probability,
+            c.detection_rate,
+            marker="o",
+            ms=3,
+            label=f"{name} (AUC {c.roc_auc():.2f})",
+        )
         ax.plot([c.false_trip_probability[c.best]], [c.detection_rate[c.best]], "k*", ms=12)
     ax.plot([0, 1], [0, 1], ls=":", c="grey")
     ax.set_xlabel("P(honest trip over the horizon)")

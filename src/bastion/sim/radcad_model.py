@@ -20,6 +20,7 @@ Params = dict[str, Any]
 
 # --- block 1: the market moves -------------------------------------------------------------------------
 
+
 def p_market(params: Params, substep: int, history: list, state: State) -> dict[str, float]:
     t = state["timestep"] + 1
     impact = state["impact"] * (1.0 - params["impact_resilience"])
@@ -49,6 +50,7 @@ def s_max_mark(params: Params, substep: int, history: list, state: State, policy
 
 # --- block 2: liquidators act ----------------------------------------------------------------------------
 
+
 def p_liquidate(params: Params, substep: int, history: list, state: State) -> dict[str, Any]:
     size, coll, entry = state["size"], state["collateral"], params["entry"]
     mark = state["mark"]
@@ -58,8 +60,15 @@ def p_liquidate(params: Params, substep: int, history: list, state: State) -> di
         l_short = np.where(size < 0, (coll - size * entry) / (-size * (1 + mm)), np.inf)
     liq = (mark < l_long) | (mark > l_short)
     if not liq.any():  # the usual step: nobody to liquidate
-        return {"new_size": size, "new_collateral": coll, "liquidated": liq, "d_impact": 0.0,
-                "penalty": 0.0, "debt": 0.0, "liquidated_notional": 0.0}
+        return {
+            "new_size": size,
+            "new_collateral": coll,
+            "liquidated": liq,
+            "d_impact": 0.0,
+            "penalty": 0.0,
+            "debt": 0.0,
+            "liquidated_notional": 0.0,
+        }
     notional = np.abs(size) * mark
     queued = notional[liq].sum()
     fill = min(1.0, params["liquidator_capacity"] / queued) if queued > 0 else 1.0
@@ -70,8 +79,9 @@ def p_liquidate(params: Params, substep: int, history: list, state: State) -> di
     d_impact = -0.01 / params["depth_1pct"] * flow
     x = mark * np.exp(0.5 * d_impact)
     equity_x = coll + size * (x - entry)
-    penalty = np.where(liq, np.minimum(params["liquidation_penalty"] * np.abs(closed) * x,
-                                       np.maximum(equity_x, 0.0)), 0.0)
+    penalty = np.where(
+        liq, np.minimum(params["liquidation_penalty"] * np.abs(closed) * x, np.maximum(equity_x, 0.0)), 0.0
+    )
     new_coll = coll + closed * (x - entry) - penalty
     closed_out = liq & (frac >= 1.0)
     new_size = np.where(closed_out, 0.0, size - closed)
@@ -204,9 +214,20 @@ def run_radcad(prices: np.ndarray, book: Book, params: ProtocolParams, *, deepco
     records = sim.run()
     n_steps = prices.shape[1] - 1
     finals = {r["subset"]: r for r in records if r["timestep"] == n_steps}
-    out: dict[str, list[float]] = {k: [] for k in (
-        "bad_debt", "socialized_loss", "insurance_fund_end", "liquidated_notional", "liquidations",
-        "accounts_liquidated", "penalties", "min_mark_ratio", "max_mark_ratio")}
+    out: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "bad_debt",
+            "socialized_loss",
+            "insurance_fund_end",
+            "liquidated_notional",
+            "liquidations",
+            "accounts_liquidated",
+            "penalties",
+            "min_mark_ratio",
+            "max_mark_ratio",
+        )
+    }
     for i in range(prices.shape[0]):
         st = finals[i]
         s0 = float(prices[i, 0])

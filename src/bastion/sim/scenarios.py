@@ -48,27 +48,51 @@ def resolve_garch(cfg: PriceConfig) -> GarchParams | None:
         return GarchParams(cfg.garch_omega, cfg.garch_alpha, cfg.garch_beta, cfg.garch_nu)
     from bastion.risk.estimators import fit_garch
 
-    fit = fit_garch(btc_hourly_log_returns()[-24 * 365:])
+    fit = fit_garch(btc_hourly_log_returns()[-24 * 365 :])
     return GarchParams(fit.omega, fit.alpha, fit.beta, fit.nu if cfg.garch_nu is None else cfg.garch_nu)
 
 
-def price_paths(cfg: PriceConfig, n_paths: int, n_steps: int, step_minutes: float, rng: np.random.Generator,
-                garch: GarchParams | None = None) -> np.ndarray:
+def price_paths(
+    cfg: PriceConfig,
+    n_paths: int,
+    n_steps: int,
+    step_minutes: float,
+    rng: np.random.Generator,
+    garch: GarchParams | None = None,
+) -> np.ndarray:
     """Prices of shape (n_paths, n_steps + 1) from the configured model, at ``step_minutes``."""
     step_hours = step_minutes / 60.0
     if cfg.model == "gbm":
-        prices = gbm_jump_paths(n_paths, n_steps, rng=rng, s0=cfg.s0, step_hours=step_hours, mu=cfg.mu,
-                                sigma=cfg.sigma, jump_intensity=cfg.jump_intensity_per_day * 365.0,
-                                jump_mean=cfg.jump_mean, jump_std=cfg.jump_std)
+        prices = gbm_jump_paths(
+            n_paths,
+            n_steps,
+            rng=rng,
+            s0=cfg.s0,
+            step_hours=step_hours,
+            mu=cfg.mu,
+            sigma=cfg.sigma,
+            jump_intensity=cfg.jump_intensity_per_day * 365.0,
+            jump_mean=cfg.jump_mean,
+            jump_std=cfg.jump_std,
+        )
     elif cfg.model == "garch":
         g = garch if garch is not None else resolve_garch(cfg)
         assert g is not None
         omega, alpha, beta = g.per_step(step_hours)
-        prices = garch_paths(n_paths, n_steps, rng=rng, s0=cfg.s0, omega=omega, alpha=alpha, beta=beta,
-                             nu=g.nu)
+        prices = garch_paths(
+            n_paths, n_steps, rng=rng, s0=cfg.s0, omega=omega, alpha=alpha, beta=beta, nu=g.nu
+        )
     else:
-        prices = block_bootstrap_paths(btc_hourly_log_returns(), n_paths, n_steps, rng=rng, s0=cfg.s0,
-                                       step_hours=step_hours, block_hours=cfg.block_hours, demean=cfg.demean)
+        prices = block_bootstrap_paths(
+            btc_hourly_log_returns(),
+            n_paths,
+            n_steps,
+            rng=rng,
+            s0=cfg.s0,
+            step_hours=step_hours,
+            block_hours=cfg.block_hours,
+            demean=cfg.demean,
+        )
     if cfg.vol_scale != 1.0:
         prices = cfg.s0 * (prices / cfg.s0) ** cfg.vol_scale
     return prices
@@ -89,17 +113,28 @@ def protocol_params(cfg: ProtocolConfig) -> ProtocolParams:
 
 def stress_book(stress: StressConfig, price: PriceConfig, params: ProtocolParams) -> Book:
     """The book every stress path starts from (its own seed: the same on every shard and backend)."""
-    return make_book(stress.n_accounts, rng=np.random.default_rng(stress.book_seed), price=price.s0,
-                     params=params, long_fraction=stress.long_fraction, open_interest=stress.open_interest,
-                     min_leverage=stress.min_leverage)
+    return make_book(
+        stress.n_accounts,
+        rng=np.random.default_rng(stress.book_seed),
+        price=price.s0,
+        params=params,
+        long_fraction=stress.long_fraction,
+        open_interest=stress.open_interest,
+        min_leverage=stress.min_leverage,
+    )
 
 
 def stress_steps(stress: StressConfig) -> int:
     return max(1, math.ceil(stress.horizon_hours * 60.0 / stress.step_minutes))
 
 
-def stress_shard(shard: Shard, price: PriceConfig, stress: StressConfig, protocol: ProtocolConfig,
-                 garch: GarchParams | None = None) -> SimResult:
+def stress_shard(
+    shard: Shard,
+    price: PriceConfig,
+    stress: StressConfig,
+    protocol: ProtocolConfig,
+    garch: GarchParams | None = None,
+) -> SimResult:
     """One shard of the stress test: its paths through the clearinghouse model."""
     params = protocol_params(protocol)
     book = stress_book(stress, price, params)
