@@ -7,7 +7,8 @@ Outflow limiter (one slot per asset, decaying buffer)
     ``used`` accumulates net outflow (inflows reduce it, never below zero, so depositing first buys no
     extra headroom); it decays linearly by ``limit`` per window; ``limit = threshold * TVL + floor``.
     An outflow that would take ``used`` above ``limit`` trips the limiter: on honest paths the excess
-    waits (a false trip), on attack paths the drain stops there (detected).
+    waits (a false trip), on attack paths the drain stops there (detected). ``TVL`` is the current one, so
+    a drain also shrinks the limit for what follows.
 Oracle guard (jump limit per interval)
     An update is rejected when it moves more than ``threshold * n`` from the last good price, n being
     the number of update intervals since that price was accepted (so a genuine move is followed after a
@@ -19,6 +20,10 @@ Attackers
     know the threshold and stay just under it. Humans (or the watchtower) end every attack after
     ``response_minutes``. The ROC curve uses naive attackers (adaptive ones are never detected by
     construction); the expected extraction averages both kinds.
+
+    Finding: a jump guard set so tight that honest moves keep it rejecting goes stale, and the catch-up
+    allowance (``threshold * n``) then lets large manipulations through; at such thresholds the detection
+    rate falls again (the ROC curve bends back where the honest trip probability is already 1).
 
 Expected yearly cost of a threshold = false trips per year * ``false_trip_cost``
     + ``attacks_per_year`` * mean value extracted per attack. The recommended threshold minimizes it.
@@ -139,13 +144,15 @@ def run_limiter(
                 want = np.where(stopped[rows], 0.0, np.where(adaptive, remaining, naive_want))
                 headroom = np.maximum(lim - ua, 0.0)
                 passed = np.minimum(want, headroom)
-                trip = ~stopped[rows] & ((~adaptive & (want > headroom)) | (ua > lim))
+                # Trips happen on an outflow: the drain beyond the headroom, or honest outflow over the limit.
+                honest_over = (ua > lim) & (flow[rows, None] > 0.0)
+                trip = ~stopped[rows] & ((~adaptive & (want > headroom)) | honest_over)
                 detected[rows] |= trip
                 stopped[rows] |= trip
                 extracted[rows] = ext + passed
                 used_a[rows] = np.minimum(ua + passed, lim)
         used = np.maximum(np.maximum(used - limit / window_steps, 0.0) + flow[:, None], 0.0)
-        over = used > limit
+        over = (used > limit) & (flow > 0.0)[:, None]
         trips += over & ~over_prev
         over_prev = over
         np.minimum(used, limit, out=used)  # the excess waits for the buffer to refill
