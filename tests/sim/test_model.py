@@ -92,7 +92,8 @@ def test_radcad_model_gives_the_same_results():
     book = workload_book()
     ours = simulate(prices, book, PARAMS)
     theirs = run_radcad(prices, book, PARAMS, deepcopy=False)
-    for name in ("bad_debt", "insurance_fund_end", "liquidated_notional", "liquidations", "accounts_liquidated"):
+    names = ("bad_debt", "insurance_fund_end", "liquidated_notional", "liquidations", "accounts_liquidated")
+    for name in names:
         assert np.allclose(getattr(ours, name), getattr(theirs, name), rtol=1e-9, atol=1e-6), name
     assert ours.liquidations.sum() > 0
 

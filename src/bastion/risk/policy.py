@@ -120,8 +120,8 @@ def bound_change(
     if action is not Action.HOLD and now - state.last_changed < b.min_interval and b.min <= cur <= b.max:
         why.append(f"cooling down: {b.min_interval - (now - state.last_changed)} s until the next change")
         proposed, action = cur, Action.HOLD
-    if action is Action.HOLD and not why:
-        why.append("already at target")
+    if not why:
+        why.append("already at target" if action is Action.HOLD else f"moving toward target {target}")
     return ParamChange(name, cur, target, proposed, action, ROUTE[action], tuple(why))
 
 
