@@ -55,16 +55,20 @@ def plot_cost(curves: dict[str, ThresholdCurve], path: Path) -> Path:
 
 
 def plot_loss_distribution(bad_debt: np.ndarray, var: dict[str, float], path: Path) -> Path:
-    """Histogram of bad debt on the paths that have any, with VaR lines."""
+    """Histogram (log-spaced bins) of bad debt on the paths that have any, with VaR / ES lines."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     pos = bad_debt[bad_debt > 0]
     share = pos.size / max(1, bad_debt.size)
     if pos.size:
-        ax.hist(pos, bins=60, color="tab:red", alpha=0.7)
-    for label, v in var.items():
-        ax.axvline(v, ls="--", c="k")
-        ax.text(v, ax.get_ylim()[1] * 0.9, f" {label}", fontsize=8)
-    ax.set_xlabel("bad debt per path (USD)")
+        lo, hi = max(pos.min(), 1e-2), max(pos.max(), 1.0)
+        ax.hist(pos, bins=np.geomspace(lo, hi * 1.0001, 50), color="tab:red", alpha=0.7)
+        ax.set_xscale("log")
+    top = ax.get_ylim()[1]
+    for i, (label, v) in enumerate(var.items()):
+        if v > 0:
+            ax.axvline(v, ls="--", c="k", lw=0.8)
+            ax.text(v, top * (0.92 - 0.08 * i), f" {label} ${v:,.0f}", fontsize=8)
+    ax.set_xlabel("bad debt per path (USD, log scale)")
     ax.set_ylabel("paths")
     ax.set_title(f"Bad debt: {share:.1%} of paths have any")
     fig.tight_layout()

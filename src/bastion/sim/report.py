@@ -271,7 +271,7 @@ def write_report(res: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
         "cost": plots.plot_cost(arrays["curves"], out / "cost.png"),
         "loss_distribution": plots.plot_loss_distribution(
             arrays["bad_debt"],
-            {"VaR95": bd["var_95"]["value"], "VaR99": bd["var_99"]["value"]},
+            {k.replace("_", " ").upper(): bd[k]["value"] for k in ("var_95", "es_95", "var_99", "es_99")},
             out / "loss_distribution.png",
         ),
         "sample_paths": plots.plot_sample_paths(
