@@ -27,6 +27,7 @@ STEP_HOURS = 5.0 / 60.0
 S0 = 40_000.0
 SEED = 2024
 PARAMS = ProtocolParams()
+BENCH_SHARD_PATHS = 5_000  # fixed: the shard size (not the machine) decides the random streams
 
 
 def workload_book() -> Book:
@@ -53,7 +54,8 @@ def bench_shard(shard: Shard, book: Book) -> SimResult:
 
 def run_engine(n_paths: int, seed: int = SEED, book: Book | None = None) -> SimResult:
     """The vectorized engine on the local backend (path generation included)."""
-    parts = run_sharded(bench_shard, n_paths, seed, LocalBackend(), book=book or workload_book())
+    parts = run_sharded(bench_shard, n_paths, seed, LocalBackend(), shard_paths=BENCH_SHARD_PATHS,
+                        book=book or workload_book())
     return SimResult.concat(parts)
 
 

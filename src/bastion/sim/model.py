@@ -185,8 +185,8 @@ def simulate(prices: np.ndarray, book: Book, params: ProtocolParams, *, dense: b
     liq_notional = np.zeros(n_paths)
     liq_count = np.zeros(n_paths, dtype=np.int64)
     penalties = np.zeros(n_paths)
-    min_ratio = np.ones(n_paths)
-    max_ratio = np.ones(n_paths)
+    marks = np.empty_like(fund_price)  # (steps + 1, paths); min / max taken once at the end
+    marks[0] = fund_price[0]
     s0 = fund_price[0]
     decay = 1.0 - params.impact_resilience
     impact_scale = -0.01 / params.depth_1pct
@@ -197,9 +197,7 @@ def simulate(prices: np.ndarray, book: Book, params: ProtocolParams, *, dense: b
     for t in range(1, n_cols):
         impact *= decay
         mark = fund_price[t] * np.exp(impact)
-        ratio = mark / s0
-        np.minimum(min_ratio, ratio, out=min_ratio)
-        np.maximum(max_ratio, ratio, out=max_ratio)
+        marks[t] = mark
         if dense:
             rows = all_rows
         else:
@@ -258,6 +256,8 @@ def simulate(prices: np.ndarray, book: Book, params: ProtocolParams, *, dense: b
         trig_long[rows] = sub_long.max(axis=1)
         trig_short[rows] = sub_short.min(axis=1)
 
+    min_ratio = np.minimum(marks.min(axis=0) / s0, 1.0)
+    max_ratio = np.maximum(marks.max(axis=0) / s0, 1.0)
     # Horizon: open accounts with negative equity are a deficit the insurance fund must meet too.
     equity = coll + size * (mark[:, None] - entry)
     residual = np.maximum(-equity, 0.0).sum(axis=1)
