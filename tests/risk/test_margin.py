@@ -16,11 +16,16 @@ from bastion.risk.margin import (
     tail_quantile,
 )
 
-LIQ = LiquidityInputs(amm_depth_1pct=usd_to_units(5e6), open_interest=usd_to_units(50e6),
-                      insurance_fund=usd_to_units(5e5))
+LIQ = LiquidityInputs(
+    amm_depth_1pct=usd_to_units(5e6), open_interest=usd_to_units(50e6), insurance_fund=usd_to_units(5e5)
+)
 P = MarginModelParams()
-congestion = st.builds(CongestionInputs, base_fee_wei=st.integers(0, 10**12),
-                       gas_used_ratio=st.floats(0, 1), pending_txs=st.integers(0, 10**6))
+congestion = st.builds(
+    CongestionInputs,
+    base_fee_wei=st.integers(0, 10**12),
+    gas_used_ratio=st.floats(0, 1),
+    pending_txs=st.integers(0, 10**6),
+)
 
 
 def test_student_t_quantile_is_fatter_than_normal_and_unit_variance():
@@ -56,10 +61,18 @@ def test_monotonic_in_volatility(s1: float, s2: float, c: CongestionInputs):
 
 
 @settings(max_examples=150, deadline=None)
-@given(sigma=st.floats(0, 0.2), fee=st.integers(0, 10**12), gas=st.floats(0, 1), pool=st.integers(0, 10**6),
-       dfee=st.integers(0, 10**12), dgas=st.floats(0, 1), dpool=st.integers(0, 10**6))
-def test_monotonic_in_congestion(sigma: float, fee: int, gas: float, pool: int, dfee: int, dgas: float,
-                                 dpool: int):
+@given(
+    sigma=st.floats(0, 0.2),
+    fee=st.integers(0, 10**12),
+    gas=st.floats(0, 1),
+    pool=st.integers(0, 10**6),
+    dfee=st.integers(0, 10**12),
+    dgas=st.floats(0, 1),
+    dpool=st.integers(0, 10**6),
+)
+def test_monotonic_in_congestion(
+    sigma: float, fee: int, gas: float, pool: int, dfee: int, dgas: float, dpool: int
+):
     calm = CongestionInputs(fee, gas, pool)
     busy = CongestionInputs(fee + dfee, min(1.0, gas + dgas), pool + dpool)
     assert liquidation_minutes(calm, P) <= liquidation_minutes(busy, P)

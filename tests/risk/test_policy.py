@@ -74,8 +74,13 @@ def test_classification_examples():
 
 
 @settings(max_examples=60, deadline=None)
-@given(fee=st.integers(0, 10**12), gas=st.floats(0, 1), pool=st.integers(0, 10**6),
-       age=st.integers(0, 10 * 86_400), hours=st.integers(200, 2_000))
+@given(
+    fee=st.integers(0, 10**12),
+    gas=st.floats(0, 1),
+    pool=st.integers(0, 10**6),
+    age=st.integers(0, 10 * 86_400),
+    hours=st.integers(200, 2_000),
+)
 def test_recommend_respects_registry_and_margin_order(fee: int, gas: float, pool: int, age: int, hours: int):
     r = btc_hourly_log_returns()
     snap = MarketSnapshot(r[-hours:], DEFAULT_LIQUIDITY, CongestionInputs(fee, gas, pool), timestamp=10**9)

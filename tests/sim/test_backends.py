@@ -40,10 +40,26 @@ def test_ray_backend_equals_local_backend():
     backend = RayBackend(num_cpus=2)
     try:
         seen: list[int] = []
-        remote = SimResult.concat(run_sharded(bench_shard, 400, 21, backend, shard_paths=100,
-                                              progress=seen.append, book=book))
+        remote = SimResult.concat(
+            run_sharded(bench_shard, 400, 21, backend, shard_paths=100, progress=seen.append, book=book)
+        )
     finally:
         backend.close()
     assert sum(seen) == 400
     for name in ("bad_debt", "socialized_loss", "liquidated_notional", "liquidations", "accounts_liquidated"):
         assert np.array_equal(getattr(local, name), getattr(remote, name)), name
+
+
+def test_bench_prints_a_table_and_a_final_json_line():
+    pytest.importorskip("radcad")
+    import json
+
+    from bastion.sim.bench import run_bench
+
+    lines: list[str] = []
+    out = run_bench(paths=300, radcad_paths=3, repeats=1, radcad_default_paths=2, print_fn=lines.append)
+    last = json.loads(lines[-1])
+    assert last == out
+    assert {"paths_per_s", "radcad_paths_per_s", "speedup"} <= set(last)
+    assert last["results_agree"] is True
+    assert any("radCAD" in line for line in lines[:-1])

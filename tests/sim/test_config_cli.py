@@ -19,13 +19,16 @@ def test_example_config_loads():
     assert cfg.stress.n_accounts == 200 and cfg.price.model == "bootstrap"
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("[stress]\nn_pathz = 3\n", "stress.n_pathz: unknown key"),
-    ("[limiter]\nwindow_hours = -1\n", "limiter.window_hours"),
-    ("[protocol]\nmaintenance_margin_bps = 900\ninitial_margin_bps = 500\n", "protocol:"),
-    ("[price]\nmodel = 'levy'\n", "price.model"),
-    ("seed = [\n", "cannot parse"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[stress]\nn_pathz = 3\n", "stress.n_pathz: unknown key"),
+        ("[limiter]\nwindow_hours = -1\n", "limiter.window_hours"),
+        ("[protocol]\nmaintenance_margin_bps = 900\ninitial_margin_bps = 500\n", "protocol:"),
+        ("[price]\nmodel = 'levy'\n", "price.model"),
+        ("seed = [\n", "cannot parse"),
+    ],
+)
 def test_bad_configs_get_one_line_errors(tmp_path: Path, text: str, needle: str):
     p = tmp_path / "bad.toml"
     p.write_text(text)
@@ -49,7 +52,8 @@ def test_calibrate_command_writes_the_report(tmp_path: Path):
     cfg.write_text(
         "seed = 3\nshard_paths = 200\n[stress]\nn_paths = 300\nhorizon_hours = 6\n"
         "[limiter]\nn_paths = 200\nhorizon_days = 2\n[oracle]\nn_paths = 200\nhorizon_days = 7\n"
-        "[metrics]\nbootstrap_samples = 50\n")
+        "[metrics]\nbootstrap_samples = 50\n"
+    )
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["calibrate", "--config", str(cfg), "--out", str(out)])
     assert res.exit_code == 0, res.output

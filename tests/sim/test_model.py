@@ -21,9 +21,17 @@ def _drop_then_flat(drop: float = 0.03, steps: int = 20) -> np.ndarray:
 
 
 def _params(**kw: float) -> ProtocolParams:
-    base = dict(initial_margin=0.05, maintenance_margin=0.025, liquidation_penalty=0.01, liquidator_share=0.5,
-                insurance_fund=0.0, liquidator_capacity=1e9, depth_1pct=1e9, impact_resilience=0.0,
-                dust_notional=0.0)
+    base = dict(
+        initial_margin=0.05,
+        maintenance_margin=0.025,
+        liquidation_penalty=0.01,
+        liquidator_share=0.5,
+        insurance_fund=0.0,
+        liquidator_capacity=1e9,
+        depth_1pct=1e9,
+        impact_resilience=0.0,
+        dust_notional=0.0,
+    )
     base.update(kw)
     return ProtocolParams(**base)
 
@@ -77,8 +85,16 @@ def test_screened_run_equals_dense_run():
     prices = 100.0 * np.exp(np.concatenate([np.zeros((200, 1)), np.cumsum(r, axis=1)], axis=1))
     a = simulate(prices, book, params)
     b = simulate(prices, book, params, dense=True)
-    for name in ("bad_debt", "socialized_loss", "insurance_fund_end", "liquidated_notional", "liquidations",
-                 "accounts_liquidated", "penalties", "min_mark_ratio"):
+    for name in (
+        "bad_debt",
+        "socialized_loss",
+        "insurance_fund_end",
+        "liquidated_notional",
+        "liquidations",
+        "accounts_liquidated",
+        "penalties",
+        "min_mark_ratio",
+    ):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
     assert (a.bad_debt > 0).any() and (a.bad_debt == 0).any()
 

@@ -10,8 +10,18 @@ from bastion.sim.paths import block_bootstrap_paths, garch_paths, gbm_jump_paths
 
 
 def _gbm(seed: int, **kw: float) -> np.ndarray:
-    return gbm_jump_paths(50, 30, rng=np.random.default_rng(seed), s0=100.0, step_hours=1.0, sigma=0.8,
-                          jump_intensity=365.0, jump_mean=-0.02, jump_std=0.03, **kw)
+    return gbm_jump_paths(
+        50,
+        30,
+        rng=np.random.default_rng(seed),
+        s0=100.0,
+        step_hours=1.0,
+        sigma=0.8,
+        jump_intensity=365.0,
+        jump_mean=-0.02,
+        jump_std=0.03,
+        **kw,
+    )
 
 
 def test_generators_are_reproducible_and_seed_sensitive():
@@ -40,16 +50,26 @@ def test_gbm_volatility_and_jump_compensated_mean():
     p = gbm_jump_paths(20_000, 24, rng=np.random.default_rng(9), s0=1.0, step_hours=1.0, sigma=0.8)
     r = np.diff(np.log(p), axis=1)
     assert r.std() * np.sqrt(24 * 365) == pytest.approx(0.8, rel=0.02)
-    pj = gbm_jump_paths(40_000, 24, rng=np.random.default_rng(9), s0=1.0, step_hours=1.0, sigma=0.5,
-                        jump_intensity=24 * 365.0, jump_mean=-0.01, jump_std=0.01)
+    pj = gbm_jump_paths(
+        40_000,
+        24,
+        rng=np.random.default_rng(9),
+        s0=1.0,
+        step_hours=1.0,
+        sigma=0.5,
+        jump_intensity=24 * 365.0,
+        jump_mean=-0.01,
+        jump_std=0.01,
+    )
     assert pj[:, -1].mean() == pytest.approx(1.0, abs=0.01)  # mu = 0: jumps are compensated
 
 
 def test_bootstrap_aggregates_and_disaggregates_exactly():
     r = np.arange(1, 201, dtype=float) * 1e-4
     # 3-hour steps: each step is the sum of 3 consecutive source returns from one block
-    agg = block_bootstrap_paths(r, 4, 5, rng=np.random.default_rng(1), step_hours=3, block_hours=200,
-                                demean=False)
+    agg = block_bootstrap_paths(
+        r, 4, 5, rng=np.random.default_rng(1), step_hours=3, block_hours=200, demean=False
+    )
     steps = np.diff(np.log(agg), axis=1)
     first = np.rint(steps[:, 0] / 1e-4 - 3) / 3  # 3 consecutive ints i, i+1, i+2 sum to 3i + 3
     assert np.allclose(steps, (3 * first[:, None] + 3 + 9 * np.arange(5)) * 1e-4)

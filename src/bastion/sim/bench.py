@@ -54,8 +54,14 @@ def bench_shard(shard: Shard, book: Book) -> SimResult:
 
 def run_engine(n_paths: int, seed: int = SEED, book: Book | None = None) -> SimResult:
     """The vectorized engine on the local backend (path generation included)."""
-    parts = run_sharded(bench_shard, n_paths, seed, LocalBackend(), shard_paths=BENCH_SHARD_PATHS,
-                        book=book or workload_book())
+    parts = run_sharded(
+        bench_shard,
+        n_paths,
+        seed,
+        LocalBackend(),
+        shard_paths=BENCH_SHARD_PATHS,
+        book=book or workload_book(),
+    )
     return SimResult.concat(parts)
 
 
