@@ -1,0 +1,1 @@
+"""Stochastic stress simulator: price paths, a vectorized clearinghouse model, metrics and calibration."""
