@@ -63,7 +63,7 @@ contract GuardedVault is OutflowLimiter, ScopedPause, ReentrancyGuardTransient {
 
     /// @notice Sum of user balances: tracked liquidity minus claims not yet released.
     function totalAssets() external view returns (uint256) {
-        (uint256 queued, uint256 released) = this.queueInfo(address(asset));
+        (uint256 queued, uint256 released) = queueInfo(address(asset));
         return _trackedLiquidity(address(asset)) - (queued - released);
     }
 

@@ -9,25 +9,29 @@ import {GuardAccess} from "./GuardAccess.sol";
 ///         6 h, never less than X tokens"). A protocol inherits it and calls `_onTokenInflow` /
 ///         `_onTokenOutflow` on its own deposit and withdrawal paths: no external call, constant gas.
 /// @dev Model: a token bucket whose level `h` (the headroom, in asset units) is what may leave now.
-///      - Limit: `L = max(floor, liquidity * limitBps / 10_000, 1)`, from the liquidity tracked before the
-///        operation.
+///      - Limit: `L(x) = max(floor, x * limitBps / 10_000)` of a liquidity `x`; `floor >= 1`.
 ///      - Time: `h` moves toward `L` at `L / window` per second (refills when below, decays when above).
 ///      - Outflow `a`: allowed iff `a <= h`; then `h -= a`.
-///      - Inflow `d`: `h = min(h + d, L + credit)` with `credit = L >> creditShift` (none for shift 3):
-///        inflows earn credit, bounded, and the credit decays at the same rate. A deposit never raises the
-///        headroom by more than the deposit nor above `L + credit` computed on the liquidity BEFORE it, so a
-///        flash deposit+withdraw nets to zero and a large deposit only raises the limit gradually (the
-///        higher `L` phases in through the refill). New liquidity is protected from its first block.
-///      - Bound (see docs/guards/outflow-limiter.md): over any interval of length T, net outflow is at most
-///        `h(start) + Lmax * T / window`, so at most `2 * Lmax` (+ credit carried in) in any one window, where
-///        an exact rolling window would allow `Lmax`. Rounding always favours the protocol.
-///      Storage: one asset's whole hot state AND its hot parameters live in ONE slot (`_flow[asset]`):
-///        [0,96) liquidity | [96,128) headroom as a Q1.31 fraction of L | [128,160) last update (s)
-///        [160,174) limitBps | [174,198) window (s) | [198,246) floor mantissa | [246,252) floor exponent
-///        [252,254) creditShift | 254 DELAYED mode | 255 SLOW (a trip or a claim backlog exists).
-///      Storing the headroom relative to L lets the refill run without knowing L and fits 32 bits; the
-///      liquidity field doubles as the protocol's own `totalAssets` counter, so a guarded vault writes the
-///      same single slot a plain vault writes for its counter.
+///      - Inflow `d`: recorded as pending; the next settlement (any outflow, claim or parameter change)
+///        refills the bucket at the limit of the liquidity BEFORE the pending inflows (a deposit never
+///        speeds up the refill retroactively), then credits them: `h = max(h, min(h + d, Lold + credit))`,
+///        `credit = Lold >> creditShift` (none for shift 3). So a deposit raises the headroom by at most
+///        the deposit and never above `Lold + credit`: a flash deposit+withdraw nets to zero, and a large
+///        deposit raises the limit only through the refill (phase-in over one window). New liquidity is
+///        protected from its first block: it counts in the liquidity, never in the headroom beyond credit.
+///      - Bound (docs/guards/outflow-limiter.md): over any interval of length T, net outflow is at most
+///        `h(start) + Lmax * T / window <= (Lmax + credit) + Lmax * T / window`; an exact rolling window
+///        would allow `Lmax` per window. Every rounding favours the protocol.
+///      Storage per asset: two adjacent slots.
+///        flow   (hot, written by every inflow and outflow):
+///               [0,96) liquidity | [96,192) pending inflow | [192,223) headroom as a Q1.30 fraction
+///               of L(liquidity) | 223 SLOW (trip or claim backlog) | [224,256) last settlement time
+///        config (read by outflows, written by governance and trips):
+///               [0,96) floor | [96,112) limitBps | [112,144) window | [144,176) cooldown | [176,184) mode
+///               | [184,192) creditShift | [192,224) trip end | [224,256) guardian extension cap
+///      An inflow adds the amount to `liquidity` and `pending` with ONE addition and touches nothing else;
+///      the liquidity field doubles as the protocol's own `totalAssets` counter, so a guarded deposit writes
+///      the single slot a plain vault writes for its counter. An outflow reads both slots, writes one.
 abstract contract OutflowLimiter is GuardAccess {
     /// @notice What happens to an outflow above the headroom.
     /// @dev REVERT: that outflow reverts (nothing persists, so no trip is recorded).
@@ -41,7 +45,7 @@ abstract contract OutflowLimiter is GuardAccess {
     /// @notice Governance input for one asset.
     /// @param limitBps Share of tracked liquidity that may leave per window, in [1, 10_000] bps.
     /// @param window Refill time of the bucket, in [MIN_WINDOW, MAX_WINDOW] seconds.
-    /// @param floor Absolute minimum limit in asset base units (stored rounded down to 48 significant bits).
+    /// @param floor Absolute minimum limit in asset base units, in [1, MAX_AMOUNT].
     /// @param cooldown Length of a trip, in [MIN_COOLDOWN, MAX_COOLDOWN] seconds.
     /// @param mode REVERT or DELAYED.
     /// @param creditShift Inflow credit cap: 0 = L, 1 = L/2, 2 = L/4, 3 = no credit.
@@ -54,17 +58,16 @@ abstract contract OutflowLimiter is GuardAccess {
         uint8 creditShift;
     }
 
-    /// @dev Cold per-asset state: the trip and its bounds.
-    struct Trip {
-        uint32 cooldown; // trip length set by governance
-        uint32 until; // trip end (0 = not tripped)
-        uint32 guardianCap; // latest end the guardian may extend the current trip to
+    /// @dev The two slots of one asset (see the contract's @dev for the bit layout).
+    struct AssetSlots {
+        uint256 flow;
+        uint256 config;
     }
 
     /// @dev FIFO claim queue of one asset, in cumulative amounts (positions).
     struct Queue {
         uint128 queued; // total ever queued
-        uint128 released; // total released (payable); claims with position <= released are payable
+        uint128 released; // total released; a claim whose position <= released is payable
     }
 
     /// @dev One recipient's claim on one asset; adding to a claim moves all of it to the back.
@@ -81,32 +84,33 @@ abstract contract OutflowLimiter is GuardAccess {
     uint256 public constant GUARDIAN_MAX_EXTENSION = 24 hours;
     /// @notice Furthest ahead governance may set a trip's end in one call.
     uint256 public constant MAX_TRIP_EXTENSION = 30 days;
-    /// @notice Largest liquidity (and floor) the 96-bit field holds: 7.9e28 base units.
+    /// @notice Largest liquidity (and floor) the 96-bit fields hold: 7.9e28 base units.
     uint256 public constant MAX_AMOUNT = (1 << 96) - 1;
 
     uint256 private constant BPS = 10_000;
-    uint256 private constant ONE = 1 << 31; // headroom fraction 1.0 (h == L)
-    uint256 private constant FRAC_MAX = (1 << 32) - 1; // just under 2.0
     uint256 private constant M96 = (1 << 96) - 1;
     uint256 private constant M32 = (1 << 32) - 1;
-    uint256 private constant OFF_FRAC = 96;
-    uint256 private constant OFF_TS = 128;
-    uint256 private constant OFF_BPS = 160;
-    uint256 private constant OFF_WIN = 174;
-    uint256 private constant OFF_FLOOR_M = 198;
-    uint256 private constant OFF_FLOOR_E = 246;
-    uint256 private constant OFF_CREDIT = 252;
-    uint256 private constant DELAYED_BIT = 1 << 254;
-    uint256 private constant SLOW_BIT = 1 << 255;
-    /// @dev Everything above the timestamp: parameters and flags, carried unchanged by the hot paths.
-    uint256 private constant PARAMS_MASK = type(uint256).max << 160;
+    uint256 private constant ONE = 1 << 30; // headroom fraction 1.0 (h == L)
+    uint256 private constant FRAC_MAX = (1 << 31) - 1; // just under 2.0
+    uint256 private constant SLOW_BIT = 1 << 223;
+    uint256 private constant OFF_PEND = 96;
+    uint256 private constant OFF_FRAC = 192;
+    uint256 private constant OFF_TS = 224;
+    uint256 private constant OFF_BPS = 96;
+    uint256 private constant OFF_WIN = 112;
+    uint256 private constant OFF_COOL = 144;
+    uint256 private constant OFF_MODE = 176;
+    uint256 private constant OFF_CREDIT = 184;
+    uint256 private constant OFF_UNTIL = 192;
+    uint256 private constant OFF_GCAP = 224;
+    /// @dev Config bits that are parameters (the rest is the trip).
+    uint256 private constant PARAMS_MASK = (1 << 192) - 1;
 
-    mapping(address asset => uint256) private _flow;
-    mapping(address asset => Trip) private _trips;
+    mapping(address asset => AssetSlots) private _assets;
     mapping(address asset => Queue) private _queues;
     mapping(address asset => mapping(address recipient => Claim)) private _claims;
 
-    /// @notice An asset was registered with these parameters (floor as stored).
+    /// @notice An asset was registered with these parameters.
     event AssetRegistered(
         address indexed asset,
         uint256 limitBps,
@@ -117,7 +121,7 @@ abstract contract OutflowLimiter is GuardAccess {
         uint256 creditShift,
         uint256 liquidity
     );
-    /// @notice Governance changed an asset's parameters (floor as stored).
+    /// @notice Governance changed an asset's parameters.
     event AssetParamsUpdated(
         address indexed asset,
         uint256 limitBps,
@@ -133,7 +137,7 @@ abstract contract OutflowLimiter is GuardAccess {
     event RateLimitExtended(address indexed asset, uint256 until, address indexed by);
     /// @notice A trip ended: `by` is governance for an early clear, zero for expiry (reported lazily).
     event RateLimitCleared(address indexed asset, address indexed by);
-    /// @notice An outflow became a claim of `recipient`, payable once `released` reaches `position`.
+    /// @notice An outflow became a claim of `recipient`, payable once the release cursor reaches `position`.
     event FundsLocked(address indexed asset, address indexed recipient, uint256 amount, uint256 position);
     /// @notice `amount` of queued claims became payable; `releasedTotal` is the new FIFO cursor.
     event LockedFundsReleased(address indexed asset, uint256 amount, uint256 releasedTotal);
@@ -167,128 +171,81 @@ abstract contract OutflowLimiter is GuardAccess {
     // Hot path (internal API the protocol calls)
     // ------------------------------------------------------------------------------------------------
 
-    /// @notice Record an inflow of `amount` of `asset` (call after receiving it). Never blocked.
-    /// @dev Constant gas: one SLOAD and one SSTORE of the asset's slot, no event.
+    /// @notice Record an inflow of `amount` of `asset` (call after receiving it). Never blocked, even
+    ///         while the asset is tripped.
+    /// @dev One SLOAD, one SSTORE, one addition: `amount` joins the liquidity and the pending inflow.
     function _onTokenInflow(address asset, uint256 amount) internal {
         bool bad;
-        // Hand-written for constant, minimal gas; same math as `_refill`, `_limit` and `_pack`
-        // (the unit tests hold both to a reference model).
         assembly ("memory-safe") {
             mstore(0x00, asset)
-            mstore(0x20, _flow.slot)
+            mstore(0x20, _assets.slot)
             let slot := keccak256(0x00, 0x40)
             let w := sload(slot)
-            let bps := and(shr(160, w), 0x3fff)
-            let liq := and(w, 0xffffffffffffffffffffffff)
-            let frac := and(shr(96, w), 0xffffffff)
-            // Refill (or decay credit) toward 1.0 = 2^31 at 2^31 / window per second, rounding down.
-            if iszero(eq(frac, 0x80000000)) {
-                let step := div(shl(31, and(sub(timestamp(), shr(128, w)), 0xffffffff)), and(shr(174, w), 0xffffff))
-                switch lt(frac, 0x80000000)
-                case 1 {
-                    frac := add(frac, step)
-                    if gt(frac, 0x80000000) { frac := 0x80000000 }
-                }
-                default {
-                    let excess := sub(frac, 0x80000000)
-                    frac := 0x80000000
-                    if gt(excess, step) { frac := add(frac, sub(excess, step)) }
-                }
-            }
-            // L = max(floor, liq * bps / 10_000, 1), before the inflow.
-            let fl := shl(and(shr(246, w), 63), and(shr(198, w), 0xffffffffffff))
-            let lim := div(mul(liq, bps), 10000)
-            if lt(lim, fl) { lim := fl }
-            if iszero(lim) { lim := 1 }
-            // h = min(h + amount, L + credit), never lowered.
-            let h := shr(31, mul(frac, lim))
-            let sh := and(shr(252, w), 3)
-            let cap := add(lim, mul(lt(sh, 3), shr(sh, lim)))
-            let liq2 := add(liq, amount)
-            bad := or(iszero(bps), or(gt(amount, 0xffffffffffffffffffffffff), gt(liq2, 0xffffffffffffffffffffffff)))
-            if lt(h, cap) {
-                h := add(h, amount)
-                if gt(h, cap) { h := cap }
-            }
-            // Re-express h against the new limit, rounding down.
-            lim := div(mul(liq2, bps), 10000)
-            if lt(lim, fl) { lim := fl }
-            if iszero(lim) { lim := 1 }
-            frac := div(shl(31, h), lim)
-            if gt(frac, 0xffffffff) { frac := 0xffffffff }
-            sstore(
-                slot,
-                or(
-                    or(and(w, not(0xffffffffffffffffffffffffffffffffffffffff)), shl(128, and(timestamp(), 0xffffffff))),
-                    or(shl(96, frac), liq2)
-                )
-            )
+            // pending <= liquidity always, so both fields stay below 2^96 when liquidity does.
+            bad := or(iszero(shr(224, w)), shr(96, or(add(and(w, 0xffffffffffffffffffffffff), amount), amount)))
+            sstore(slot, add(w, add(amount, shl(96, amount))))
         }
-        if (bad) {
-            if ((_flow[asset] >> OFF_BPS) & 0x3fff == 0) revert AssetNotRegistered(asset);
-            revert LiquidityOverflow(asset, amount, _flow[asset] & M96);
-        }
+        if (bad) _inflowRevert(asset, amount);
     }
 
     /// @notice Record an outflow of `amount` of `asset` to `recipient` BEFORE paying it.
     /// @return payNow True: pay now. False (DELAYED mode only): the amount became `recipient`'s claim,
     ///         to be paid through `claimLockedFunds`; do not transfer it now.
     /// @dev Reverts `RateLimited`/`RateLimitActive` in REVERT mode when the headroom is exceeded.
-    ///      Constant gas when not tripped and within headroom (one SLOAD, one SSTORE, no event).
+    ///      Constant gas when not tripped and within headroom: two SLOADs (adjacent slots), one SSTORE,
+    ///      no event. Same math as `_settledHeadroom` and `_encodeFlow`, written out for gas; the tests
+    ///      hold both to a reference model.
     function _onTokenOutflow(address asset, address recipient, uint256 amount) internal returns (bool payNow) {
-        uint256 w;
-        uint256 liq;
-        uint256 h;
         assembly ("memory-safe") {
             mstore(0x00, asset)
-            mstore(0x20, _flow.slot)
+            mstore(0x20, _assets.slot)
             let slot := keccak256(0x00, 0x40)
-            w := sload(slot)
-            let bps := and(shr(160, w), 0x3fff)
-            liq := and(w, 0xffffffffffffffffffffffff)
-            let frac := and(shr(96, w), 0xffffffff)
-            if iszero(eq(frac, 0x80000000)) {
-                let step := div(shl(31, and(sub(timestamp(), shr(128, w)), 0xffffffff)), and(shr(174, w), 0xffffff))
-                switch lt(frac, 0x80000000)
+            let w := sload(slot)
+            let c := sload(add(slot, 1))
+            let liq := and(w, 0xffffffffffffffffffffffff)
+            let pend := and(shr(96, w), 0xffffffffffffffffffffffff)
+            let frac := and(shr(192, w), 0x7fffffff)
+            // Refill (or decay credit) toward 1.0 = 2^30 at 2^30 / window per second, rounding down.
+            if iszero(eq(frac, 0x40000000)) {
+                let step := div(shl(30, and(sub(timestamp(), shr(224, w)), 0xffffffff)), and(shr(112, c), 0xffffffff))
+                switch lt(frac, 0x40000000)
                 case 1 {
                     frac := add(frac, step)
-                    if gt(frac, 0x80000000) { frac := 0x80000000 }
+                    if gt(frac, 0x40000000) { frac := 0x40000000 }
                 }
                 default {
-                    let excess := sub(frac, 0x80000000)
-                    frac := 0x80000000
+                    let excess := sub(frac, 0x40000000)
+                    frac := 0x40000000
                     if gt(excess, step) { frac := add(frac, sub(excess, step)) }
                 }
             }
-            let fl := shl(and(shr(246, w), 63), and(shr(198, w), 0xffffffffffff))
-            let lim := div(mul(liq, bps), 10000)
+            let bps := and(shr(96, c), 0xffff)
+            let fl := and(c, 0xffffffffffffffffffffffff)
+            // Limit of the liquidity before the pending inflows.
+            let lim := div(mul(sub(liq, pend), bps), 10000)
             if lt(lim, fl) { lim := fl }
-            if iszero(lim) { lim := 1 }
-            h := shr(31, mul(frac, lim))
-            // Fast path: registered, not SLOW, within headroom and liquidity.
-            if iszero(or(or(iszero(bps), shr(255, w)), or(gt(amount, h), gt(amount, liq)))) {
-                let liq2 := sub(liq, amount)
-                lim := div(mul(liq2, bps), 10000)
+            let h := shr(30, mul(frac, lim))
+            // Credit the pending inflows, capped at L + credit.
+            if pend {
+                let sh := and(shr(184, c), 0xff)
+                let cap := add(lim, mul(lt(sh, 3), shr(sh, lim)))
+                if lt(h, cap) {
+                    h := add(h, pend)
+                    if gt(h, cap) { h := cap }
+                }
+            }
+            // Fast path: registered (floor >= 1), not SLOW, within headroom and liquidity.
+            if iszero(or(or(iszero(fl), and(w, 0x80000000000000000000000000000000000000000000000000000000)), or(gt(amount, h), gt(amount, liq)))) {
+                liq := sub(liq, amount)
+                lim := div(mul(liq, bps), 10000)
                 if lt(lim, fl) { lim := fl }
-                if iszero(lim) { lim := 1 }
-                frac := div(shl(31, sub(h, amount)), lim)
-                if gt(frac, 0xffffffff) { frac := 0xffffffff }
-                sstore(
-                    slot,
-                    or(
-                        or(
-                            and(w, not(0xffffffffffffffffffffffffffffffffffffffff)),
-                            shl(128, and(timestamp(), 0xffffffff))
-                        ),
-                        or(shl(96, frac), liq2)
-                    )
-                )
+                frac := div(shl(30, sub(h, amount)), lim)
+                if gt(frac, 0x7fffffff) { frac := 0x7fffffff }
+                sstore(slot, or(or(shl(224, timestamp()), shl(192, frac)), liq))
                 payNow := 1
             }
         }
-        if (payNow) return true;
-        if ((w >> OFF_BPS) & 0x3fff == 0) revert AssetNotRegistered(asset);
-        return _outflowSlow(asset, recipient, amount, w, liq, h);
+        if (!payNow) payNow = _outflowSlow(asset, recipient, amount);
     }
 
     /// @notice Pay a released claim: the protocol transfers `amount` of `asset` to `recipient`.
@@ -297,27 +254,20 @@ abstract contract OutflowLimiter is GuardAccess {
 
     /// @notice Liquidity tracked for `asset`, claims not yet released included.
     function _trackedLiquidity(address asset) internal view returns (uint256) {
-        return _flow[asset] & M96;
+        return _assets[asset].flow & M96;
     }
 
     /// @notice Register `asset` from inside the protocol (e.g. its constructor) with known liquidity.
+    /// @dev Starts with a full bucket: the limit is available at once, no credit.
     function _registerAsset(address asset, AssetConfig memory cfg, uint256 liquidity) internal {
-        if ((_flow[asset] >> OFF_BPS) & 0x3fff != 0) revert AssetAlreadyRegistered(asset);
+        AssetSlots storage a = _assets[asset];
+        if (a.config != 0) revert AssetAlreadyRegistered(asset);
         if (liquidity > MAX_AMOUNT) revert InvalidLimiterParam("liquidity", liquidity);
-        uint256 params = _encodeParams(cfg);
-        _trips[asset].cooldown = uint32(cfg.cooldown);
-        uint256 w = params | liquidity;
-        // Start with a full bucket: the limit is available at once, no credit.
-        _flow[asset] = _pack(w, liquidity, _limit(w, liquidity, cfg.limitBps), cfg.limitBps);
+        uint256 c = _encodeParams(cfg);
+        a.config = c;
+        a.flow = _encodeFlow(c, liquidity, _limit(c, liquidity), false);
         emit AssetRegistered(
-            asset,
-            cfg.limitBps,
-            cfg.window,
-            _decodeFloor(params),
-            cfg.cooldown,
-            cfg.mode,
-            cfg.creditShift,
-            liquidity
+            asset, cfg.limitBps, cfg.window, cfg.floor, cfg.cooldown, cfg.mode, cfg.creditShift, liquidity
         );
     }
 
@@ -340,20 +290,20 @@ abstract contract OutflowLimiter is GuardAccess {
     /// @notice Change an asset's parameters (ERC-7265 name). Governance only.
     /// @dev Settles the bucket under the old parameters first; the headroom keeps its amount, capped at
     ///      the new limit plus credit, so a loosening phases in through the refill and a tightening bites
-    ///      at once.
+    ///      at once. A live trip keeps its end.
     /// @param asset A registered asset.
     /// @param cfg New parameters, each checked against its bounds.
     function updateAssetParams(address asset, AssetConfig calldata cfg) external onlyGovernance {
-        (uint256 w, uint256 liq, uint256 h) = _settled(asset);
-        uint256 params = _encodeParams(cfg);
-        w = (w & (SLOW_BIT | M96)) | params;
-        uint256 lim = _limit(w, liq, cfg.limitBps);
-        uint256 cap = lim + (cfg.creditShift == 3 ? 0 : lim >> cfg.creditShift);
+        (uint256 c, uint256 liq, uint256 h, bool slow) = _settle(asset);
+        c = (c & ~PARAMS_MASK) | _encodeParams(cfg);
+        uint256 lim = _limit(c, liq);
+        uint256 cap = _cap(c, lim);
         if (h > cap) h = cap;
-        _flow[asset] = _pack(w, liq, h, cfg.limitBps);
-        _trips[asset].cooldown = uint32(cfg.cooldown);
+        AssetSlots storage a = _assets[asset];
+        a.config = c;
+        a.flow = _encodeFlow(c, liq, h, slow);
         emit AssetParamsUpdated(
-            asset, cfg.limitBps, cfg.window, _decodeFloor(params), cfg.cooldown, cfg.mode, cfg.creditShift
+            asset, cfg.limitBps, cfg.window, cfg.floor, cfg.cooldown, cfg.mode, cfg.creditShift
         );
     }
 
@@ -361,10 +311,10 @@ abstract contract OutflowLimiter is GuardAccess {
     /// @dev Queued claims are then released in FIFO order as headroom allows.
     /// @param asset A tripped asset.
     function overrideRateLimit(address asset) external onlyGovernance {
-        Trip storage t = _trips[asset];
-        if (t.until <= block.timestamp) revert NotTripped(asset);
-        t.until = 0;
-        t.guardianCap = 0;
+        AssetSlots storage a = _assets[asset];
+        uint256 c = a.config;
+        if (c >> OFF_UNTIL & M32 <= block.timestamp) revert NotTripped(asset);
+        a.config = c & PARAMS_MASK;
         emit RateLimitCleared(asset, msg.sender);
     }
 
@@ -373,13 +323,13 @@ abstract contract OutflowLimiter is GuardAccess {
     /// @param asset A tripped asset.
     /// @param until New trip end, later than the current one.
     function extendRateLimit(address asset, uint256 until) external onlyGuardian {
-        Trip storage t = _trips[asset];
-        uint256 cur = t.until;
+        AssetSlots storage a = _assets[asset];
+        uint256 c = a.config;
+        uint256 cur = c >> OFF_UNTIL & M32;
         if (cur <= block.timestamp) revert NotTripped(asset);
-        uint256 maxUntil = msg.sender == governance ? block.timestamp + MAX_TRIP_EXTENSION : t.guardianCap;
+        uint256 maxUntil = msg.sender == governance ? block.timestamp + MAX_TRIP_EXTENSION : c >> OFF_GCAP;
         if (until <= cur || until > maxUntil) revert ExtensionOutOfBounds(asset, until, maxUntil);
-        // forge-lint: disable-next-line(unsafe-typecast)
-        t.until = uint32(until);
+        a.config = (c & ~(M32 << OFF_UNTIL)) | (until << OFF_UNTIL);
         emit RateLimitExtended(asset, until, msg.sender);
     }
 
@@ -389,21 +339,21 @@ abstract contract OutflowLimiter is GuardAccess {
 
     /// @notice Pay `recipient`'s claim on `asset` once released (ERC-7265 name). Anyone may call; the
     ///         funds only ever go to `recipient`.
-    /// @dev First clears an expired trip and releases queued claims in FIFO order as headroom allows.
+    /// @dev First reports an expired trip and releases queued claims in FIFO order as headroom allows.
     /// @return amount The amount paid.
     function claimLockedFunds(address asset, address recipient) external returns (uint256 amount) {
-        Claim memory c = _claims[asset][recipient];
-        if (c.amount == 0) revert NoLockedFunds(asset, recipient);
+        Claim memory cl = _claims[asset][recipient];
+        if (cl.amount == 0) revert NoLockedFunds(asset, recipient);
         _settleAndStore(asset);
         uint256 released = _queues[asset].released;
-        if (released < c.position) revert ClaimNotReady(asset, recipient, c.position, released);
+        if (released < cl.position) revert ClaimNotReady(asset, recipient, cl.position, released);
         delete _claims[asset][recipient];
-        amount = c.amount;
+        amount = cl.amount;
         emit LockedFundsClaimed(asset, recipient, amount);
         _payLockedFunds(asset, recipient, amount);
     }
 
-    /// @notice Clear an expired trip and release queued claims as headroom allows. Anyone may call.
+    /// @notice Report an expired trip and release queued claims as headroom allows. Anyone may call.
     function releaseLockedFunds(address asset) external {
         _settleAndStore(asset);
     }
@@ -414,51 +364,55 @@ abstract contract OutflowLimiter is GuardAccess {
 
     /// @notice Whether `asset` is tripped now (ERC-7265 name). Scoped to this asset and to outflows.
     function isRateLimitTriggered(address asset) public view returns (bool) {
-        return _trips[asset].until > block.timestamp;
+        return _assets[asset].config >> OFF_UNTIL & M32 > block.timestamp;
     }
 
-    /// @notice What may leave now without queueing or reverting: 0 while tripped, and queued claims
-    ///         are served first.
+    /// @notice What may leave now without queueing or reverting: 0 while tripped; queued claims are
+    ///         served first.
     function headroom(address asset) external view returns (uint256) {
         if (isRateLimitTriggered(asset)) return 0;
-        (, , uint256 h) = _current(asset);
+        (,, uint256 h) = _current(asset);
         Queue memory q = _queues[asset];
         uint256 backlog = q.queued - q.released;
         return h > backlog ? h - backlog : 0;
     }
 
-    /// @notice Current limit `L` of `asset` (the bucket's full level).
+    /// @notice Current limit `L` of `asset` (the bucket's full level) on its tracked liquidity.
     function currentLimit(address asset) external view returns (uint256) {
-        uint256 w = _flow[asset];
-        uint256 bps = (w >> OFF_BPS) & 0x3fff;
-        if (bps == 0) revert AssetNotRegistered(asset);
-        return _limit(w, w & M96, bps);
+        (uint256 w, uint256 c) = _slots(asset);
+        return _limit(c, w & M96);
     }
 
     /// @notice Tracked liquidity of `asset` (includes claims not yet released).
     function trackedLiquidity(address asset) external view returns (uint256) {
-        return _flow[asset] & M96;
+        return _assets[asset].flow & M96;
     }
 
-    /// @notice Parameters of `asset` as stored (floor rounded down to 48 significant bits).
+    /// @notice Parameters of `asset`.
     function assetConfig(address asset) external view returns (AssetConfig memory cfg) {
-        uint256 w = _flow[asset];
-        cfg.limitBps = uint16((w >> OFF_BPS) & 0x3fff);
-        cfg.window = uint32((w >> OFF_WIN) & 0xffffff);
-        cfg.floor = _decodeFloor(w);
-        cfg.cooldown = _trips[asset].cooldown;
-        cfg.mode = w & DELAYED_BIT != 0 ? Mode.DELAYED : Mode.REVERT;
-        cfg.creditShift = uint8((w >> OFF_CREDIT) & 3);
+        uint256 c = _assets[asset].config;
+        // Each cast extracts one bit field of the config word on purpose.
+        cfg.floor = c & M96;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        cfg.limitBps = uint16(c >> OFF_BPS);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        cfg.window = uint32(c >> OFF_WIN);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        cfg.cooldown = uint32(c >> OFF_COOL);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        cfg.mode = Mode(uint8(c >> OFF_MODE));
+        // forge-lint: disable-next-line(unsafe-typecast)
+        cfg.creditShift = uint8(c >> OFF_CREDIT);
     }
 
-    /// @notice Trip state of `asset`: end (0 if none or expired-not-yet-reported) and guardian bound.
+    /// @notice Trip state of `asset`: end (0 if none or cleared) and the guardian's extension bound.
     function tripInfo(address asset) external view returns (uint256 until, uint256 guardianCap) {
-        Trip memory t = _trips[asset];
-        return (t.until, t.guardianCap);
+        uint256 c = _assets[asset].config;
+        return (c >> OFF_UNTIL & M32, c >> OFF_GCAP);
     }
 
     /// @notice FIFO queue cursors of `asset`: total ever queued and total released.
-    function queueInfo(address asset) external view returns (uint256 queued, uint256 released) {
+    function queueInfo(address asset) public view returns (uint256 queued, uint256 released) {
         Queue memory q = _queues[asset];
         return (q.queued, q.released);
     }
@@ -470,158 +424,159 @@ abstract contract OutflowLimiter is GuardAccess {
 
     /// @notice Claim of `recipient` on `asset` and its FIFO position.
     function claimInfo(address asset, address recipient) external view returns (uint256 amount, uint256 position) {
-        Claim memory c = _claims[asset][recipient];
-        return (c.amount, c.position);
+        Claim memory cl = _claims[asset][recipient];
+        return (cl.amount, cl.position);
     }
 
     // ------------------------------------------------------------------------------------------------
-    // Internals
+    // Internals (reference math, used by every path except the two hot ones)
     // ------------------------------------------------------------------------------------------------
 
-    /// @dev Headroom fraction after refilling (or decaying credit) toward 1.0 since the last update.
-    function _refill(uint256 w) private view returns (uint256 frac) {
-        frac = (w >> OFF_FRAC) & M32;
-        if (frac == ONE) return frac;
-        unchecked {
-            // dt < 2^32 and window >= 300: the step fits easily; rounding down slows the refill.
-            uint256 dt = (block.timestamp - (w >> OFF_TS)) & M32; // wraps correctly past 2106
-            uint256 step = (dt << 31) / ((w >> OFF_WIN) & 0xffffff);
-            if (frac < ONE) {
-                frac = ONE - frac > step ? frac + step : ONE;
-            } else {
-                frac = frac - ONE > step ? frac - step : ONE;
-            }
-        }
+    function _slots(address asset) private view returns (uint256 w, uint256 c) {
+        AssetSlots storage a = _assets[asset];
+        c = a.config;
+        if (c == 0) revert AssetNotRegistered(asset);
+        w = a.flow;
     }
 
-    /// @dev L = max(floor, liq * bps / 10_000, 1).
-    function _limit(uint256 w, uint256 liq, uint256 bps) private pure returns (uint256 lim) {
-        unchecked {
-            lim = (liq * bps) / BPS;
-            uint256 fl = ((w >> OFF_FLOOR_M) & 0xffffffffffff) << ((w >> OFF_FLOOR_E) & 63);
-            if (fl > lim) lim = fl;
-            if (lim == 0) lim = 1;
-        }
+    /// @dev L(x) = max(floor, x * bps / 10_000); floor >= 1 so L >= 1.
+    function _limit(uint256 c, uint256 liq) private pure returns (uint256 lim) {
+        lim = (liq * (c >> OFF_BPS & 0xffff)) / BPS;
+        uint256 fl = c & M96;
+        if (fl > lim) lim = fl;
     }
 
-    /// @dev Re-encode a word with new liquidity and headroom (rounded down), stamped now.
-    function _pack(uint256 w, uint256 liq, uint256 h, uint256 bps) private view returns (uint256) {
-        unchecked {
-            uint256 frac = (h << 31) / _limit(w, liq, bps);
-            if (frac > FRAC_MAX) frac = FRAC_MAX;
-            return (w & PARAMS_MASK) | ((block.timestamp & M32) << OFF_TS) | (frac << OFF_FRAC) | liq;
-        }
+    /// @dev Headroom ceiling after inflows: L + credit.
+    function _cap(uint256 c, uint256 lim) private pure returns (uint256) {
+        uint256 sh = c >> OFF_CREDIT & 0xff;
+        return sh < 3 ? lim + (lim >> sh) : lim;
     }
 
-    /// @dev Word, liquidity and headroom of `asset` as of now, without side effects.
-    function _current(address asset) private view returns (uint256 w, uint256 liq, uint256 h) {
-        w = _flow[asset];
-        uint256 bps = (w >> OFF_BPS) & 0x3fff;
-        if (bps == 0) revert AssetNotRegistered(asset);
+    /// @dev Liquidity and absolute headroom as of now: refill since the last settlement at the limit of
+    ///      the liquidity before the pending inflows, then credit them.
+    function _settledHeadroom(uint256 w, uint256 c) private view returns (uint256 liq, uint256 h) {
         liq = w & M96;
-        h = (_refill(w) * _limit(w, liq, bps)) >> 31;
+        uint256 pend = w >> OFF_PEND & M96;
+        uint256 frac = w >> OFF_FRAC & FRAC_MAX;
+        if (frac != ONE) {
+            uint256 step = (((block.timestamp - (w >> OFF_TS)) & M32) << 30) / (c >> OFF_WIN & M32);
+            if (frac < ONE) frac = ONE - frac > step ? frac + step : ONE;
+            else frac = frac - ONE > step ? frac - step : ONE;
+        }
+        uint256 lim = _limit(c, liq - pend);
+        h = (frac * lim) >> 30;
+        if (pend != 0) {
+            uint256 cap = _cap(c, lim);
+            if (h < cap) h = cap - h > pend ? h + pend : cap;
+        }
     }
 
-    /// @dev Current state after reporting an expired trip and releasing queued claims with the headroom.
-    ///      Updates the trip and the queue; the caller must store the returned word state.
-    function _settled(address asset) private returns (uint256 w, uint256 liq, uint256 h) {
-        (w, liq, h) = _current(asset);
-        if (w & SLOW_BIT == 0) return (w, liq, h);
-        Trip storage t = _trips[asset];
-        uint256 until = t.until;
+    /// @dev Flow word for liquidity `liq` and headroom `h` (stored as a fraction of L(liq), rounded
+    ///      down), settled now, no pending inflow.
+    function _encodeFlow(uint256 c, uint256 liq, uint256 h, bool slow) private view returns (uint256) {
+        uint256 frac = (h << 30) / _limit(c, liq);
+        if (frac > FRAC_MAX) frac = FRAC_MAX;
+        return (block.timestamp << OFF_TS) | (frac << OFF_FRAC) | (slow ? SLOW_BIT : 0) | liq;
+    }
+
+    /// @dev Config, liquidity and headroom as of now, without side effects.
+    function _current(address asset) private view returns (uint256 c, uint256 liq, uint256 h) {
+        uint256 w;
+        (w, c) = _slots(asset);
+        (liq, h) = _settledHeadroom(w, c);
+    }
+
+    /// @dev Settle: report an expired trip, then (if not tripped) release queued claims with the
+    ///      headroom. Writes the trip and the queue; the caller stores the returned flow state.
+    function _settle(address asset) private returns (uint256 c, uint256 liq, uint256 h, bool slow) {
+        uint256 w;
+        (w, c) = _slots(asset);
+        (liq, h) = _settledHeadroom(w, c);
+        slow = w & SLOW_BIT != 0;
+        if (!slow) return (c, liq, h, slow);
+        uint256 until = c >> OFF_UNTIL & M32;
         if (until != 0 && until <= block.timestamp) {
-            t.until = 0;
-            t.guardianCap = 0;
+            c &= PARAMS_MASK;
+            _assets[asset].config = c;
             until = 0;
             emit RateLimitCleared(asset, address(0));
         }
-        if (until != 0) return (w, liq, h);
+        if (until != 0) return (c, liq, h, slow);
         Queue storage q = _queues[asset];
         uint256 released = q.released;
         uint256 backlog = q.queued - released;
         uint256 rel = backlog < h ? backlog : h;
         if (rel != 0) {
-            // Queued claims are still counted in `liq`; releasing them is the outflow.
+            // Queued claims still count in the liquidity: releasing them is the outflow.
             released += rel;
             // forge-lint: disable-next-line(unsafe-typecast)
-            q.released = uint128(released);
+            q.released = uint128(released); // <= queued < 2^128
             h -= rel;
             liq -= rel;
             emit LockedFundsReleased(asset, rel, released);
         }
-        if (rel == backlog) w &= ~SLOW_BIT;
+        slow = rel != backlog;
     }
 
     function _settleAndStore(address asset) private {
-        (uint256 w, uint256 liq, uint256 h) = _settled(asset);
-        _flow[asset] = _pack(w, liq, h, (w >> OFF_BPS) & 0x3fff);
+        (uint256 c, uint256 liq, uint256 h, bool slow) = _settle(asset);
+        _assets[asset].flow = _encodeFlow(c, liq, h, slow);
     }
 
-    /// @dev Outflow when tripped, with a backlog, or above the headroom.
-    function _outflowSlow(address asset, address recipient, uint256 amount, uint256 w, uint256 liq, uint256 h)
-        private
-        returns (bool)
-    {
-        if (w & SLOW_BIT != 0) (w, liq, h) = _settled(asset);
-        bool delayed = w & DELAYED_BIT != 0;
-        Trip storage t = _trips[asset];
-        if (w & SLOW_BIT == 0) {
-            // Not tripped and no backlog.
+    function _inflowRevert(address asset, uint256 amount) private view {
+        AssetSlots storage a = _assets[asset];
+        if (a.config == 0) revert AssetNotRegistered(asset);
+        revert LiquidityOverflow(asset, amount, a.flow & M96);
+    }
+
+    /// @dev Outflow when tripped, with a backlog, above the headroom, or for an unknown asset.
+    function _outflowSlow(address asset, address recipient, uint256 amount) private returns (bool) {
+        (uint256 c, uint256 liq, uint256 h, bool slow) = _settle(asset);
+        if (amount > liq) revert LiquidityUnderflow(asset, amount, liq);
+        bool delayed = c >> OFF_MODE & 0xff == uint256(Mode.DELAYED);
+        AssetSlots storage a = _assets[asset];
+        if (!slow) {
+            // Not tripped, no backlog.
             if (amount <= h) {
-                if (amount > liq) revert LiquidityUnderflow(asset, amount, liq);
-                _flow[asset] = _pack(w, liq - amount, h - amount, (w >> OFF_BPS) & 0x3fff);
+                a.flow = _encodeFlow(c, liq - amount, h - amount, false);
                 return true;
             }
             if (!delayed) revert RateLimited(asset, amount, h);
-            uint256 until = block.timestamp + t.cooldown;
             // Bounded: now + 7 days + 24 h fits 32 bits until 2106.
-            // forge-lint: disable-next-line(unsafe-typecast)
-            t.until = uint32(until);
-            // forge-lint: disable-next-line(unsafe-typecast)
-            t.guardianCap = uint32(until + GUARDIAN_MAX_EXTENSION);
+            uint256 until = block.timestamp + (c >> OFF_COOL & M32);
+            a.config = c | (until << OFF_UNTIL) | ((until + GUARDIAN_MAX_EXTENSION) << OFF_GCAP);
             emit AssetRateLimitBreached(asset, amount, h, until);
         } else if (!delayed) {
-            uint256 until = t.until;
+            uint256 until = c >> OFF_UNTIL & M32;
             if (until != 0) revert RateLimitActive(asset, until);
             revert RateLimited(asset, amount, 0);
         }
-        if (amount > liq) revert LiquidityUnderflow(asset, amount, liq);
-        _flow[asset] = _pack(w | SLOW_BIT, liq, h, (w >> OFF_BPS) & 0x3fff);
+        a.flow = _encodeFlow(c, liq, h, true);
         Queue storage q = _queues[asset];
         uint256 position = q.queued + amount;
         // Amounts are below 2^96 (tracked liquidity) and sums of them far below 2^128.
         // forge-lint: disable-next-line(unsafe-typecast)
         q.queued = uint128(position);
-        Claim storage c = _claims[asset][recipient];
+        Claim storage cl = _claims[asset][recipient];
         // forge-lint: disable-next-line(unsafe-typecast)
-        c.amount += uint128(amount);
+        cl.amount += uint128(amount);
         // forge-lint: disable-next-line(unsafe-typecast)
-        c.position = uint128(position);
+        cl.position = uint128(position);
         emit FundsLocked(asset, recipient, amount, position);
         return false;
     }
 
-    /// @dev Check bounds and encode the parameter half of the word (bits 160..254).
-    function _encodeParams(AssetConfig memory cfg) private pure returns (uint256 p) {
+    /// @dev Check bounds and encode the parameter bits of the config word.
+    function _encodeParams(AssetConfig memory cfg) private pure returns (uint256) {
         if (cfg.limitBps == 0 || cfg.limitBps > BPS) revert InvalidLimiterParam("limitBps", cfg.limitBps);
         if (cfg.window < MIN_WINDOW || cfg.window > MAX_WINDOW) revert InvalidLimiterParam("window", cfg.window);
         if (cfg.cooldown < MIN_COOLDOWN || cfg.cooldown > MAX_COOLDOWN) {
             revert InvalidLimiterParam("cooldown", cfg.cooldown);
         }
-        if (cfg.floor > MAX_AMOUNT) revert InvalidLimiterParam("floor", cfg.floor);
+        if (cfg.floor == 0 || cfg.floor > MAX_AMOUNT) revert InvalidLimiterParam("floor", cfg.floor);
         if (cfg.creditShift > 3) revert InvalidLimiterParam("creditShift", cfg.creditShift);
-        uint256 m = cfg.floor;
-        uint256 e;
-        while (m >> 48 != 0) {
-            m >>= 1;
-            ++e;
-        }
-        p = (uint256(cfg.limitBps) << OFF_BPS) | (uint256(cfg.window) << OFF_WIN) | (m << OFF_FLOOR_M)
-            | (e << OFF_FLOOR_E) | (uint256(cfg.creditShift) << OFF_CREDIT);
-        if (cfg.mode == Mode.DELAYED) p |= DELAYED_BIT;
-    }
-
-    function _decodeFloor(uint256 w) private pure returns (uint256) {
-        return ((w >> OFF_FLOOR_M) & 0xffffffffffff) << ((w >> OFF_FLOOR_E) & 63);
+        return cfg.floor | (uint256(cfg.limitBps) << OFF_BPS) | (uint256(cfg.window) << OFF_WIN)
+            | (uint256(cfg.cooldown) << OFF_COOL) | (uint256(uint8(cfg.mode)) << OFF_MODE)
+            | (uint256(cfg.creditShift) << OFF_CREDIT);
     }
 }
