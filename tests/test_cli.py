@@ -28,7 +28,8 @@ def test_demo_deploys_checks_and_exits_zero():
     result = _run("demo")
     assert result.returncode == 0, result.stderr
     assert "demo finished" in result.stdout
-    assert "ok USDC" in result.stdout
+    assert "keeper liquidated" in result.stdout
+    assert "Vault and guards" in result.stdout
 
 
 def test_setup_problem_is_one_line_and_exit_2():

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity 0.8.28;
+pragma solidity ^0.8.28;
 
 /// @title AggregatorV3Interface
 /// @notice The read interface of a Chainlink-style price feed, with the same function signatures, so

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity 0.8.28;
+pragma solidity ^0.8.28;
 
 /// @notice What the clearing engine needs of the OracleGuard.
 interface IOracleGuard {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity 0.8.28;
+pragma solidity ^0.8.28;
 
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
@@ -38,6 +38,10 @@ contract ClearingEngine is GuardAccess {
         uint128 shortOi; // trader short size
         int256 fundingIndex; // cumulative funding per unit of size, 1e18 USD
         uint64 lastFundingAt;
+        // Book-wide sums that make Σ unrealized PnL an O(1) read. Sizes sum to zero (the maker mirrors every
+        // trade), so Σ unrealized = Σ(size·fundingEntry)/1e18 − Σ openNotional, whatever the price.
+        int256 openNotionalSum; // Σ openNotional, 1e18 USD
+        int256 sizeFundingSum; // Σ size·fundingEntry, 1e36
     }
 
     struct Position {
@@ -153,7 +157,17 @@ contract ClearingEngine is GuardAccess {
     function addMarket(bytes32 market) external onlyGovernance {
         if (_marketIndexPlusOne[market] != 0) revert MarketExists(market);
         if (_markets.length >= MAX_MARKETS) revert TooManyMarkets();
-        _markets.push(Market({id: market, longOi: 0, shortOi: 0, fundingIndex: 0, lastFundingAt: uint64(block.timestamp)}));
+        _markets.push(
+            Market({
+                id: market,
+                longOi: 0,
+                shortOi: 0,
+                fundingIndex: 0,
+                lastFundingAt: uint64(block.timestamp),
+                openNotionalSum: 0,
+                sizeFundingSum: 0
+            })
+        );
         _marketIndexPlusOne[market] = _markets.length;
         emit MarketAdded(market, _markets.length - 1);
     }
@@ -229,7 +243,10 @@ contract ClearingEngine is GuardAccess {
         _track(account);
         int256 before = _positions[account][idx].size;
         int256 makerBefore = _positions[maker][idx].size;
-        increasesRisk = SignedMath.abs(before + delta) > SignedMath.abs(before) || (before != 0 && (before > 0) != (before + delta > 0));
+        int256 afterSize = before + delta;
+        // New risk: a bigger position, or a flip to the other side (closing exactly to zero is not one).
+        increasesRisk = SignedMath.abs(afterSize) > SignedMath.abs(before)
+            || (afterSize != 0 && before != 0 && (before > 0) != (afterSize > 0));
         if (increasesRisk && reduceOnly) revert ReduceOnly(market);
 
         uint256 fee = PerpMath.toCollateralUp(PerpMath.requirement(delta, price, _param(market, P_TRADING_FEE_BPS)), collateralScale);
@@ -376,9 +393,17 @@ contract ClearingEngine is GuardAccess {
         return _healthAt(account, settled ? _frozenPrices() : _viewPrices());
     }
 
-    /// @notice What the vault must hold for the books to balance: Σ collateral + insurance fund + fees.
+    /// @notice What the vault must hold for the books to balance: Σ equity of all accounts + insurance fund
+    ///         + fees, where Σ equity = Σ collateral + Σ unrealized PnL (net of funding). The unrealized sum is
+    ///         price-independent because the book is zero-sum; it is rounded up, so the check is conservative.
     function obligations() public view returns (int256) {
-        return totalCollateral + int256(insuranceFund) + int256(feesAccrued);
+        int256 unrealized18;
+        for (uint256 i; i < _markets.length; ++i) {
+            Market storage m = _markets[i];
+            unrealized18 += -PerpMath.floorDiv(-m.sizeFundingSum, PerpMath.WAD) - m.openNotionalSum; // rounded up
+        }
+        int256 unrealized = -PerpMath.floorDiv(-unrealized18, int256(collateralScale)); // rounded up
+        return totalCollateral + unrealized + int256(insuranceFund) + int256(feesAccrued);
     }
 
     // ----------------------------------------------------------------------------------- internals
@@ -421,9 +446,12 @@ contract ClearingEngine is GuardAccess {
     /// @dev Settle funding into collateral, apply the trade, realize PnL into collateral (rounded down).
     function _applyTrade(address account, uint256 idx, int256 delta, uint256 price) internal returns (int256 realized) {
         Position storage p = _positions[account][idx];
-        int256 index = _markets[idx].fundingIndex;
+        Market storage m = _markets[idx];
+        int256 index = m.fundingIndex;
         int256 funding = PerpMath.fundingOwed(p.size, p.fundingEntry, index);
         (int256 newSize, int256 newOpen, int256 pnl) = PerpMath.applyTrade(p.size, p.openNotional, delta, price);
+        m.openNotionalSum += newOpen - p.openNotional;
+        m.sizeFundingSum += newSize * index - int256(p.size) * p.fundingEntry;
         p.size = newSize.toInt128();
         p.openNotional = newOpen.toInt128();
         p.fundingEntry = index;
@@ -440,8 +468,10 @@ contract ClearingEngine is GuardAccess {
             if (p.size == 0) continue;
             (uint256 price, ) = oracle.checkedPrice(_markets[i].id);
             _accrueFunding(i, price);
-            int256 owed = PerpMath.fundingOwed(p.size, p.fundingEntry, _markets[i].fundingIndex);
-            p.fundingEntry = _markets[i].fundingIndex;
+            Market storage m = _markets[i];
+            int256 owed = PerpMath.fundingOwed(p.size, p.fundingEntry, m.fundingIndex);
+            m.sizeFundingSum += int256(p.size) * (m.fundingIndex - p.fundingEntry);
+            p.fundingEntry = m.fundingIndex;
             int256 credit = PerpMath.toCollateralDown(-owed, collateralScale);
             collateralOf[account] += credit;
             totalCollateral += credit;

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -17,7 +16,8 @@ from bastion.chain.artifacts import ArtifactError
 from bastion.chain.contracts import Sender, TransactionFailed, connect
 from bastion.chain.node import AnvilNode
 from bastion.paths import SetupError
-from bastion.protocol.deploy import check_system, deploy_system
+from bastion.protocol.client import Protocol
+from bastion.protocol.deploy import Manifest, deploy_system, dev_keys, dev_roles
 
 app = typer.Typer(
     name="bastion",
@@ -27,6 +27,23 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
+
+# Each ring brings its own commands; they are mounted here, on top of everything (nothing imports cli).
+from bastion.risk.commands import app as _risk_app  # noqa: E402
+from bastion.sim.commands import app as _sim_app  # noqa: E402
+from bastion.sim.commands import bench_app  # noqa: E402
+
+app.add_typer(_sim_app)
+app.add_typer(_risk_app)
+app.add_typer(bench_app, name="bench")
+
+
+DEV_ACCOUNTS = 16
+
+
+def _deploy_dev(chain: AnvilNode) -> Manifest:
+    sender = Sender.from_key(connect(chain.http_url), chain.accounts[0].private_key)
+    return deploy_system(sender, dev_roles(chain.accounts), dev_keys(chain.accounts))
 
 
 def _print_node(node: AnvilNode) -> None:
@@ -48,15 +65,14 @@ def node(
     """Start the embedded chain, deploy what exists, print URLs, accounts and addresses; run until Ctrl-C."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with AnvilNode(block_time=block_time) as chain:
+    with AnvilNode(block_time=block_time, accounts=DEV_ACCOUNTS) as chain:
         _print_node(chain)
         if deploy:
-            sender = Sender.from_key(connect(chain.http_url), chain.accounts[0].private_key)
-            result = deploy_system(sender)
+            result = _deploy_dev(chain)
             for role, address in result.contracts.items():
                 console.print(f"  {role:<20} {address}")
             if manifest:
-                manifest.write_text(json.dumps(result.to_json(), indent=2))
+                result.write(manifest)
                 console.print(f"manifest written to {manifest}")
         console.print("[green]running[/]: Ctrl-C to stop")
         try:
@@ -70,17 +86,50 @@ def node(
 
 @app.command()
 def demo() -> None:
-    """Start the embedded chain, deploy the system, check that every contract answers, and exit."""
-    with AnvilNode() as chain:
+    """Deploy everything on an embedded chain, trade through a price drop and a liquidation, print the state.
+
+    Prints positions, markets, the insurance fund and every guard's state, then stops the chain and exits."""
+    from bastion.protocol.session import run_session
+    from bastion.protocol.show import print_state
+
+    with AnvilNode(accounts=DEV_ACCOUNTS) as chain:
         _print_node(chain)
-        sender = Sender.from_key(connect(chain.http_url), chain.accounts[0].private_key)
-        result = deploy_system(sender)
-        console.print(f"deployed {len(result.contracts)} contract(s) in block {result.deployment_block}:")
-        for role, address in result.contracts.items():
-            console.print(f"  {role:<20} {address}")
-        for line in check_system(sender, result):
-            console.print(f"[green]ok[/] {line}")
+        manifest = _deploy_dev(chain)
+        console.print(f"deployed {len(manifest.contracts)} contracts from block {manifest.deployment_block}")
+        protocol = Protocol(connect(chain.http_url), manifest)
+        log = run_session(chain, protocol)
+        for line in log.events:
+            console.print(f"  {line}")
+        print_state(console, protocol, title="After the session")
     console.print("demo finished: chain stopped")
+
+
+@app.command()
+def deploy(
+    manifest: Annotated[Path, typer.Option(help="Where to write the deployment manifest (JSON).")] = Path(
+        "deployment.json"
+    ),
+    rpc_url: Annotated[
+        str | None, typer.Option(help="Deploy to this JSON-RPC endpoint instead of the embedded chain.")
+    ] = None,
+) -> None:
+    """Deploy the whole system (guards, timelock, Safe, protocol, tokens, feeds, AMM) and write its manifest.
+
+    With --rpc-url, the dev accounts' well-known keys must be funded there (a local anvil, for example);
+    the embedded chain is started, deployed to, and kept running until Ctrl-C otherwise."""
+    if rpc_url:
+        w3 = connect(rpc_url)
+        if not w3.is_connected():
+            raise SetupError(f"no JSON-RPC answer at {rpc_url}: check the URL or start the node")
+        from bastion.chain.node import dev_accounts
+
+        accounts = dev_accounts(DEV_ACCOUNTS)
+        sender = Sender.from_key(w3, accounts[0].private_key)
+        result = deploy_system(sender, dev_roles(accounts), dev_keys(accounts))
+        result.write(manifest)
+        console.print(f"deployed to {rpc_url}; manifest written to {manifest}")
+        return
+    node(block_time=None, manifest=manifest, deploy=True)
 
 
 @app.command()

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity 0.8.28;
+pragma solidity ^0.8.28;
 
 /// @notice A feed whose reads revert (a deprecated or paused aggregator); decimals still answer.
 contract RevertingFeed {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity 0.8.28;
+pragma solidity ^0.8.28;
 
 /// @notice A target for timelocked calls: records who called and with which tag.
 contract CallTarget {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity 0.8.28;
+pragma solidity ^0.8.28;
 
 import {Test} from "forge-std/Test.sol";
 import {PerpMath} from "../../contracts/protocol/PerpMath.sol";
@@ -67,7 +67,7 @@ contract PerpMathTest is Test {
         uint256 a = uint256(p0) + 1;
         uint256 b = uint256(p1) + 1;
         (int256 size, int256 open,) = h.applyTrade(0, 0, delta, a);
-        (int256 s2, int256 o2, int256 realized) = h.applyTrade(size, open, -delta, b);
+        (int256 s2, int256 o2, int256 realized) = h.applyTrade(size, open, -int256(delta), b);
         assertEq(s2, 0);
         assertEq(o2, 0);
         int256 exact = (int256(delta) * (int256(b) - int256(a))) / 1e18;

@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+from eth_utils import keccak
 
 from bastion import paths
 from bastion.chain.artifacts import ArtifactError, load_artifact
@@ -42,7 +43,10 @@ def fake_project(tmp_path, monkeypatch):
                 "abi": [],
                 "bytecode": {"object": "0x00"},
                 "deployedBytecode": {"object": "0x00"},
-                "metadata": {"settings": {"compilationTarget": {"contracts/Thing.sol": "Thing"}}},
+                "metadata": {
+                    "settings": {"compilationTarget": {"contracts/Thing.sol": "Thing"}},
+                    "sources": {"contracts/Thing.sol": {"keccak256": "0x" + keccak(b"// source").hex()}},
+                },
             }
         )
     )
@@ -52,16 +56,16 @@ def fake_project(tmp_path, monkeypatch):
     paths.project_root.cache_clear()
 
 
-def test_artifact_older_than_source_is_stale(fake_project):
-    _src, out = fake_project
-    os.utime(out, (1_000_000, 1_000_000))
+def test_changed_source_makes_the_artifact_stale(fake_project):
+    src, _out = fake_project
+    src.write_text("// source, edited")
     with pytest.raises(ArtifactError, match=r"older than contracts/Thing.sol: run `make build`"):
         load_artifact("Thing")
 
 
-def test_fresh_artifact_loads(fake_project):
-    src, _out = fake_project
-    os.utime(src, (1_000_000, 1_000_000))
+def test_touched_but_unchanged_source_is_fresh(fake_project):
+    _src, out = fake_project
+    os.utime(out, (1_000_000, 1_000_000))  # the source now looks newer than its build output
     assert load_artifact("Thing").source == "contracts/Thing.sol"
 
 

@@ -70,9 +70,7 @@ def test_monotonic_in_volatility(s1: float, s2: float, c: CongestionInputs):
     dgas=st.floats(0, 1),
     dpool=st.integers(0, 10**6),
 )
-def test_monotonic_in_congestion(
-    sigma: float, fee: int, gas: float, pool: int, dfee: int, dgas: float, dpool: int
-):
+def test_monotonic_in_congestion(sigma: float, fee: int, gas: float, pool: int, dfee: int, dgas: float, dpool: int):
     calm = CongestionInputs(fee, gas, pool)
     busy = CongestionInputs(fee + dfee, min(1.0, gas + dgas), pool + dpool)
     assert liquidation_minutes(calm, P) <= liquidation_minutes(busy, P)

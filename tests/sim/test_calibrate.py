@@ -23,9 +23,7 @@ from bastion.sim.data import PriceHistory
 
 def test_limiter_stops_a_fast_drain_at_its_headroom():
     flows = np.zeros((1, 10))
-    attack = DrainAttack(
-        start=np.array([2]), fraction=np.array([0.5]), steps=np.array([1]), adaptive=np.array([False])
-    )
+    attack = DrainAttack(start=np.array([2]), fraction=np.array([0.5]), steps=np.array([1]), adaptive=np.array([False]))
     out = run_limiter(
         flows,
         np.array([0.1, 0.6]),
@@ -47,17 +45,13 @@ def test_limiter_counts_honest_trip_episodes_and_ignores_inflows_for_headroom():
     flows[0, 1] = 0.15  # 15% of TVL out in one step
     flows[0, 3] = -0.5  # a big deposit...
     flows[0, 4] = 0.15  # ...buys no extra headroom beyond the full buffer
-    out = run_limiter(
-        flows, np.array([0.1, 0.2]), tvl0=1_000.0, floor=0.0, window_steps=2.0, reversion_per_step=0.0
-    )
+    out = run_limiter(flows, np.array([0.1, 0.2]), tvl0=1_000.0, floor=0.0, window_steps=2.0, reversion_per_step=0.0)
     assert out["trips"][0].tolist() == [2, 0]
 
 
 def test_adaptive_drain_is_never_detected_but_is_capped():
     flows = np.zeros((1, 10))
-    attack = DrainAttack(
-        start=np.array([0]), fraction=np.array([1.0]), steps=np.array([1]), adaptive=np.array([True])
-    )
+    attack = DrainAttack(start=np.array([0]), fraction=np.array([1.0]), steps=np.array([1]), adaptive=np.array([True]))
     out = run_limiter(
         flows,
         np.array([0.1]),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bastion.sim.commands import app
+from bastion.cli import app  # as users run it: `bastion calibrate ...`
 from bastion.sim.config import ConfigError, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "calibrate.example.toml"

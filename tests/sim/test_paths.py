@@ -67,9 +67,7 @@ def test_gbm_volatility_and_jump_compensated_mean():
 def test_bootstrap_aggregates_and_disaggregates_exactly():
     r = np.arange(1, 201, dtype=float) * 1e-4
     # 3-hour steps: each step is the sum of 3 consecutive source returns from one block
-    agg = block_bootstrap_paths(
-        r, 4, 5, rng=np.random.default_rng(1), step_hours=3, block_hours=200, demean=False
-    )
+    agg = block_bootstrap_paths(r, 4, 5, rng=np.random.default_rng(1), step_hours=3, block_hours=200, demean=False)
     steps = np.diff(np.log(agg), axis=1)
     first = np.rint(steps[:, 0] / 1e-4 - 3) / 3  # 3 consecutive ints i, i+1, i+2 sum to 3i + 3
     assert np.allclose(steps, (3 * first[:, None] + 3 + 9 * np.arange(5)) * 1e-4)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from eth_utils import keccak
+
 from bastion.paths import SetupError, build_dir, project_root
 
 
@@ -48,24 +50,38 @@ def load_artifact(name: str) -> Artifact:
         options = ", ".join(f"{p.parent.name}:{name}" for p in paths)
         raise ArtifactError(f"contract name {name!r} is ambiguous ({options}): use File.sol:{name}")
     path = paths[0]
-    return _load(path, path.stat().st_mtime_ns)
+    artifact, compiled_hash = _load(path, path.stat().st_mtime_ns)
+    _check_fresh(artifact, compiled_hash)
+    return artifact
+
+
+def _check_fresh(artifact: Artifact, compiled_hash: str | None) -> None:
+    """Compare the source as it is now with the source the compiler saw (by content, not by mtime:
+    a checkout that touches a file without changing it must not read as stale)."""
+    if not artifact.source or not compiled_hash:
+        return
+    source_path = project_root() / artifact.source
+    if not source_path.is_file():
+        return
+    if "0x" + keccak(source_path.read_bytes()).hex() != compiled_hash:
+        raise ArtifactError(f"build output for {artifact.name} is older than {artifact.source}: run `make build`")
 
 
 @lru_cache(maxsize=512)
-def _load(path: Path, mtime_ns: int) -> Artifact:
+def _load(path: Path, mtime_ns: int) -> tuple[Artifact, str | None]:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"build output {path} is unreadable ({exc}): run `make build`") from None
-    target = data.get("metadata", {}).get("settings", {}).get("compilationTarget", {})
+    metadata = data.get("metadata", {})
+    target = metadata.get("settings", {}).get("compilationTarget", {})
     source = next(iter(target), "")
-    source_path = project_root() / source if source else None
-    if source_path and source_path.is_file() and source_path.stat().st_mtime_ns > mtime_ns:
-        raise ArtifactError(f"build output for {path.stem} is older than {source}: run `make build`")
-    return Artifact(
+    compiled_hash = metadata.get("sources", {}).get(source, {}).get("keccak256")
+    artifact = Artifact(
         name=path.stem,
         source=source,
         abi=data["abi"],
         bytecode=data["bytecode"]["object"],
         deployed_bytecode=data["deployedBytecode"]["object"],
     )
+    return artifact, compiled_hash

@@ -44,6 +44,16 @@ class DevAccount:
         return f"DevAccount({self.address})"
 
 
+def dev_accounts(count: int) -> list[DevAccount]:
+    """The first ``count`` accounts of the dev mnemonic (anvil's default funded accounts)."""
+    Account.enable_unaudited_hdwallet_features()
+    found = []
+    for i in range(count):
+        acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
+        found.append(DevAccount(acct.address, acct.key.to_0x_hex()))
+    return found
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -253,11 +263,7 @@ class AnvilNode:
     def accounts(self) -> list[DevAccount]:
         """The funded dev accounts, derived from the dev mnemonic (the same keys anvil prints)."""
         if self._accounts is None:
-            Account.enable_unaudited_hdwallet_features()
-            self._accounts = []
-            for i in range(self.n_accounts):
-                acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}")
-                self._accounts.append(DevAccount(acct.address, acct.key.to_0x_hex()))
+            self._accounts = dev_accounts(self.n_accounts)
         return self._accounts
 
     # -- raw JSON-RPC (no web3 needed for control calls) -----------------------------------------

@@ -1,12 +1,94 @@
-"""Deploy Bastion's system to a chain and describe it in a manifest (JSON-serializable dict)."""
+"""Deploy the whole Bastion system (test world, guards, governance, reference protocol) and describe it.
+
+The deployer acts as governance while it wires everything, then hands governance of every guard to the
+timelock, whose proposer is the guardian Safe. The result is a ``Manifest``: chain id, addresses, roles,
+parameters and the deployment block, written as JSON for clients, the watchtower and rehearsals.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from bastion.chain.contracts import Sender
+from eth_utils import keccak
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+
+from bastion.chain.contracts import Sender, contract_at
 
 USDC_DECIMALS = 6
+FEED_DECIMALS = 8
+ZERO = "0x0000000000000000000000000000000000000000"
+HOUR = 3600
+
+
+def market_id(symbol: str) -> bytes:
+    """bytes32 market id, e.g. market_id("ETH-PERP")."""
+    raw = symbol.encode()
+    if len(raw) > 32:
+        raise ValueError(f"market symbol {symbol!r} is longer than 32 bytes")
+    return raw.ljust(32, b"\0")
+
+
+def param_key(market: bytes, name: str) -> bytes:
+    """The registry key of parameter ``name`` of ``market``: keccak256(abi.encode(market, keccak(name)))."""
+    return keccak(market + keccak(text=name))
+
+
+@dataclass(frozen=True)
+class MarketSpec:
+    symbol: str  # e.g. "ETH-PERP"
+    base_symbol: str  # e.g. "WETH"
+    base_decimals: int
+    price_usd: int  # initial oracle price, whole dollars
+    max_open_interest: int  # base units (1e18 per unit)
+    pool_base_liquidity: int  # whole base tokens in the AMM pool
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A registry rule: base value, hard bounds, max step, min interval, what counts as tighter."""
+
+    base: int
+    min: int
+    max: int
+    max_step: int
+    higher_is_tighter: bool
+    min_interval: int = HOUR
+    max_ttl: int = 7 * 24 * HOUR
+
+
+def default_rules(spec: MarketSpec) -> dict[str, Rule]:
+    oi = spec.max_open_interest
+    return {
+        "initialMarginBps": Rule(1_000, 200, 5_000, 500, True),
+        "maintenanceMarginBps": Rule(500, 100, 2_500, 250, True),
+        "maxOpenInterest": Rule(oi, oi // 100, oi * 10, oi // 2, False),
+        "tradingFeeBps": Rule(10, 1, 100, 10, True),
+        "liquidationPenaltyBps": Rule(100, 25, 500, 50, True),
+        "maxFundingRatePerDay": Rule(10**15, 10**13, 10**17, 10**15, True),
+    }
+
+
+DEFAULT_MARKETS = (
+    MarketSpec("ETH-PERP", "WETH", 18, 3_000, 2_000 * 10**18, 2_000),
+    MarketSpec("BTC-PERP", "WBTC", 8, 60_000, 100 * 10**18, 100),
+)
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Who holds which key. Dev accounts by default; any addresses on a real network."""
+
+    deployer: str
+    feeder: str
+    safe_owners: tuple[str, str, str]
+    watchtower: str  # fast guardian key: bounded pauses, trip extensions, forced reduce-only
+    maker: str  # backstop liquidity provider
+    risk: str  # the risk engine's key in the parameter registry
 
 
 @dataclass
@@ -15,33 +97,173 @@ class Manifest:
 
     chain_id: int
     deployment_block: int
-    deployer: str
-    contracts: dict[str, str] = field(default_factory=dict)  # role name -> address
+    contracts: dict[str, str] = field(default_factory=dict)
+    roles: dict[str, str | list[str]] = field(default_factory=dict)
+    markets: dict[str, dict] = field(default_factory=dict)
     parameters: dict[str, int | str] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
 
+    def write(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
 
-def deploy_system(sender: Sender) -> Manifest:
-    """Deploy every contract that exists today (the local test world) and return the manifest."""
+    @classmethod
+    def load(cls, path: str | Path) -> Manifest:
+        try:
+            data = json.loads(Path(path).read_text())
+            return cls(**data)
+        except (OSError, json.JSONDecodeError, TypeError) as exc:
+            raise ValueError(f"manifest {path} is unreadable ({exc}): write one with `bastion deploy`") from None
+
+
+def dev_roles(accounts) -> Roles:
+    """Roles for the embedded chain's dev accounts (at least 8)."""
+    if len(accounts) < 8:
+        raise ValueError(f"the dev chain needs at least 8 accounts for the roles, got {len(accounts)}")
+    a = [acct.address for acct in accounts]
+    return Roles(a[0], a[1], (a[2], a[3], a[4]), a[5], a[6], a[7])
+
+
+def _deploy_safe(sender: Sender, owners: tuple[str, ...], threshold: int) -> Contract:
+    singleton = sender.deploy("Safe")
+    factory = sender.deploy("SafeProxyFactory")
+    setup = singleton.functions.setup(list(owners), threshold, ZERO, b"", ZERO, ZERO, 0, ZERO)
+    receipt = sender.transact(
+        factory.functions.createProxyWithNonce(singleton.address, setup._encode_transaction_data(), 0)
+    )
+    created = factory.events.ProxyCreation().process_receipt(receipt, errors=DISCARD)
+    return contract_at(sender.w3, "Safe", created[0]["args"]["proxy"])
+
+
+def deploy_system(
+    sender: Sender,
+    roles: Roles,
+    keys: Mapping[str, str],
+    markets: tuple[MarketSpec, ...] = DEFAULT_MARKETS,
+    *,
+    timelock_delay: int = 48 * HOUR,
+    maker_collateral: int = 2_000_000 * 10**USDC_DECIMALS,
+    insurance: int = 100_000 * 10**USDC_DECIMALS,
+) -> Manifest:
+    """Deploy everything and hand governance to the timelock; return the manifest.
+
+    ``keys`` maps the addresses of the roles the deployment must act as (feeder, maker) to their keys;
+    they sign a few set-up transactions and are never stored.
+    """
     w3 = sender.w3
-    start_block = w3.eth.block_number
-    usdc = sender.deploy("MintableToken", "USD Coin", "USDC", USDC_DECIMALS, sender.address)
-    manifest = Manifest(chain_id=w3.eth.chain_id, deployment_block=start_block + 1, deployer=sender.address)
-    manifest.contracts["usdc"] = usdc.address
-    manifest.parameters["usdc_decimals"] = USDC_DECIMALS
-    return manifest
+    me = sender.address
+    start_block = w3.eth.block_number + 1
+    m = Manifest(chain_id=w3.eth.chain_id, deployment_block=start_block)
+    c = m.contracts
+
+    # Test world: stablecoin, volatile tokens, feeds, AMM pools.
+    usdc = sender.deploy("MintableToken", "USD Coin", "USDC", USDC_DECIMALS, me)
+    c["usdc"] = usdc.address
+
+    # Governance: the guardian Safe, the timelock (the Safe proposes and cancels), the registry.
+    safe = _deploy_safe(sender, roles.safe_owners, 2)
+    c["safe"] = safe.address
+    timelock = sender.deploy("BastionTimelock", timelock_delay, [safe.address], [ZERO], safe.address, ZERO)
+    c["timelock"] = timelock.address
+    registry = sender.deploy("ParameterRegistry", me, roles.watchtower, roles.risk)
+    oracle = sender.deploy("OracleGuard", me, roles.watchtower)
+    c["registry"], c["oracle_guard"] = registry.address, oracle.address
+
+    limiter = (1_000, 6 * HOUR, 50_000 * 10**USDC_DECIMALS, HOUR, 1, 1)  # 10%/6h, floor 50k, 1h trip, DELAYED
+    vault = sender.deploy("Vault", usdc.address, me, roles.watchtower, limiter)
+    engine = sender.deploy(
+        "ClearingEngine", me, safe.address, vault.address, oracle.address, registry.address, roles.maker, USDC_DECIMALS
+    )
+    router = sender.deploy("Router", me, roles.watchtower, engine.address, 2_000)
+    c["vault"], c["engine"], c["router"] = vault.address, engine.address, router.address
+    sender.transact(vault.functions.setEngine(engine.address))
+    sender.transact(engine.functions.setRouter(router.address))
+
+    for index, spec in enumerate(markets):
+        mid = market_id(spec.symbol)
+        token = sender.deploy(
+            "MintableToken", f"Wrapped {spec.base_symbol[1:]}", spec.base_symbol, spec.base_decimals, me
+        )
+        answer = spec.price_usd * 10**FEED_DECIMALS
+        primary = sender.deploy("MockAggregator", FEED_DECIMALS, f"{spec.base_symbol} / USD", roles.feeder)
+        secondary = sender.deploy(
+            "MockAggregator", FEED_DECIMALS, f"{spec.base_symbol} / USD (secondary)", roles.feeder
+        )
+        feeder = Sender.from_key(w3, _key_for(keys, roles.feeder)) if roles.feeder != me else sender
+        feeder.transact(primary.functions.setAnswer(answer))
+        feeder.transact(secondary.functions.setAnswer(answer))
+        sender.transact(
+            oracle.functions.setMarket(
+                mid, (primary.address, 3 * HOUR, secondary.address, 3 * HOUR, 200, 1_500, HOUR, 15 * 60)
+            )
+        )
+        for name, rule in default_rules(spec).items():
+            rules = (rule.min, rule.max, 0, rule.higher_is_tighter, rule.max_step, rule.min_interval, rule.max_ttl)
+            sender.transact(registry.functions.register(param_key(mid, name), rules, rule.base, b"\0" * 32))
+            m.parameters[f"{spec.symbol}.{name}"] = rule.base
+        sender.transact(engine.functions.addMarket(mid))
+        pool = sender.deploy("ConstantProductPool", token.address, usdc.address, spec.base_decimals, USDC_DECIMALS)
+        base_amount = spec.pool_base_liquidity * 10**spec.base_decimals
+        quote_amount = spec.pool_base_liquidity * spec.price_usd * 10**USDC_DECIMALS
+        sender.transact(token.functions.mint(pool.address, base_amount))
+        sender.transact(usdc.functions.mint(pool.address, quote_amount))
+        sender.transact(pool.functions.sync())
+        m.markets[spec.symbol] = {
+            "index": index,
+            "scope": index + 1,
+            "id": "0x" + mid.hex(),
+            "token": token.address,
+            "feed_primary": primary.address,
+            "feed_secondary": secondary.address,
+            "pool": pool.address,
+            "price_usd": spec.price_usd,
+        }
+
+    # Seed the maker's capacity and the insurance fund through the protocol's own entry points.
+    maker = Sender.from_key(w3, _key_for(keys, roles.maker))
+    sender.transact(usdc.functions.mint(roles.maker, maker_collateral))
+    maker.transact(usdc.functions.approve(vault.address, 2**256 - 1))
+    maker.transact(router.functions.deposit(maker_collateral))
+    sender.transact(usdc.functions.mint(me, insurance))
+    sender.transact(usdc.functions.approve(vault.address, insurance))
+    sender.transact(router.functions.fundInsurance(insurance))
+
+    # Hand governance of every guard to the timelock.
+    for guard in (registry, oracle, vault, engine, router):
+        sender.transact(guard.functions.transferGovernance(timelock.address))
+
+    m.roles = {
+        "governance": timelock.address,
+        "guardian_safe": safe.address,
+        "safe_owners": list(roles.safe_owners),
+        "watchtower": roles.watchtower,
+        "feeder": roles.feeder,
+        "maker": roles.maker,
+        "risk": roles.risk,
+        "deployer": me,
+    }
+    m.parameters.update(
+        {
+            "usdc_decimals": USDC_DECIMALS,
+            "feed_decimals": FEED_DECIMALS,
+            "timelock_delay": timelock_delay,
+            "limiter_limit_bps": limiter[0],
+            "limiter_window": limiter[1],
+            "limiter_floor": limiter[2],
+            "max_tx_outflow_bps": 2_000,
+        }
+    )
+    return m
 
 
-def check_system(sender: Sender, manifest: Manifest) -> list[str]:
-    """Call every deployed contract once; return one line per check (raises if one does not answer)."""
-    from bastion.chain.contracts import contract_at
+def dev_keys(accounts) -> dict[str, str]:
+    """Address -> key for the embedded chain's dev accounts."""
+    return {Web3.to_checksum_address(acct.address): acct.private_key for acct in accounts}
 
-    usdc = contract_at(sender.w3, "MintableToken", manifest.contracts["usdc"])
-    amount = 1_000 * 10**USDC_DECIMALS
-    sender.transact(usdc.functions.mint(sender.address, amount))
-    balance = usdc.functions.balanceOf(sender.address).call()
-    if balance < amount:
-        raise RuntimeError(f"USDC at {usdc.address} minted {amount} but the balance reads {balance}")
-    return [f"USDC {usdc.address}: decimals {usdc.functions.decimals().call()}, minted {amount} base units"]
+
+def _key_for(keys: Mapping[str, str], address: str) -> str:
+    key = keys.get(Web3.to_checksum_address(address))
+    if key is None:
+        raise ValueError(f"no key for role account {address}: add it to the keys passed to deploy_system")
+    return key

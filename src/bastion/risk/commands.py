@@ -12,10 +12,6 @@ from rich.table import Table
 app = typer.Typer(help="Risk engine: bounded parameter recommendations.", no_args_is_help=True)
 
 
-@app.callback()
-def _group() -> None:
-    """Risk engine commands."""
-
 
 def _fmt(name: str, v: int) -> str:
     if name == "oi_cap":

@@ -152,9 +152,7 @@ def fit_garch(returns: np.ndarray, *, dist: Literal["normal", "t"] = "t") -> Gar
     if not all(math.isfinite(v) for v in values) or omega <= 0 or alpha < 0 or beta < 0:
         raise GarchFitError("non-finite or negative parameters")
     if alpha + beta >= MAX_PERSISTENCE:
-        raise GarchFitError(
-            f"persistence {alpha + beta:.4f} >= {MAX_PERSISTENCE} (integrated: no mean reversion)"
-        )
+        raise GarchFitError(f"persistence {alpha + beta:.4f} >= {MAX_PERSISTENCE} (integrated: no mean reversion)")
     if nu is not None and nu <= 2.0:
         raise GarchFitError(f"Student-t nu {nu:.2f} <= 2 (infinite variance)")
     last_var = float(res.conditional_volatility[-1]) ** 2 / scale**2
@@ -219,17 +217,11 @@ class CongestionInputs:
 
     def __post_init__(self) -> None:
         if not isinstance(self.base_fee_wei, int) or self.base_fee_wei < 0:
-            raise ValueError(
-                f"CongestionInputs.base_fee_wei must be a non-negative int, got {self.base_fee_wei!r}"
-            )
+            raise ValueError(f"CongestionInputs.base_fee_wei must be a non-negative int, got {self.base_fee_wei!r}")
         if not 0.0 <= self.gas_used_ratio <= 1.0:
-            raise ValueError(
-                f"CongestionInputs.gas_used_ratio must be in [0, 1], got {self.gas_used_ratio!r}"
-            )
+            raise ValueError(f"CongestionInputs.gas_used_ratio must be in [0, 1], got {self.gas_used_ratio!r}")
         if not isinstance(self.pending_txs, int) or self.pending_txs < 0:
-            raise ValueError(
-                f"CongestionInputs.pending_txs must be a non-negative int, got {self.pending_txs!r}"
-            )
+            raise ValueError(f"CongestionInputs.pending_txs must be a non-negative int, got {self.pending_txs!r}")
 
 
 CALM_NETWORK = CongestionInputs(base_fee_wei=10 * 10**9, gas_used_ratio=0.5, pending_txs=2_000)

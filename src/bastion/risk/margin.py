@@ -72,9 +72,7 @@ def congestion_multiplier(c: CongestionInputs, p: MarginModelParams) -> float:
     fee = max(0.0, math.log(max(c.base_fee_wei, 1) / p.reference_base_fee_wei))
     gas = max(0.0, c.gas_used_ratio - 0.5) / 0.5
     pool = c.pending_txs / p.reference_pending
-    return min(
-        p.max_congestion_multiplier, 1.0 + p.fee_weight * fee + p.gas_weight * gas + p.pool_weight * pool
-    )
+    return min(p.max_congestion_multiplier, 1.0 + p.fee_weight * fee + p.gas_weight * gas + p.pool_weight * pool)
 
 
 def liquidation_minutes(c: CongestionInputs, p: MarginModelParams) -> float:

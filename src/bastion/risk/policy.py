@@ -95,9 +95,7 @@ def _classify(delta: int, b: ParamBounds) -> Action:
     return Action.TIGHTEN if up == (b.tighten_when == "increase") else Action.LOOSEN
 
 
-def bound_change(
-    name: str, state: ParamState, target: int, now: int, reasons: tuple[str, ...] = ()
-) -> ParamChange:
+def bound_change(name: str, state: ParamState, target: int, now: int, reasons: tuple[str, ...] = ()) -> ParamChange:
     """Clamp ``target`` to the bounds and the step, apply the cooldown, and classify the move."""
     if not isinstance(target, int) or not isinstance(state.value, int):
         raise TypeError(f"{name}: on-chain values must be ints")
@@ -177,8 +175,7 @@ def compute_targets(
     reasons: dict[str, tuple[str, ...]] = {
         "maintenance_margin_bps": vol_note + tuple(mr.reasons()),
         "initial_margin_bps": (
-            f"{p.margin.initial_to_maintenance:g} x maintenance, at least "
-            f"+{p.margin.min_initial_gap_bps} bps",
+            f"{p.margin.initial_to_maintenance:g} x maintenance, at least +{p.margin.min_initial_gap_bps} bps",
         ),
     }
     liq = snap.liquidity

@@ -90,9 +90,7 @@ def run_bench(
 
     shard = plan_shards(radcad_paths, SEED, radcad_paths)[0]
     prices = workload_prices(radcad_paths, shard.rng())
-    rc, rc_all = _median_rate(
-        lambda: run_radcad(prices, book, PARAMS, deepcopy=False), radcad_paths, max(3, repeats)
-    )
+    rc, rc_all = _median_rate(lambda: run_radcad(prices, book, PARAMS, deepcopy=False), radcad_paths, max(3, repeats))
     small = prices[:radcad_default_paths]
     rc_def, _ = _median_rate(lambda: run_radcad(small, book, PARAMS, deepcopy=True), small.shape[0], 3)
 
@@ -125,9 +123,7 @@ def run_bench(
     print_fn(f"{'engine':<42} {'paths/run':>10} {'paths/s':>12} {'vs radCAD':>10}")
     for name, rate, n in rows:
         print_fn(f"{name:<42} {n:>10,} {rate:>12,.1f} {rate / rc:>9.1f}x")
-    print_fn(
-        f"radCAD results equal the engine's on the same {radcad_paths} paths: {'yes' if agree else 'NO'}"
-    )
+    print_fn(f"radCAD results equal the engine's on the same {radcad_paths} paths: {'yes' if agree else 'NO'}")
     out = {
         "paths_per_s": round(ours, 1),
         "radcad_paths_per_s": round(rc, 2),

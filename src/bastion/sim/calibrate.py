@@ -86,9 +86,7 @@ def draw_drains(
     latest = max(1, n_steps - response_steps)
     return DrainAttack(
         start=rng.integers(0, latest, n_paths),
-        fraction=np.exp(
-            rng.uniform(math.log(cfg.attack_min_fraction), math.log(cfg.attack_max_fraction), n_paths)
-        ),
+        fraction=np.exp(rng.uniform(math.log(cfg.attack_min_fraction), math.log(cfg.attack_max_fraction), n_paths)),
         steps=rng.integers(1, cfg.attack_max_steps + 1, n_paths),
         adaptive=rng.random(n_paths) < cfg.adaptive_fraction,
     )
@@ -203,14 +201,10 @@ class Manipulation:
     adaptive: np.ndarray
 
 
-def draw_manipulations(
-    n_paths: int, n_steps: int, cfg: OracleConfig, rng: np.random.Generator
-) -> Manipulation:
+def draw_manipulations(n_paths: int, n_steps: int, cfg: OracleConfig, rng: np.random.Generator) -> Manipulation:
     return Manipulation(
         step=rng.integers(1, n_steps + 1, n_paths),
-        deviation=np.exp(
-            rng.uniform(math.log(cfg.attack_min_deviation), math.log(cfg.attack_max_deviation), n_paths)
-        ),
+        deviation=np.exp(rng.uniform(math.log(cfg.attack_min_deviation), math.log(cfg.attack_max_deviation), n_paths)),
         direction=np.where(rng.random(n_paths) < 0.5, 1.0, -1.0),
         adaptive=rng.random(n_paths) < cfg.adaptive_fraction,
     )
@@ -277,9 +271,7 @@ def oracle_shard(
     n_steps = max(1, round(oracle.horizon_days * 1440.0 / oracle.update_minutes))
     prices = price_paths(price, shard.n_paths, n_steps, oracle.update_minutes, rng, garch)
     attack = draw_manipulations(shard.n_paths, n_steps, oracle, rng)
-    return run_oracle_guard(
-        np.log(prices), threshold_grid(oracle.thresholds), attack=attack, exposure=oracle.exposure
-    )
+    return run_oracle_guard(np.log(prices), threshold_grid(oracle.thresholds), attack=attack, exposure=oracle.exposure)
 
 
 # --- from shard outcomes to a recommendation ---------------------------------------------------------------
@@ -363,9 +355,7 @@ def _trip_times(unix: np.ndarray, flags: np.ndarray, limit: int = 10) -> list[st
     return [dt.datetime.fromtimestamp(int(unix[i]), dt.UTC).strftime("%Y-%m-%d %H:%M") for i in idx]
 
 
-def oracle_history_trips(
-    history: PriceHistory, thresholds: np.ndarray, update_minutes: float
-) -> dict[str, Any]:
+def oracle_history_trips(history: PriceHistory, thresholds: np.ndarray, update_minutes: float) -> dict[str, Any]:
     """Honest trips of the jump guard on the hourly closes, for every threshold. The per-interval limit is
     converted to hourly (``threshold * 60 / update_minutes``) when updates are not hourly. Also counts
     hours whose high or low strays beyond the limit from the previous close (what a faster feed could see)."""

@@ -10,15 +10,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bastion.sim.config import ConfigError, load_config
 
-app = typer.Typer(
-    help="Stress simulator: calibrate guard thresholds, benchmark the engine.", no_args_is_help=True
-)
+app = typer.Typer(help="Stress simulator: calibrate guard thresholds, benchmark the engine.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 
-
-@app.callback()
-def _group() -> None:
-    """Stress simulator commands."""
 
 
 @bench_app.callback()
@@ -29,13 +23,9 @@ def _bench_group() -> None:
 @app.command()
 def calibrate(
     config: Path = typer.Option(..., "--config", "-c", help="TOML or YAML calibration config."),
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="Output directory (default: config output_dir)."
-    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output directory (default: config output_dir)."),
     backend: str = typer.Option("local", "--backend", help="local (NumPy, this process) or ray."),
-    ray_address: str | None = typer.Option(
-        None, "--ray-address", help="Existing Ray cluster (default: local)."
-    ),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Existing Ray cluster (default: local)."),
     num_cpus: int = typer.Option(2, "--num-cpus", help="CPUs for a local Ray cluster."),
 ) -> None:
     """Run the stress test and threshold calibration; write report.md, report.json and PNGs."""
@@ -49,9 +39,7 @@ def calibrate(
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     if backend not in ("local", "ray"):
-        err.print(
-            f"[red]error:[/red] --backend: unknown backend {backend!r}: use local or ray", highlight=False
-        )
+        err.print(f"[red]error:[/red] --backend: unknown backend {backend!r}: use local or ray", highlight=False)
         raise typer.Exit(2)
     out_dir = out or Path(cfg.output_dir)
     be = make_backend(backend, ray_address, num_cpus)

@@ -43,10 +43,7 @@ def read_candles(path: Path) -> PriceHistory:
     if path.suffix == ".gz":
         raw = gzip.decompress(raw)
     reader = csv.DictReader(io.StringIO(raw.decode()))
-    rows = [
-        (int(r["unix"]), float(r["open"]), float(r["high"]), float(r["low"]), float(r["close"]))
-        for r in reader
-    ]
+    rows = [(int(r["unix"]), float(r["open"]), float(r["high"]), float(r["low"]), float(r["close"])) for r in reader]
     if not rows:
         raise ValueError(f"{path}: no candle rows")
     arr = np.array(rows, dtype=np.float64)

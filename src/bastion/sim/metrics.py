@@ -124,9 +124,7 @@ def proportion(flags: np.ndarray, confidence: float = 0.95) -> Estimate:
     return Estimate(p, low, high, confidence)
 
 
-def stress_summary(
-    result: SimResult, *, n_boot: int = 400, confidence: float = 0.95, seed: int = 0
-) -> dict[str, Any]:
+def stress_summary(result: SimResult, *, n_boot: int = 400, confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
     """Everything the report states about a stress run (plain floats, JSON-ready)."""
     bd = tail_metrics(result.bad_debt, n_boot=n_boot, confidence=confidence, seed=seed)
     lar = {f"lar_{round(q * 100):d}": value_at_risk(result.liquidated_notional, q) for q in LEVELS}

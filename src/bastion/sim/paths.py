@@ -109,9 +109,7 @@ def _step_ratio(step_hours: float, source_hours: float) -> tuple[int, int]:
     if ratio >= 1.0:
         k = round(ratio)
         if abs(k - ratio) > 1e-9:
-            raise ValueError(
-                f"step_hours={step_hours} must be a whole multiple or divisor of {source_hours}h"
-            )
+            raise ValueError(f"step_hours={step_hours} must be a whole multiple or divisor of {source_hours}h")
         return k, 1
     m = round(1.0 / ratio)
     if abs(m * ratio - 1.0) > 1e-9:

@@ -82,9 +82,7 @@ def run_calibration(
         price=cfg.price,
         garch=garch,
     )
-    curves["limiter"] = threshold_curve(
-        merge_outcomes(lim), lim_th, cfg.limiter.horizon_days * 1440.0, cfg.costs
-    )
+    curves["limiter"] = threshold_curve(merge_outcomes(lim), lim_th, cfg.limiter.horizon_days * 1440.0, cfg.costs)
     orc_th = threshold_grid(cfg.oracle.thresholds)
     orc = run_sharded(
         oracle_shard,
@@ -97,9 +95,7 @@ def run_calibration(
         price=cfg.price,
         garch=garch,
     )
-    curves["oracle"] = threshold_curve(
-        merge_outcomes(orc), orc_th, cfg.oracle.horizon_days * 1440.0, cfg.costs
-    )
+    curves["oracle"] = threshold_curve(merge_outcomes(orc), orc_th, cfg.oracle.horizon_days * 1440.0, cfg.costs)
 
     history = load_btc_hourly()
     lim_hist = limiter_history_trips(history, lim_th, cfg.limiter, seed=cfg.seed)
@@ -135,9 +131,7 @@ def run_calibration(
                 "recommended": curves["oracle"].recommended,
                 "recommended_trips": orc_hist["trips"][oi],
                 "recommended_intrahour_exceedances": orc_hist["intrahour_exceedances"][oi],
-                "recommended_first_trips_utc": oracle_history_detail(
-                    history, orc_hist["per_hour_thresholds"][oi]
-                ),
+                "recommended_first_trips_utc": oracle_history_detail(history, orc_hist["per_hour_thresholds"][oi]),
             },
         },
         "_arrays": {"bad_debt": stress.bad_debt, "samples": samples, "curves": curves},

@@ -79,9 +79,7 @@ def price_paths(
         g = garch if garch is not None else resolve_garch(cfg)
         assert g is not None
         omega, alpha, beta = g.per_step(step_hours)
-        prices = garch_paths(
-            n_paths, n_steps, rng=rng, s0=cfg.s0, omega=omega, alpha=alpha, beta=beta, nu=g.nu
-        )
+        prices = garch_paths(n_paths, n_steps, rng=rng, s0=cfg.s0, omega=omega, alpha=alpha, beta=beta, nu=g.nu)
     else:
         prices = block_bootstrap_paths(
             btc_hourly_log_returns(),
