@@ -84,6 +84,7 @@ class FindingRow(Base):
     actor: Mapped[str | None] = mapped_column(String(66), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     retracted: Mapped[bool] = mapped_column(Boolean, default=False)
+    responded: Mapped[bool] = mapped_column(Boolean, default=False)  # playbooks have run on it
     created_at: Mapped[float] = mapped_column(Float)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True)
     __table_args__ = (
@@ -125,7 +126,8 @@ class ActionAttempt(Base):
     max_fee_per_gas: Mapped[int] = mapped_column(BigInteger)
     max_priority_fee_per_gas: Mapped[int] = mapped_column(BigInteger)
     sent_at: Mapped[float] = mapped_column(Float)
-    outcome: Mapped[str] = mapped_column(String(16))  # sent, rejected, replaced, mined
+    outcome: Mapped[str] = mapped_column(String(16))  # signed, sent, rejected, replaced, mined
+    raw_tx: Mapped[str] = mapped_column(Text)  # the signed transaction (no key material), to rebroadcast
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 

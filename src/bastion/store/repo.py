@@ -92,7 +92,7 @@ class Repository:
                 existing.block_hash = fields.get("block_hash")
                 return existing
             return None
-        row = FindingRow(created_at=time.time(), retracted=False, **fields)
+        row = FindingRow(created_at=time.time(), retracted=False, responded=False, **fields)
         s.add(row)
         s.flush()
         return row
@@ -110,6 +110,14 @@ class Repository:
         for row in rows:
             row.retracted = True
         return rows
+
+    @staticmethod
+    def unresponded(s: Session, chain_id: int) -> list[FindingRow]:
+        """Live findings whose playbooks have not run yet (a crash between commit and response)."""
+        q = select(FindingRow).where(
+            FindingRow.chain_id == chain_id, FindingRow.responded.is_(False), FindingRow.retracted.is_(False)
+        )
+        return list(s.scalars(q.order_by(FindingRow.id)))
 
     @staticmethod
     def findings(

@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(66), nullable=True),
         sa.Column("details", sa.JSON(), nullable=False),
         sa.Column("retracted", sa.Boolean(), nullable=False),
+        sa.Column("responded", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("incident_id", sa.Integer(), sa.ForeignKey("incidents.id"), nullable=True),
         sa.UniqueConstraint("chain_id", "key", name="uq_findings_chain_key"),
@@ -104,6 +105,7 @@ def upgrade() -> None:
         sa.Column("max_priority_fee_per_gas", sa.BigInteger(), nullable=False),
         sa.Column("sent_at", sa.Float(), nullable=False),
         sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("raw_tx", sa.Text(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
     )
     op.create_table(
