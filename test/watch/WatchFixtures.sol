@@ -80,3 +80,19 @@ abstract contract WatchArtifacts {
     Safe internal _safe;
     SafeProxy internal _proxy;
 }
+
+/// @title WatchLogger
+/// @notice Emits arbitrary logs, to feed the watchtower undecodable ones.
+contract WatchLogger {
+    /// @notice Emit a log with three topics and raw data.
+    /// @param t0 First topic (the event signature for a decodable log).
+    /// @param t1 Second topic.
+    /// @param t2 Third topic.
+    /// @param data Raw data.
+    function emitRaw(bytes32 t0, bytes32 t1, bytes32 t2, bytes calldata data) external {
+        bytes memory d = data;
+        assembly ("memory-safe") {
+            log3(add(d, 32), mload(d), t0, t1, t2)
+        }
+    }
+}

@@ -72,7 +72,7 @@ class World:
             },
             "networks": {"local": {"rpc_urls": [self.node.http_url], "ws_url": self.node.ws_url}},
             "protocol": {"name": "test", "contracts": self.contracts, "assets": self.assets},
-            "detectors": {"large_transfer": {"min_fraction_bps": 2_000}},
+            "detectors": {"large_transfer": {"min_fraction_bps": 2_000, "min_amount": {"USD": 50_000 * USD}}},
         }
         for key, value in sections.items():
             if isinstance(value, dict) and isinstance(data.get(key), dict):
