@@ -131,7 +131,7 @@ def http_receiver() -> Iterator[HttpReceiver]:
     state = HttpReceiver(url="")
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             req = Received(self.path, {k: v for k, v in self.headers.items()}, body)
             state.requests.append(req)

@@ -33,14 +33,20 @@ def test_block_shape_from_anvil(world, tmp_path):
     assert block.number == head and block.chain_id == 31337
     (tx,) = block.txs
     assert tx.sender == world.attacker.address.lower() and tx.to == world.vault.address.lower()
-    assert tx.status == 1 and tx.gas_used > 0 and tx.selector == keccak(text="withdraw(address,address,uint256)")[:4]
+    assert (
+        tx.status == 1
+        and tx.gas_used > 0
+        and tx.selector == keccak(text="withdraw(address,address,uint256)")[:4]
+    )
     transfer = next(lg for lg in tx.logs if lg.name == "Transfer")
     assert transfer.args["from"] == world.vault.address.lower()
     assert transfer.args["value"] == 10 * USD
     # traces: the top call and the vault's call to the token
     assert block.traces is not None
-    assert [(f.path, f.to) for f in block.traces] == [((), world.vault.address.lower()),
-                                                       ((0,), world.token.address.lower())]
+    assert [(f.path, f.to) for f in block.traces] == [
+        ((), world.vault.address.lower()),
+        ((0,), world.token.address.lower()),
+    ]
     svc.close()
 
 
@@ -67,7 +73,9 @@ def test_checkpoint_resume_and_backfill(world, tmp_path):
 
 
 def _withdraw_request(world, amount):
-    data = world.vault.functions.withdraw(world.token.address, world.attacker.address, amount)._encode_transaction_data()
+    data = world.vault.functions.withdraw(
+        world.token.address, world.attacker.address, amount
+    )._encode_transaction_data()
     return {"from": world.attacker.address, "to": world.vault.address, "data": data, "gas": hex(200_000)}
 
 
@@ -81,7 +89,9 @@ def test_reorg_retracts_orphaned_findings(world, tmp_path, depth):
     orphaned = findings(svc)
     assert len(orphaned) == depth
     # replace the last `depth` blocks: each new block drains a different amount
-    world.node.rpc("anvil_reorg", depth, [[_withdraw_request(world, (7 + i) * 10_000 * USD), i] for i in range(depth)])
+    world.node.rpc(
+        "anvil_reorg", depth, [[_withdraw_request(world, (7 + i) * 10_000 * USD), i] for i in range(depth)]
+    )
     svc.run_once()
     all_rows = findings(svc)
     retracted = [f for f in all_rows if f.retracted]
@@ -126,8 +136,10 @@ class JunkProxy:
             first = payload[0] if isinstance(payload, list) else payload
             if first["method"] == "eth_getBlockByNumber" and first["params"][1] is True:
                 items = payload if isinstance(payload, list) else [payload]
-                out = [{"jsonrpc": "2.0", "id": p["id"], "result": {"hash": "0xnot-a-hash", "transactions": 7}}
-                       for p in items]
+                out = [
+                    {"jsonrpc": "2.0", "id": p["id"], "result": {"hash": "0xnot-a-hash", "transactions": 7}}
+                    for p in items
+                ]
                 return 200, json.dumps(out if isinstance(payload, list) else out[0]).encode()
         r = urllib.request.Request(self.upstream, req.body, {"Content-Type": "application/json"})
         with urllib.request.urlopen(r, timeout=10) as resp:
@@ -180,7 +192,9 @@ def test_failover_from_junk_endpoint_to_anvil(world, tmp_path, http_receiver):
     proxy = JunkProxy(http_receiver, world.node.http_url)
     proxy.mode = "garbage"
     dead = "http://127.0.0.1:9"  # discard port: connection refused
-    cfg = world.config(tmp_path, networks={"local": {"rpc_urls": [dead, http_receiver.url, world.node.http_url]}})
+    cfg = world.config(
+        tmp_path, networks={"local": {"rpc_urls": [dead, http_receiver.url, world.node.http_url]}}
+    )
     svc = WatchService(cfg, configure_logging=False)
     world.drain(300_000 * USD)
     svc.run_once()
@@ -196,7 +210,9 @@ def test_undecodable_logs_are_kept_raw(world, tmp_path):
     logger = world.deployer.deploy("WatchLogger")
     vault_topic = "0x" + "00" * 12 + world.vault.address[2:].lower()
     # a "Transfer" from the vault whose data is 5 bytes instead of 32: cannot decode
-    world.deployer.transact(logger.functions.emitRaw(TRANSFER_TOPIC, vault_topic, vault_topic, b"\x01\x02\x03\x04\x05"))
+    world.deployer.transact(
+        logger.functions.emitRaw(TRANSFER_TOPIC, vault_topic, vault_topic, b"\x01\x02\x03\x04\x05")
+    )
     svc = WatchService(world.config(tmp_path), configure_logging=False)
     svc.run_once()
     block = svc.fetcher.fetch(svc.fetcher.head())

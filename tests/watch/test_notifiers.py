@@ -19,8 +19,13 @@ from bastion.store import Database, Repository
 from bastion.watch.config import NotifierConfig
 from bastion.watch.findings import Severity
 
-MSG = Message("vault drained", Severity.HIGH, "300000 USD left vault in one transaction", 7,
-              {"block": 12, "tx": "0xabc"})
+MSG = Message(
+    "vault drained",
+    Severity.HIGH,
+    "300000 USD left vault in one transaction",
+    7,
+    {"block": 12, "tx": "0xabc"},
+)
 
 
 def notifier(kind, **kw):
@@ -70,9 +75,15 @@ def test_slack_discord_telegram_formats(http_receiver, monkeypatch):
     monkeypatch.setenv("TG_TOKEN", "123:abc")
     notifier("telegram", token_env="TG_TOKEN", chat_id="-100", api_base=http_receiver.url).send(MSG)
     slack, discord, tg = http_receiver.requests
-    assert slack.json()["text"].startswith("[HIGH] vault drained") and slack.json()["blocks"][0]["type"] == "header"
+    assert (
+        slack.json()["text"].startswith("[HIGH] vault drained")
+        and slack.json()["blocks"][0]["type"] == "header"
+    )
     embed = discord.json()["embeds"][0]
-    assert embed["title"] == "vault drained" and {"name": "block", "value": "12", "inline": True} in embed["fields"]
+    assert (
+        embed["title"] == "vault drained"
+        and {"name": "block", "value": "12", "inline": True} in embed["fields"]
+    )
     assert tg.path == "/bot123:abc/sendMessage"
     assert tg.json()["chat_id"] == "-100" and tg.json()["parse_mode"] == "HTML" and "<b>" in tg.json()["text"]
 
@@ -87,8 +98,14 @@ def test_telegram_errors_hide_the_token(monkeypatch):
 
 def test_email_over_smtp_with_retry(smtp_sink):
     smtp_sink.fail_first = 1
-    n = notifier("email", smtp_host=smtp_sink.host, smtp_port=smtp_sink.port, starttls=False,
-                 sender="watch@bastion.test", recipients=["ops@bastion.test"])
+    n = notifier(
+        "email",
+        smtp_host=smtp_sink.host,
+        smtp_port=smtp_sink.port,
+        starttls=False,
+        sender="watch@bastion.test",
+        recipients=["ops@bastion.test"],
+    )
     assert n.send(MSG) == 2
     (raw,) = smtp_sink.messages
     parsed = email.message_from_bytes(raw)
@@ -99,8 +116,13 @@ def test_email_over_smtp_with_retry(smtp_sink):
 
 def test_hub_sends_once_per_key_and_records(http_receiver, tmp_path):
     db = Database(tmp_path / "n.db")
-    hub = NotifierHub(db, {"ops": notifier("webhook", url=http_receiver.url),
-                           "quiet": notifier("webhook", url=http_receiver.url, min_severity="critical")})
+    hub = NotifierHub(
+        db,
+        {
+            "ops": notifier("webhook", url=http_receiver.url),
+            "quiet": notifier("webhook", url=http_receiver.url, min_severity="critical"),
+        },
+    )
     msg = replace(MSG, incident_id=None)  # no incident row in this database
     hub.notify("1:7:pb:0", msg)
     hub.notify("1:7:pb:0", msg)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from bastion.chain import TransactionFailed
 from bastion.store import Repository
 from bastion.watch.service import WatchService
 from tests.watch.conftest import USD
@@ -55,10 +58,8 @@ def test_drain_is_detected_and_paused(world, tmp_path, monkeypatch):
         assert inc.first_tx_at is not None and inc.detected_at and inc.action_sent_at and inc.action_mined_at
         assert inc.detected_at <= inc.action_sent_at <= inc.action_mined_at
     # a second drain in the same incident does not pause twice
-    try:
-        world.drain(1 * USD)
-    except Exception:
-        pass  # the vault is paused now: the exploit reverts
+    with pytest.raises(TransactionFailed):
+        world.drain(1 * USD)  # the vault is paused now: the exploit reverts
     svc.run_once()
     with svc.db.session() as s:
         assert len(Repository.actions(s)) == 1

@@ -58,6 +58,7 @@ class IncidentRow(Base):
     subject: Mapped[str | None] = mapped_column(String(66), nullable=True)
     actors: Mapped[list[str]] = mapped_column(JSON, default=list)
     detectors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    related: Mapped[list[str]] = mapped_column(JSON, default=list)  # addresses that correlate findings
     first_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     last_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     first_tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)

@@ -1,11 +1,11 @@
 """Incidents: findings deduplicated and correlated, with a severity and a timeline.
 
 Deduplication is the store's: a finding's key is unique per chain. Correlation: a new finding
-joins the open incident that shares its subject (the asset or contract at risk) or one of its
-actors (sender, suspicious contract) and whose last finding is at most ``window_blocks`` older;
-otherwise it opens a new incident. An incident's severity is the highest of its live findings.
-Incidents idle for longer than the window are closed. When a reorg retracts findings, incidents
-are recomputed from their remaining findings, and an incident left with none is ``retracted``.
+joins the open incident that shares one of its related addresses (its subject, its actor, and the
+token / holder / contract / target / timelock in its details) and whose last finding is at most
+``window_blocks`` older; otherwise it opens a new incident. An incident's severity is the highest
+of its live findings. Incidents idle for longer than the window are closed. When a reorg retracts
+findings, incidents are recomputed from their remaining findings; one left with none is ``retracted``.
 
 Timeline (``timeline``): first malicious transaction (block time of the earliest finding),
 detection (when the incident was opened), action sent, action mined.
@@ -39,6 +39,17 @@ def timeline(inc: IncidentRow) -> list[TimelineEntry]:
     ]
 
 
+RELATED_DETAILS = ("token", "holder", "contract", "target", "timelock")
+
+
+def related(row: FindingRow) -> set[str]:
+    """The addresses through which a finding correlates with others."""
+    out = {row.subject, row.actor}
+    details = row.details or {}
+    out.update(details.get(k) for k in RELATED_DETAILS)
+    return {a for a in out if isinstance(a, str) and a.startswith("0x")}
+
+
 class Correlator:
     def __init__(
         self, chain_id: int, *, window_blocks: int = 100, clock: Callable[[], float] = time.time
@@ -70,6 +81,7 @@ class Correlator:
                     subject=row.subject,
                     actors=[],
                     detectors=[],
+                    related=[],
                     first_block=row.block_number,
                     last_block=row.block_number,
                     first_tx_hash=row.tx_hash,
@@ -94,9 +106,7 @@ class Correlator:
             ):
                 inc.status = "closed"
                 continue
-            if (row.subject and row.subject == inc.subject) or (
-                row.actor and row.actor in (inc.actors or [])
-            ):
+            if related(row) & set(inc.related or []):
                 return inc
         return None
 
@@ -107,6 +117,9 @@ class Correlator:
             inc.title = row.title
         if row.actor and row.actor not in (inc.actors or []):
             inc.actors = [*(inc.actors or []), row.actor]
+        more = related(row) - set(inc.related or [])
+        if more:
+            inc.related = [*(inc.related or []), *sorted(more)]
         if row.detector not in (inc.detectors or []):
             inc.detectors = [*(inc.detectors or []), row.detector]
         if row.block_number is not None:

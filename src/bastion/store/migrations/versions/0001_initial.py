@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("subject", sa.String(66), nullable=True),
         sa.Column("actors", sa.JSON(), nullable=False),
         sa.Column("detectors", sa.JSON(), nullable=False),
+        sa.Column("related", sa.JSON(), nullable=False),
         sa.Column("first_block", sa.BigInteger(), nullable=True),
         sa.Column("last_block", sa.BigInteger(), nullable=True),
         sa.Column("first_tx_hash", sa.String(66), nullable=True),
