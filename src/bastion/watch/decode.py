@@ -161,24 +161,24 @@ class AbiRegistry:
                 ev = EventAbi.from_abi(item)
                 table[(ev.topic0, ev.n_topics)] = ev
 
-    def lookup(self, lg: Log) -> EventAbi | None:
-        if not lg.topics:
+    def lookup(self, address: str, topics: tuple[str, ...]) -> EventAbi | None:
+        if not topics:
             return None
-        key = (lg.topics[0], len(lg.topics))
-        per = self._by_address.get(lg.address)
+        key = (topics[0], len(topics))
+        per = self._by_address.get(address)
         if per is not None:
             ev = per.get(key)
             if ev is not None:
                 return ev
         return self._global.get(key)
 
-    def decode(self, lg: Log) -> Log:
-        """The log with ``name`` and ``args`` filled in, or unchanged when it does not decode."""
-        ev = self.lookup(lg)
+    def decode_fields(self, lg: Log) -> tuple[str, MappingProxyType] | None:
+        """``(name, args)`` for a log an ABI matches and decodes; None otherwise (never raises)."""
+        ev = self.lookup(lg.address, lg.topics)
         if ev is None:
-            return lg
+            return None
         try:
-            args = ev.decode(lg)
+            return ev.name, MappingProxyType(ev.decode(lg))
         except Exception as exc:  # junk data must never stop the pipeline
             self.undecodable += 1
             log.info(
@@ -190,5 +190,11 @@ class AbiRegistry:
                     "error": str(exc),
                 },
             )
+            return None
+
+    def decode(self, lg: Log) -> Log:
+        """The log with ``name`` and ``args`` filled in, or unchanged when it does not decode."""
+        fields = self.decode_fields(lg)
+        if fields is None:
             return lg
-        return replace(lg, name=ev.name, args=MappingProxyType(args))
+        return replace(lg, name=fields[0], args=fields[1])

@@ -96,7 +96,12 @@ def normalize_log(raw: dict[str, Any], registry: AbiRegistry | None) -> Log:
         block_number=_oq(raw.get("blockNumber")),
         block_hash=raw["blockHash"].lower() if raw.get("blockHash") else None,
     )
-    return registry.decode(lg) if registry is not None else lg
+    if registry is not None:
+        fields = registry.decode_fields(lg)
+        if fields is not None:  # the object is ours alone until returned: fill it in place
+            object.__setattr__(lg, "name", fields[0])
+            object.__setattr__(lg, "args", fields[1])
+    return lg
 
 
 def normalize_tx(

@@ -9,6 +9,7 @@ wakes the loop early. Logs are JSON lines (``log_format = "json"``); metrics are
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import signal
@@ -75,6 +76,13 @@ def setup_logging(fmt: str = "json", level: str = "INFO", stream: Any = None) ->
     root.propagate = False
     for noisy in ("httpx", "httpcore", "websockets"):  # request lines carry endpoint URLs (API keys)
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def tune_gc() -> None:
+    """Collect young garbage less often. The pipeline allocates many short-lived objects per block
+    and keeps a large history alive; CPython's default thresholds (700, 10, 10) spend a third of the
+    time in collections. Cycles still get collected, just in larger batches."""
+    gc.set_threshold(100_000, 50, 100)
 
 
 def run_detectors(
@@ -225,6 +233,7 @@ class WatchService:
         if configure_logging:
             setup_logging(svc.log_format, svc.log_level)
         self.metrics = metrics or Metrics()
+        tune_gc()
         net = config.network
         self.rpc = RpcClient(
             net.rpc_urls, timeout=net.timeout, max_rounds=net.max_rounds, metrics=self.metrics
