@@ -64,3 +64,37 @@ def test_drain_is_detected_and_paused(world, tmp_path, monkeypatch):
     with svc.db.session() as s:
         assert len(Repository.actions(s)) == 1
     svc.close()
+
+
+def test_manifest_metrics_and_json_logs(world, tmp_path):
+    import io
+    import json
+    import logging
+
+    from bastion.watch.service import setup_logging
+
+    manifest = tmp_path / "deployment.json"
+    manifest.write_text(
+        json.dumps({"name": "demo", "chain_id": 31337, "contracts": world.contracts, "assets": world.assets})
+    )
+    cfg = world.config(
+        tmp_path, protocol={"name": "demo", "manifest": str(manifest), "contracts": {}, "assets": {}}
+    )
+    svc = WatchService(cfg, configure_logging=False)
+    assert svc.protocol.protected == {world.vault.address.lower()}
+    assert svc.protocol.contracts["vault"].abi  # the artifact's ABI, loaded by name
+    stream = io.StringIO()
+    setup_logging("json", "INFO", stream)
+    try:
+        world.drain(300_000 * USD)
+        svc.run_once()
+    finally:
+        logging.getLogger("bastion").handlers.clear()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    finding = next(line for line in lines if line.get("event") == "finding")
+    assert finding["detector"] == "large_transfer" and finding["level"] == "warning"
+    text = svc.metrics.render().decode()
+    assert "bastion_watch_blocks_behind 0.0" in text
+    assert 'bastion_watch_findings_total{detector="large_transfer",severity="high"} 1.0' in text
+    assert "bastion_watch_block_seconds_count" in text and "bastion_watch_rpc_calls_total" in text
+    svc.close()
