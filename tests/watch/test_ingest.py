@@ -227,3 +227,24 @@ def test_normalize_rejects_junk_shapes():
     for junk in [None, [], {"hash": "0x1"}, {"hash": "0x" + "00" * 32, "transactions": [1, 2]}]:
         with pytest.raises(MalformedData):
             normalize_block(1, junk, [])
+
+
+def test_slow_endpoint_times_out_and_fails_over(world, tmp_path, http_receiver):
+    def slow(req):
+        time.sleep(1.5)
+        return 200, b'{"jsonrpc":"2.0","id":1,"result":"0x1"}'
+
+    http_receiver.responder = slow
+    cfg = world.config(
+        tmp_path, networks={"local": {"rpc_urls": [http_receiver.url, world.node.http_url], "timeout": 0.3}}
+    )
+    svc = WatchService(cfg, configure_logging=False)
+    world.drain(300_000 * USD)
+    svc.run_once()
+    assert len(findings(svc)) == 1
+    slow_ep = next(h for h in svc.rpc.health() if h["endpoint"] == http_receiver.url)
+    assert slow_ep["errors"] >= 1 and "Timeout" in slow_ep["last_error"]
+    assert slow_ep["consecutive_failures"] >= 1  # it cools down, exponentially longer each time
+    text = svc.metrics.render().decode()
+    assert "ReadTimeout" in text  # counted in bastion_watch_rpc_calls_total by outcome
+    svc.close()
