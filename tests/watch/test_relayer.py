@@ -134,6 +134,10 @@ def test_reverting_action_is_recorded_failed(world, relayer):
     bad = Relayer(relayer.rpc, relayer.db, signer_from_hex(world.node.accounts[5].private_key), 31337)
     row = bad.submit("not-guardian", to=world.vault.address, data=pause_data(world))
     assert row.status == "failed" and "revert" in (row.error or "").lower()
+    # nothing was signed, so a later trigger may try again (and the relayer that can, succeeds)
+    again = relayer.submit("not-guardian", to=world.vault.address, data=pause_data(world))
+    assert again.id == row.id and relayer.wait("not-guardian").status == "mined"
+    assert len(attempts(relayer, "not-guardian")) == 1
 
 
 def test_key_never_in_logs_repr_or_db(world, relayer, caplog, monkeypatch, tmp_path):

@@ -204,7 +204,13 @@ class Relayer:
         payload.update({"data": "0x" + data.hex(), "value": str(value)})
         try:
             with self.db.transaction() as s:
-                if self.repo.action(s, key) is not None:
+                existing = self.repo.action(s, key)
+                if existing is not None:
+                    if existing.status == "failed" and not self.repo.attempts(s, existing.id):
+                        # failed before anything was signed (a revert in the estimate, the node down):
+                        # a later finding of the incident may try again; nothing was ever sent
+                        existing.status, existing.error, existing.sender = "planned", None, self.address
+                        return existing
                     return None
                 row = ActionRow(
                     idempotency_key=key,

@@ -193,8 +193,19 @@ class Pipeline:
         self.correlator.on_retracted(session, retracted)
 
     def after_commit(self, block: Block, new: list[FindingRow]) -> None:
-        if self.runner is not None and new:
+        if self.runner is None or not new:
+            return
+        try:
             self.runner.respond(new)
+        except Exception as exc:  # ingestion goes on; the findings stay unresponded and are retried
+            log.error(
+                "playbooks failed",
+                extra={
+                    "event": "respond_error",
+                    "block": block.number,
+                    "error": f"{type(exc).__name__}: {exc}",
+                },
+            )
 
 
 def load_protocol(cfg: WatchConfig, chain_id: int) -> Protocol:
@@ -344,8 +355,14 @@ class WatchService:
     def _respond_backlog(self) -> None:
         with self.db.session() as s:
             backlog = Repository.unresponded(s, self.chain_id)
-        if backlog:
+        if not backlog:
+            return
+        try:
             self.runner.respond(backlog)
+        except Exception as exc:  # keep confirming sent actions even when a playbook is broken
+            log.error(
+                "playbooks failed", extra={"event": "respond_error", "error": f"{type(exc).__name__}: {exc}"}
+            )
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> None:
