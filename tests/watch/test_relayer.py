@@ -178,7 +178,7 @@ def test_key_never_in_logs_repr_or_db(world, relayer, caplog, monkeypatch, tmp_p
 def test_keystore_key(tmp_path, monkeypatch):
     acct = Account.create()
     path = tmp_path / "guardian.json"
-    path.write_text(json.dumps(Account.encrypt(acct.key, "pw-123")))
+    path.write_text(json.dumps(Account.encrypt(acct.key, "pw-123", kdf="pbkdf2", iterations=2_000)))
     monkeypatch.setenv("KS_PASSWORD", "pw-123")
     signer = load_signer(keystore=path, password_env="KS_PASSWORD")
     assert isinstance(signer, Signer) and signer.address == acct.address
