@@ -512,15 +512,14 @@ class Follower:
 
     def warm_up(self) -> None:
         """Refill the in-memory history with the blocks just below the checkpoint (no detectors)."""
-        self._warm = True
         cp = self.checkpoint()
-        if cp is None:
-            return
-        first = max(0, cp[0] - self.history.size + 1)
-        for n in range(first, cp[0] + 1):
-            block = self.fetcher.fetch(n)
-            if block is not None:
-                self.history.append(block)
+        if cp is not None:
+            first = max(0, cp[0] - self.history.size + 1)
+            blocks = [self.fetcher.fetch(n) for n in range(first, cp[0] + 1)]  # all or nothing
+            for block in blocks:
+                if block is not None:
+                    self.history.append(block)
+        self._warm = True
 
     def sync(self, max_blocks: int | None = None) -> int:
         """Process every block from the checkpoint up to the head (minus confirmations); the count."""
