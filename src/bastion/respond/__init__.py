@@ -1,0 +1,1 @@
+"""Responders: playbooks (finding -> actions), the relayer (sign, send, replace, confirm), notifiers."""

@@ -1,0 +1,358 @@
+"""Playbooks: findings -> actions.
+
+A playbook (config ``[[playbooks]]``) fires on findings of the listed detectors (``"*"``: any) at
+or above ``min_severity``, and runs its actions in order, each at most once per incident (the
+idempotency key is ``<chain>:<incident>:<playbook>:<action index>``, plus the operation id for a
+timelock cancel). Action types:
+
+- ``pause`` / ``call``: call ``function(args)`` on ``target`` with a guardian key (a scoped pause);
+- ``set_param``: tighten a parameter: a fixed value, or ``getter() * factor_bps / 10000``, clamped
+  to ``[min, max]``;
+- ``cancel_timelock``: ``TimelockController.cancel(id)`` for the operation in a governance finding;
+- ``safe_propose``: build a Safe 1.4.1 transaction, sign it as one owner, store it for co-signers;
+- ``notify``: send to the named notifiers (default: all).
+
+Arguments may use ``$subject``, ``$actor``, ``$tx``, ``$detail.<name>`` (from the finding), contract
+names and asset symbols of the protocol (for addresses), and ``keccak:<text>`` (for bytes32).
+``dry_run`` (per playbook or global) records every action without sending anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from eth_abi import encode
+from eth_utils import keccak
+
+from bastion.respond.keys import Signer
+from bastion.respond.notifiers import Message, Notifier, NotifyError
+from bastion.respond.relayer import Relayer
+from bastion.respond.safe import SafeTx, propose, safe_nonce
+from bastion.store import ActionRow, Database, FindingRow, IncidentRow, NotificationRow, Repository
+from bastion.watch.config import (
+    CallAction,
+    CancelTimelockAction,
+    NotifyAction,
+    PlaybookConfig,
+    SafeProposeAction,
+    SetParamAction,
+    WatchConfig,
+)
+from bastion.watch.findings import Severity
+from bastion.watch.metrics import Metrics
+from bastion.watch.protocol import Protocol
+
+log = logging.getLogger("bastion.respond.playbooks")
+
+
+class ActionError(ValueError):
+    """An action that cannot be built from its finding (missing detail, bad argument)."""
+
+
+def arg_types(signature: str) -> list[str]:
+    inner = signature[signature.index("(") + 1 : -1]
+    return [t for t in inner.split(",") if t]
+
+
+def selector(signature: str) -> bytes:
+    return keccak(text=signature)[:4]
+
+
+def _template(value: Any, finding: FindingRow | None) -> Any:
+    if not isinstance(value, str) or not value.startswith("$") or finding is None:
+        return value
+    if value == "$subject":
+        return finding.subject
+    if value == "$actor":
+        return finding.actor
+    if value == "$tx":
+        return finding.tx_hash
+    if value.startswith("$detail."):
+        name = value[len("$detail.") :]
+        if name not in (finding.details or {}):
+            raise ActionError(f"finding {finding.key} has no detail {name!r}")
+        return finding.details[name]
+    raise ActionError(f"unknown placeholder {value!r}")
+
+
+def convert(t: str, value: Any, protocol: Protocol) -> Any:
+    if t == "address":
+        return protocol.resolve(str(value))
+    if t.startswith(("uint", "int")):
+        return int(value)
+    if t == "bool":
+        return bool(value)
+    if t.startswith("bytes") and t != "bytes":
+        if isinstance(value, bytes):
+            return value
+        text = str(value)
+        if text.startswith("keccak:"):
+            return keccak(text=text[len("keccak:") :])
+        raw = bytes.fromhex(text[2:] if text.startswith("0x") else text)
+        return raw.rjust(int(t[5:]), b"\0") if len(raw) < int(t[5:]) else raw
+    if t == "bytes":
+        return value if isinstance(value, bytes) else bytes.fromhex(str(value).removeprefix("0x"))
+    return value
+
+
+def encode_call(
+    signature: str, args: list[Any], protocol: Protocol, finding: FindingRow | None = None
+) -> bytes:
+    types = arg_types(signature)
+    if len(types) != len(args):
+        raise ActionError(f"{signature} takes {len(types)} argument(s), {len(args)} given")
+    values = [convert(t, _template(a, finding), protocol) for t, a in zip(types, args, strict=True)]
+    return selector(signature) + encode(types, values)
+
+
+class NotifierHub:
+    """Sends messages to notifiers, once per key, recording each notification."""
+
+    def __init__(
+        self, db: Database, notifiers: Mapping[str, Notifier], metrics: Metrics | None = None
+    ) -> None:
+        self.db = db
+        self.notifiers = dict(notifiers)
+        self.metrics = metrics
+        self.repo = Repository()
+
+    def notify(
+        self, key: str, msg: Message, channels: list[str] | None = None, *, dry_run: bool = False
+    ) -> list[NotificationRow]:
+        out = []
+        for name in channels or list(self.notifiers):
+            notifier = self.notifiers[name]
+            if msg.severity < notifier.min_severity:
+                continue
+            nkey = f"{key}:{name}"
+            with self.db.transaction() as s:
+                row = self.repo.notification(s, nkey)
+                if row is not None and row.status in ("sent", "dry_run"):
+                    continue
+                if row is None:
+                    row = NotificationRow(
+                        idempotency_key=nkey,
+                        incident_id=msg.incident_id,
+                        channel=name,
+                        kind=notifier.cfg.type,
+                        status="pending",
+                        attempts=0,
+                        created_at=time.time(),
+                    )
+                    s.add(row)
+            status, error, attempts = "dry_run", None, 0
+            if not dry_run:
+                try:
+                    attempts = notifier.send(msg)
+                    status = "sent"
+                except NotifyError as exc:
+                    status, error, attempts = "failed", str(exc), notifier.attempts
+            with self.db.transaction() as s:
+                row = self.repo.notification(s, nkey)
+                row.status, row.last_error = status, error
+                row.attempts = (row.attempts or 0) + attempts
+                row.sent_at = time.time() if status == "sent" else None
+            if self.metrics:
+                self.metrics.notifications.labels(name, status).inc()
+            log.info(
+                "notification",
+                extra={
+                    "event": "notification",
+                    "channel": name,
+                    "status": status,
+                    "attempts": attempts,
+                    "error": error,
+                },
+            )
+            out.append(row)
+        return out
+
+
+class PlaybookRunner:
+    def __init__(
+        self,
+        config: WatchConfig,
+        protocol: Protocol,
+        db: Database,
+        chain_id: int,
+        *,
+        relayers: Mapping[str, Relayer],
+        signers: Mapping[str, Signer],
+        hub: NotifierHub,
+        rpc: Any = None,
+        dry_run: bool = False,
+    ) -> None:
+        self.config = config
+        self.protocol = protocol
+        self.db = db
+        self.chain_id = chain_id
+        self.relayers = relayers
+        self.signers = signers
+        self.hub = hub
+        self.rpc = rpc
+        self.dry_run = dry_run
+        self.repo = Repository()
+
+    def matching(self, finding: FindingRow) -> list[PlaybookConfig]:
+        sev = Severity.parse(finding.severity)
+        return [
+            pb
+            for pb in self.config.playbooks
+            if ("*" in pb.on or finding.detector in pb.on) and sev >= pb.min_severity
+        ]
+
+    def respond(self, findings: list[FindingRow]) -> list[Any]:
+        """Run the matching playbooks for each finding; mark the findings responded."""
+        results: list[Any] = []
+        for f in findings:
+            if f.retracted:
+                continue
+            for pb in self.matching(f):
+                for j, action in enumerate(self.config.actions(pb)):
+                    key = f"{self.chain_id}:{f.incident_id}:{pb.name}:{j}"
+                    try:
+                        results.extend(self._run(action, key, pb, f))
+                    except (ActionError, ValueError) as exc:
+                        log.warning(
+                            "action skipped", extra={"event": "action_skipped", "key": key, "error": str(exc)}
+                        )
+        if findings:
+            with self.db.transaction() as s:
+                for f in findings:
+                    row = s.get(FindingRow, f.id)
+                    if row is not None:
+                        row.responded = True
+        return results
+
+    def _run(self, action: Any, key: str, pb: PlaybookConfig, f: FindingRow) -> list[Any]:
+        dry = self.dry_run or pb.dry_run
+        common = {"playbook": pb.name, "incident_id": f.incident_id, "dry_run": dry}
+        if isinstance(action, CallAction):
+            to = self.protocol.resolve(action.target)
+            data = encode_call(action.function, action.args, self.protocol, f)
+            return [
+                self.relayers[action.key].submit(
+                    key,
+                    to=to,
+                    data=data,
+                    gas=action.gas,
+                    kind=action.type,
+                    presigned=f"{pb.name}:{action.target}" if action.presign else None,
+                    payload={"function": action.function},
+                    **common,
+                )
+            ]
+        if isinstance(action, SetParamAction):
+            to = self.protocol.resolve(action.target)
+            value = action.value
+            if value is None:
+                current = int(
+                    self.rpc.call(
+                        "eth_call", {"to": to, "data": "0x" + selector(action.getter).hex()}, "latest"
+                    ),
+                    16,
+                )
+                value = current * action.factor_bps // 10_000
+            value = max(action.min, min(action.max, value))
+            data = encode_call(action.function, [value], self.protocol, f)
+            return [
+                self.relayers[action.key].submit(
+                    key,
+                    to=to,
+                    data=data,
+                    kind="set_param",
+                    payload={"function": action.function, "new_value": value},
+                    **common,
+                )
+            ]
+        if isinstance(action, CancelTimelockAction):
+            op_id = (f.details or {}).get("operation_id")
+            if not op_id:
+                raise ActionError(f"finding {f.key} names no timelock operation")
+            timelock = (
+                self.protocol.resolve(action.timelock) if action.timelock else f.details.get("timelock")
+            )
+            data = encode_call("cancel(bytes32)", [op_id], self.protocol)
+            return [
+                self.relayers[action.key].submit(
+                    f"{key}:{op_id}",
+                    to=timelock,
+                    data=data,
+                    kind="cancel_timelock",
+                    payload={"operation_id": op_id},
+                    **common,
+                )
+            ]
+        if isinstance(action, SafeProposeAction):
+            return [self._safe(action, key, f, dry, pb)]
+        if isinstance(action, NotifyAction):
+            msg = self.message(f)
+            return self.hub.notify(key, msg, action.channels or None, dry_run=dry)
+        raise ActionError(f"unsupported action {action!r}")
+
+    def _safe(
+        self, action: SafeProposeAction, key: str, f: FindingRow, dry: bool, pb: PlaybookConfig
+    ) -> ActionRow:
+        safe = self.protocol.resolve(action.safe)
+        to = self.protocol.resolve(action.to)
+        if action.function is not None:
+            data = encode_call(action.function, action.args, self.protocol, f)
+        else:
+            data = bytes.fromhex((action.data or "0x")[2:])
+        with self.db.transaction() as s:
+            existing = self.repo.action(s, key)
+            if existing is not None:
+                return existing
+            row = ActionRow(
+                idempotency_key=key,
+                incident_id=f.incident_id,
+                playbook=pb.name,
+                kind="safe_propose",
+                status="dry_run" if dry else "planned",
+                dry_run=dry,
+                target=safe,
+                payload={"to": to, "data": "0x" + data.hex(), "value": str(action.value)},
+                created_at=time.time(),
+            )
+            s.add(row)
+        if dry:
+            return row
+        tx = SafeTx(
+            safe=safe,
+            chain_id=self.chain_id,
+            to=to,
+            value=action.value,
+            data=data,
+            operation=action.operation,
+            nonce=safe_nonce(self.rpc, safe),
+        )
+        proposal = propose(self.db, self.signers[action.key], tx, incident_id=f.incident_id, action_id=row.id)
+        with self.db.transaction() as s:
+            r = s.get(ActionRow, row.id)
+            r.status, r.tx_hash, r.sent_at = "done", proposal.safe_tx_hash, time.time()
+            if f.incident_id is not None:
+                self.repo.mark_incident_times(s, f.incident_id, sent_at=r.sent_at)
+        return r
+
+    def message(self, f: FindingRow) -> Message:
+        incident = None
+        if f.incident_id is not None:
+            with self.db.session() as s:
+                incident = s.get(IncidentRow, f.incident_id)
+        fields = {
+            "detector": f.detector,
+            "block": f.block_number,
+            "tx": f.tx_hash,
+            "subject": f.subject,
+            "actor": f.actor,
+        }
+        return Message(
+            title=incident.title if incident else f.title,
+            severity=Severity.parse(incident.severity if incident else f.severity),
+            text=f.title,
+            incident_id=f.incident_id,
+            fields={k: v for k, v in fields.items() if v is not None},
+        )

@@ -1,0 +1,1 @@
+"""The watchtower: ingest, the normalized event shape, detectors, incidents and the service loop."""

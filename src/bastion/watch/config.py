@@ -1,0 +1,498 @@
+"""The watchtower's configuration: one TOML (or YAML) file, validated at start.
+
+Every error is ONE line naming the key at fault, e.g.
+``config error: detectors.outflow_rate.window_blocks: must be > 0 (got -3)``.
+See ``configs/watch.example.toml`` for every section.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bastion.watch.detectors import REGISTRY, DetectorConfig
+from bastion.watch.findings import Severity
+
+
+class ConfigError(ValueError):
+    """A configuration problem, as one line: ``config error: <key>: <what> (got <value>)``."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _severity(value: Any) -> Severity:
+    return Severity.parse(value)
+
+
+# -- sections -------------------------------------------------------------------------------------
+class NetworkConfig(_Model):
+    rpc_urls: list[str] = Field(min_length=1)
+    ws_url: str | None = None
+    chain_id: int | None = Field(default=None, gt=0)
+    timeout: float = Field(default=5.0, gt=0)
+    max_rounds: int = Field(default=3, gt=0)
+
+    @field_validator("rpc_urls")
+    @classmethod
+    def _urls(cls, urls: list[str]) -> list[str]:
+        for u in urls:
+            if not u.startswith(("http://", "https://")):
+                raise ValueError(f"must start with http:// or https:// (got {u[:40]!r})")
+        return urls
+
+    @field_validator("ws_url")
+    @classmethod
+    def _ws(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return url
+
+
+class ContractConfig(_Model):
+    address: str
+    abi: str | list[dict[str, Any]] | None = None
+    protected: bool = True
+    kind: Literal["contract", "timelock", "safe"] = "contract"
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return _check_address(value)
+
+
+class AssetConfig(_Model):
+    address: str
+    decimals: int = Field(default=18, ge=0, le=36)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        return _check_address(value)
+
+
+def _check_address(value: str) -> str:
+    text = str(value)
+    if not (text.startswith("0x") and len(text) == 42):
+        raise ValueError("must be a 0x-prefixed 20-byte address")
+    try:
+        int(text[2:], 16)
+    except ValueError:
+        raise ValueError("must be a 0x-prefixed 20-byte address") from None
+    return text.lower()
+
+
+class ProtocolConfig(_Model):
+    name: str = "protocol"
+    manifest: Path | None = None
+    contracts: dict[str, ContractConfig] = Field(default_factory=dict)
+    assets: dict[str, AssetConfig] = Field(default_factory=dict)
+
+
+class KeyConfig(_Model):
+    """A signing key by reference: an env var holding the hex key, or a keystore + password env var."""
+
+    env: str | None = None
+    keystore: Path | None = None
+    password_env: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> KeyConfig:
+        if (self.env is None) == (self.keystore is None):
+            raise ValueError("set exactly one of env or keystore")
+        if self.keystore is not None and self.password_env is None:
+            raise ValueError("keystore needs password_env")
+        return self
+
+
+class RelayerConfig(_Model):
+    replace_after_s: float = Field(default=6.0, gt=0)
+    fee_bump_bps: int = Field(default=2_500, ge=1_000, le=100_000)  # nodes want >= +10%
+    max_fee_per_gas: int = Field(default=500 * 10**9, gt=0)
+    priority_fee: int = Field(default=2 * 10**9, ge=0)
+    max_attempts: int = Field(default=8, gt=0)
+    confirm_timeout_s: float = Field(default=120.0, gt=0)
+
+
+# -- actions and playbooks -----------------------------------------------------------------------
+class CallAction(_Model):
+    """Call ``function`` on ``target`` with the ``key`` (a pause of a scope, or any guardian call)."""
+
+    type: Literal["pause", "call"]
+    target: str
+    function: str
+    args: list[Any] = Field(default_factory=list)
+    key: str = "guardian"
+    gas: int | None = Field(default=None, gt=0)
+    presign: bool = False
+
+    @field_validator("function")
+    @classmethod
+    def _sig(cls, value: str) -> str:
+        return _check_signature(value)
+
+
+class SetParamAction(_Model):
+    """Tighten a parameter: ``function(value)`` where value is fixed or ``getter() * factor_bps / 10000``,
+    always clamped to [min, max]."""
+
+    type: Literal["set_param"]
+    target: str
+    function: str
+    value: int | None = None
+    getter: str | None = None
+    factor_bps: int | None = Field(default=None, gt=0, le=10_000)
+    min: int
+    max: int
+    key: str = "guardian"
+
+    @field_validator("function", "getter")
+    @classmethod
+    def _sig(cls, value: str | None) -> str | None:
+        return None if value is None else _check_signature(value)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SetParamAction:
+        if self.min > self.max:
+            raise ValueError(f"min must be <= max (got min={self.min}, max={self.max})")
+        if (self.value is None) == (self.getter is None or self.factor_bps is None):
+            raise ValueError("set either value, or getter and factor_bps")
+        if self.value is not None and not self.min <= self.value <= self.max:
+            raise ValueError(f"value must be within [min, max] (got {self.value})")
+        return self
+
+
+class CancelTimelockAction(_Model):
+    """``TimelockController.cancel(id)`` for the operation named in a governance finding."""
+
+    type: Literal["cancel_timelock"]
+    timelock: str | None = None  # default: the timelock in the finding
+    key: str = "guardian"
+
+
+class SafeProposeAction(_Model):
+    """Build a Safe 1.4.1 transaction, sign it as one owner, and store it for the co-signers."""
+
+    type: Literal["safe_propose"]
+    safe: str
+    to: str
+    function: str | None = None
+    args: list[Any] = Field(default_factory=list)
+    data: str | None = None
+    value: int = Field(default=0, ge=0)
+    operation: Literal[0, 1] = 0
+    key: str = "owner"
+
+    @model_validator(mode="after")
+    def _payload(self) -> SafeProposeAction:
+        if self.function is not None:
+            _check_signature(self.function)
+        if self.function is not None and self.data is not None:
+            raise ValueError("set function (+ args) or data, not both")
+        return self
+
+
+class NotifyAction(_Model):
+    type: Literal["notify"]
+    channels: list[str] = Field(default_factory=list)  # empty: every notifier
+
+
+ACTION_TYPES: dict[str, type[_Model]] = {
+    "pause": CallAction,
+    "call": CallAction,
+    "set_param": SetParamAction,
+    "cancel_timelock": CancelTimelockAction,
+    "safe_propose": SafeProposeAction,
+    "notify": NotifyAction,
+}
+Action = CallAction | SetParamAction | CancelTimelockAction | SafeProposeAction | NotifyAction
+
+
+class PlaybookConfig(_Model):
+    name: str
+    on: list[str] = Field(min_length=1, description="detector ids, or '*'")
+    min_severity: Severity = Severity.HIGH
+    dry_run: bool = False
+    actions: list[dict[str, Any]] = Field(min_length=1)
+
+    _severity = field_validator("min_severity", mode="before")(lambda cls, v: _severity(v))
+
+
+def _check_signature(sig: str) -> str:
+    sig = sig.replace(" ", "")
+    if "(" not in sig or not sig.endswith(")") or not sig.split("(", 1)[0].isidentifier():
+        raise ValueError(f"must be a function signature like pause(bytes32) (got {sig!r})")
+    return sig
+
+
+# -- notifiers -----------------------------------------------------------------------------------
+class NotifierConfig(_Model):
+    type: Literal["webhook", "slack", "discord", "telegram", "email"]
+    url: str | None = None
+    secret_env: str | None = None  # webhook HMAC secret
+    token_env: str | None = None  # telegram bot token
+    chat_id: str | None = None
+    api_base: str = "https://api.telegram.org"
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
+    starttls: bool = True
+    username_env: str | None = None
+    password_env: str | None = None
+    sender: str | None = None
+    recipients: list[str] = Field(default_factory=list)
+    min_severity: Severity = Severity.MEDIUM
+    retries: int = Field(default=4, ge=0, le=20)
+    backoff_s: float = Field(default=0.5, gt=0)
+    timeout_s: float = Field(default=5.0, gt=0)
+
+    _severity = field_validator("min_severity", mode="before")(lambda cls, v: _severity(v))
+
+    @model_validator(mode="after")
+    def _needs(self) -> NotifierConfig:
+        need = {
+            "webhook": ["url"],
+            "slack": ["url"],
+            "discord": ["url"],
+            "telegram": ["token_env", "chat_id"],
+            "email": ["smtp_host", "sender", "recipients"],
+        }[self.type]
+        for key in need:
+            if not getattr(self, key):
+                raise ValueError(f"a {self.type} notifier needs {key}")
+        return self
+
+
+# -- service and the whole file ------------------------------------------------------------------
+class ServiceConfig(_Model):
+    network: str | None = None  # which [networks.<name>]; default: the only one
+    database: str = "watch.db"
+    poll_interval: float = Field(default=1.0, gt=0)
+    start_block: int | Literal["latest"] = "latest"
+    confirmations: int = Field(default=0, ge=0)
+    history_blocks: int = Field(default=256, gt=0)
+    max_reorg_depth: int = Field(default=64, gt=0)
+    incident_window_blocks: int = Field(default=100, gt=0)
+    traces: bool = True
+    pending: bool = True
+    metrics_port: int | None = Field(default=None, gt=0, lt=65536)
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("start_block")
+    @classmethod
+    def _start(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("must be >= 0 or 'latest'")
+        return value
+
+
+class WatchConfig(_Model):
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+    networks: dict[str, NetworkConfig] = Field(min_length=1)
+    protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
+    keys: dict[str, KeyConfig] = Field(default_factory=dict)
+    relayer: RelayerConfig = Field(default_factory=RelayerConfig)
+    detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    playbooks: list[PlaybookConfig] = Field(default_factory=list)
+    notifiers: dict[str, NotifierConfig] = Field(default_factory=dict)
+    # filled by load_config: validated detector configs and typed actions
+    detector_configs: dict[str, DetectorConfig] = Field(default_factory=dict, exclude=True)
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @property
+    def network_name(self) -> str:
+        return self.service.network or next(iter(self.networks))
+
+    @property
+    def network(self) -> NetworkConfig:
+        return self.networks[self.network_name]
+
+    def actions(self, playbook: PlaybookConfig) -> list[Action]:
+        return [ACTION_TYPES[a["type"]].model_validate(a) for a in playbook.actions]  # type: ignore[misc]
+
+    def path(self, p: Path | str) -> Path:
+        p = Path(p)
+        return p if p.is_absolute() else self.base_dir / p
+
+
+# -- error formatting ----------------------------------------------------------------------------
+_MESSAGES = {
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge}",
+    "less_than": "must be < {lt}",
+    "less_than_equal": "must be <= {le}",
+    "missing": "required",
+    "extra_forbidden": "unknown key",
+    "int_parsing": "must be an integer",
+    "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+    "too_short": "must have at least {min_length} item(s)",
+    "literal_error": "must be one of {expected}",
+}
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def format_error(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> str:
+    err = exc.errors(include_url=False)[0]
+    loc = prefix + tuple(err["loc"])
+    ctx = err.get("ctx") or {}
+    template = _MESSAGES.get(err["type"])
+    if template is not None:
+        try:
+            msg = template.format(**ctx)
+        except KeyError:
+            msg = err["msg"]
+    else:
+        msg = err["msg"]
+        for lead in ("Value error, ", "Assertion failed, "):
+            msg = msg.removeprefix(lead)
+        msg = msg[:1].lower() + msg[1:]
+    shown = ""
+    if (
+        err["type"] not in ("missing", "extra_forbidden")
+        and "(got " not in msg
+        and not isinstance(err.get("input"), dict)
+    ):
+        shown = f" (got {_shown(err.get('input'))})"
+    more = len(exc.errors()) - 1
+    tail = f" [+{more} more]" if more > 0 else ""
+    return f"config error: {_where(loc)}: {msg}{shown}{tail}"
+
+
+def _validate(model: type[BaseModel], data: Any, prefix: tuple[Any, ...] = ()) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_error(exc, prefix)) from None
+
+
+# -- loading -------------------------------------------------------------------------------------
+def parse_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config error: {path}: cannot read ({exc.strerror})") from None
+    try:
+        data = (yaml.safe_load(text) or {}) if path.suffix in (".yaml", ".yml") else tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config error: {path}: invalid TOML: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config error: {path}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config error: {path}: the top level must be a table")
+    return data
+
+
+def validate_config(data: dict[str, Any], base_dir: Path = Path(".")) -> WatchConfig:
+    """Validate a parsed config; ``ConfigError`` (one line) at the first problem."""
+    cfg: WatchConfig = _validate(WatchConfig, data)
+    if cfg.service.network is not None and cfg.service.network not in cfg.networks:
+        raise ConfigError(
+            f"config error: service.network: no [networks.{cfg.service.network}] "
+            f"(defined: {', '.join(cfg.networks)})"
+        )
+    if cfg.service.network is None and len(cfg.networks) > 1:
+        raise ConfigError("config error: service.network: several networks defined: name the one to watch")
+    detector_configs: dict[str, DetectorConfig] = {}
+    for detector_id, raw in cfg.detectors.items():
+        if detector_id not in REGISTRY:
+            known = ", ".join(REGISTRY.ids())
+            raise ConfigError(f"config error: detectors.{detector_id}: unknown detector (known: {known})")
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config error: detectors.{detector_id}: must be a table")
+        detector_configs[detector_id] = _validate(
+            REGISTRY.get(detector_id).Config, raw, ("detectors", detector_id)
+        )
+    names = set(cfg.protocol.contracts) | set(cfg.protocol.assets)
+    for i, pb in enumerate(cfg.playbooks):
+        for det in pb.on:
+            if det != "*" and det not in REGISTRY:
+                raise ConfigError(f"config error: playbooks[{i}].on: unknown detector {det!r}")
+        for j, raw in enumerate(pb.actions):
+            where = ("playbooks", i, "actions", j)
+            kind = raw.get("type") if isinstance(raw, dict) else None
+            if kind not in ACTION_TYPES:
+                raise ConfigError(
+                    f"config error: {_where((*where, 'type'))}: must be one of {', '.join(ACTION_TYPES)} "
+                    f"(got {_shown(kind)})"
+                )
+            action = _validate(ACTION_TYPES[kind], raw, where)
+            key = getattr(action, "key", None)
+            if key is not None and key not in cfg.keys:
+                raise ConfigError(
+                    f"config error: {_where((*where, 'key'))}: no [keys.{key}] "
+                    f"(defined: {', '.join(cfg.keys) or 'none'})"
+                )
+            for ch in getattr(action, "channels", []):
+                if ch not in cfg.notifiers:
+                    raise ConfigError(f"config error: {_where((*where, 'channels'))}: no [notifiers.{ch}]")
+            for attr in ("target", "safe", "to", "timelock"):
+                ref = getattr(action, attr, None)
+                if (
+                    ref is not None
+                    and ref not in names
+                    and not _is_address(ref)
+                    and cfg.protocol.manifest is None
+                ):
+                    raise ConfigError(
+                        f"config error: {_where((*where, attr))}: {ref!r} is neither an address "
+                        f"nor a contract of [protocol]"
+                    )
+    return cfg.model_copy(update={"detector_configs": detector_configs, "base_dir": base_dir})
+
+
+def _is_address(value: str) -> bool:
+    try:
+        _check_address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def load_config(path: str | Path) -> WatchConfig:
+    path = Path(path)
+    data = _expand_env(parse_file(path))
+    return validate_config(data, path.resolve().parent)
+
+
+def _expand_env(value: Any) -> Any:
+    """``${VAR}`` inside string values is replaced by the environment variable (for URLs)."""
+    if isinstance(value, str) and "${" in value:
+        return os.path.expandvars(value)
+    if isinstance(value, dict):
+        return {k: _expand_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v) for v in value]
+    return value

@@ -1,0 +1,68 @@
+"""Large single transfer / balance drop of a protected holder (ERC-20 Transfer logs)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from bastion.watch.detectors.base import Detector, DetectorConfig, register
+from bastion.watch.detectors.flows import resolve_amounts, tx_movements, watched_tokens
+from bastion.watch.events import Block
+from bastion.watch.findings import Finding, Severity
+from bastion.watch.view import ChainView
+
+
+@register
+class LargeTransfer(Detector):
+    id = "large_transfer"
+    severity = Severity.HIGH
+    description = (
+        "One transaction moves more than a set amount, or more than a set fraction of the balance held "
+        "at the previous block, out of a protected holder"
+    )
+
+    class Config(DetectorConfig):
+        min_amount: dict[str, int] = Field(default_factory=dict, description="asset -> base units")
+        min_fraction_bps: int | None = Field(default=2_000, gt=0, le=10_000)
+        assets: list[str] = Field(default_factory=list, description="assets watched (empty: all)")
+
+    def run(self, event: Block, view: ChainView) -> list[Finding]:
+        cfg = self.config
+        protected = view.protocol.protected
+        tokens = watched_tokens(view, cfg.assets)
+        minimums = resolve_amounts(view, cfg.min_amount)
+        out: list[Finding] = []
+        for tx in event.txs:
+            if tx.status == 0 or not tx.logs:
+                continue
+            net: dict[tuple[str, str], int] = {}
+            for m in tx_movements(tx, protected, tokens):
+                net[(m.token, m.holder)] = net.get((m.token, m.holder), 0) + m.amount
+            for (token, holder), amount in net.items():
+                if amount <= 0:
+                    continue
+                floor = minimums.get(token)
+                hit = floor is not None and amount >= floor
+                before = None
+                if not hit and cfg.min_fraction_bps is not None:
+                    before = view.erc20_balance(token, holder, event.number - 1)
+                    hit = before > 0 and amount * 10_000 >= cfg.min_fraction_bps * before
+                if hit:
+                    label = view.protocol.label(token)
+                    out.append(
+                        self.finding(
+                            event,
+                            f"{amount} {label} left {view.protocol.label(holder)} in one transaction",
+                            tx_hash=tx.hash,
+                            subject=holder,
+                            actor=tx.sender,
+                            discriminator=token,
+                            details={
+                                "token": token,
+                                "holder": holder,
+                                "amount": amount,
+                                "balance_before": before,
+                                "to": tx.to,
+                            },
+                        )
+                    )
+        return out

@@ -1,0 +1,428 @@
+"""The watchtower service: the loop that ties ingest, detectors, incidents, playbooks and relayer.
+
+One thread does all the work, in order: sync blocks (checkpointed, reorg-aware), scan pending
+transactions, respond to findings not yet responded to (so a crash between a block's commit and its
+actions is caught up at restart), confirm or replace sent transactions. A WebSocket thread only
+wakes the loop early. Logs are JSON lines (``log_format = "json"``); metrics are Prometheus.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bastion.respond.keys import Signer, load_signer
+from bastion.respond.notifiers import build_notifier
+from bastion.respond.playbooks import NotifierHub, PlaybookRunner
+from bastion.respond.relayer import Relayer
+from bastion.store import Database, FindingRow, Repository
+from bastion.watch.config import WatchConfig
+from bastion.watch.decode import AbiRegistry
+from bastion.watch.detectors import REGISTRY, Detector
+from bastion.watch.detectors.governance import GOVERNANCE_ABI
+from bastion.watch.events import Block, Event, Tx
+from bastion.watch.findings import Finding
+from bastion.watch.incidents import Correlator
+from bastion.watch.ingest import BlockFetcher, Follower, HeadWatcher, PendingWatcher
+from bastion.watch.metrics import Metrics
+from bastion.watch.protocol import Protocol, build_protocol, load_manifest
+from bastion.watch.rpc import RpcClient, RpcError
+from bastion.watch.view import ChainView, History, RpcView
+
+log = logging.getLogger("bastion.watch.service")
+
+_STD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg and every ``extra`` field."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STD_ATTRS and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info).splitlines()[-1]
+        return json.dumps(out, default=str)
+
+
+def setup_logging(fmt: str = "json", level: str = "INFO", stream: Any = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger("bastion")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    for noisy in ("httpx", "httpcore", "websockets"):  # request lines carry endpoint URLs (API keys)
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def tune_gc() -> None:
+    """Collect young garbage less often. The pipeline allocates many short-lived objects per block
+    and keeps a large history alive; CPython's default thresholds (700, 10, 10) spend a third of the
+    time in collections. Cycles still get collected, just in larger batches."""
+    gc.set_threshold(100_000, 50, 100)
+
+
+def run_detectors(
+    detectors: Sequence[Detector], event: Event, view: ChainView, metrics: Metrics | None = None
+) -> list[Finding]:
+    """Every detector on one event; a detector that raises is logged and skipped."""
+    kind = "pending" if isinstance(event, Tx) else "block"
+    out: list[Finding] = []
+    for det in detectors:
+        if kind not in det.kinds:
+            continue
+        try:
+            out.extend(det.run(event, view))
+        except Exception as exc:  # one broken detector must not blind the others
+            if metrics:
+                metrics.detector_errors.labels(det.id).inc()
+            log.error(
+                "detector failed",
+                extra={
+                    "event": "detector_error",
+                    "detector": det.id,
+                    "error": f"{type(exc).__name__}: {exc}",
+                },
+            )
+    return out
+
+
+def store_findings(s: Session, findings: Iterable[Finding], repo: Repository) -> list[FindingRow]:
+    rows = []
+    for f in findings:
+        row = repo.add_finding(
+            s,
+            chain_id=f.chain_id,
+            key=f.key,
+            detector=f.detector,
+            severity=f.severity.label,
+            title=f.title,
+            block_number=f.block_number,
+            block_hash=f.block_hash,
+            tx_hash=f.tx_hash,
+            subject=f.subject,
+            actor=f.actor,
+            details=dict(f.details),
+        )
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+class Pipeline:
+    """The ``BlockHandler`` of the follower: detectors -> findings -> incidents (-> playbooks)."""
+
+    def __init__(
+        self,
+        chain_id: int,
+        detectors: Sequence[Detector],
+        protocol: Protocol,
+        history: History,
+        rpc: RpcClient,
+        correlator: Correlator,
+        runner: PlaybookRunner | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.chain_id = chain_id
+        self.detectors = list(detectors)
+        self.protocol = protocol
+        self.history = history
+        self.rpc = rpc
+        self.correlator = correlator
+        self.runner = runner
+        self.metrics = metrics
+        self.repo = Repository()
+
+    def view(self, block_number: int) -> RpcView:
+        return RpcView(self.rpc, self.chain_id, self.protocol, self.history, block_number)
+
+    def process(self, block: Block, session: Session) -> list[FindingRow]:
+        findings = run_detectors(self.detectors, block, self.view(block.number), self.metrics)
+        rows = store_findings(session, findings, self.repo)
+        if rows:
+            self.correlator.add(session, rows, {block.number: block.timestamp})
+            for row in rows:
+                if self.metrics:
+                    self.metrics.findings.labels(row.detector, row.severity).inc()
+                log.warning(
+                    "finding",
+                    extra={
+                        "event": "finding",
+                        "detector": row.detector,
+                        "severity": row.severity,
+                        "block": row.block_number,
+                        "tx": row.tx_hash,
+                        "title": row.title,
+                        "incident": row.incident_id,
+                    },
+                )
+        return rows
+
+    def process_pending(self, tx: Tx, session: Session, head: int) -> list[FindingRow]:
+        findings = run_detectors(self.detectors, tx, self.view(head), self.metrics)
+        findings = [replace(f, chain_id=self.chain_id) for f in findings]
+        rows = store_findings(session, findings, self.repo)
+        if rows:
+            self.correlator.add(session, rows)
+        return rows
+
+    def on_reorg(self, ancestor: int, retracted: list[FindingRow], session: Session) -> None:
+        self.correlator.on_retracted(session, retracted)
+
+    def after_commit(self, block: Block, new: list[FindingRow]) -> None:
+        if self.runner is None or not new:
+            return
+        try:
+            self.runner.respond(new)
+        except Exception as exc:  # ingestion goes on; the findings stay unresponded and are retried
+            log.error(
+                "playbooks failed",
+                extra={
+                    "event": "respond_error",
+                    "block": block.number,
+                    "error": f"{type(exc).__name__}: {exc}",
+                },
+            )
+
+
+def load_protocol(cfg: WatchConfig, chain_id: int) -> Protocol:
+    p = cfg.protocol
+    if p.manifest is not None:
+        base = load_manifest(cfg.path(p.manifest), p.name)
+        contracts = {
+            n: {"address": c.address, "abi": list(c.abi), "protected": c.protected, "kind": c.kind}
+            for n, c in base.contracts.items()
+        }
+        assets = {s: {"address": a.address, "decimals": a.decimals} for s, a in base.assets.items()}
+    else:
+        contracts, assets = {}, {}
+    contracts.update({n: c.model_dump() for n, c in p.contracts.items()})
+    assets.update({s: a.model_dump() for s, a in p.assets.items()})
+    return build_protocol(p.name, chain_id, contracts, assets)
+
+
+def max_window(detectors: Sequence[Detector]) -> int:
+    """The largest window (in blocks) any configured detector reads from the history."""
+    out = 1
+    for d in detectors:
+        for attr in ("window_blocks",):
+            value = getattr(d.config, attr, None)
+            if isinstance(value, int):
+                out = max(out, value)
+    return out
+
+
+class WatchService:
+    def __init__(
+        self, config: WatchConfig, *, metrics: Metrics | None = None, configure_logging: bool = True
+    ) -> None:
+        self.cfg = config
+        svc = config.service
+        if configure_logging:
+            setup_logging(svc.log_format, svc.log_level)
+        self.metrics = metrics or Metrics()
+        tune_gc()
+        net = config.network
+        self.rpc = RpcClient(
+            net.rpc_urls, timeout=net.timeout, max_rounds=net.max_rounds, metrics=self.metrics
+        )
+        self.chain_id = int(self.rpc.call("eth_chainId"), 16)
+        if net.chain_id is not None and net.chain_id != self.chain_id:
+            raise RpcError(
+                f"networks.{config.network_name}.chain_id is {net.chain_id} but the node says {self.chain_id}"
+            )
+        self.db = Database(self._db_url())
+        self.protocol = load_protocol(config, self.chain_id)
+        self.abis = AbiRegistry()
+        self.abis.register(GOVERNANCE_ABI)
+        for c in self.protocol.contracts.values():
+            if c.abi:
+                self.abis.register(list(c.abi), c.address)
+        self.detectors = REGISTRY.build(config.detector_configs)
+        self.history = History(max(svc.history_blocks, max_window(self.detectors)))
+        self.fetcher = BlockFetcher(
+            self.rpc, self.chain_id, self.abis, traces=svc.traces, metrics=self.metrics
+        )
+        self.signers: dict[str, Signer] = {
+            name: load_signer(
+                env=k.env,
+                keystore=config.path(k.keystore) if k.keystore else None,
+                password_env=k.password_env,
+            )
+            for name, k in config.keys.items()
+        }
+        self.relayers = {
+            name: Relayer(self.rpc, self.db, s, self.chain_id, config.relayer, metrics=self.metrics)
+            for name, s in self.signers.items()
+        }
+        notifiers = {name: build_notifier(name, n) for name, n in config.notifiers.items()}
+        self.hub = NotifierHub(self.db, notifiers, self.metrics)
+        self.runner = PlaybookRunner(
+            config,
+            self.protocol,
+            self.db,
+            self.chain_id,
+            relayers=self.relayers,
+            signers=self.signers,
+            hub=self.hub,
+            rpc=self.rpc,
+        )
+        self.correlator = Correlator(self.chain_id, window_blocks=svc.incident_window_blocks)
+        self.pipeline = Pipeline(
+            self.chain_id,
+            self.detectors,
+            self.protocol,
+            self.history,
+            self.rpc,
+            self.correlator,
+            self.runner,
+            self.metrics,
+        )
+        start = None if svc.start_block == "latest" else int(svc.start_block)
+        self.follower = Follower(
+            self.fetcher,
+            self.db,
+            self.pipeline,
+            self.history,
+            start_block=start,
+            confirmations=svc.confirmations,
+            max_reorg_depth=svc.max_reorg_depth,
+            metrics=self.metrics,
+        )
+        self.pending = PendingWatcher(self.rpc, self.abis) if svc.pending and self._wants_pending() else None
+        self.wake = threading.Event()
+        self.stop_event = threading.Event()
+        self.heads: HeadWatcher | None = None
+        self._resumed = False
+
+    def _db_url(self) -> str:
+        url = self.cfg.service.database
+        return url if "://" in url else str(self.cfg.path(url))
+
+    def _wants_pending(self) -> bool:
+        return any("pending" in d.kinds for d in self.detectors)
+
+    # -- one iteration -----------------------------------------------------------------------------
+    def run_once(self, max_blocks: int | None = None) -> int:
+        """Sync blocks, scan pending transactions, respond, confirm. The number of blocks processed."""
+        if not self._resumed:
+            for r in self.relayers.values():
+                r.resume()
+            self._resumed = True
+        done = self.follower.sync(max_blocks)
+        if self.pending is not None:
+            self._scan_pending()
+        self._respond_backlog()
+        for r in self.relayers.values():
+            r.poll()
+        return done
+
+    def _scan_pending(self) -> None:
+        txs = self.pending.poll()
+        if not txs:
+            return
+        self.metrics.pending.inc(len(txs))
+        new: list[FindingRow] = []
+        with self.db.transaction() as s:
+            for tx in txs:
+                new.extend(self.pipeline.process_pending(tx, s, self.follower.head))
+        if new:
+            self.runner.respond(new)
+
+    def _respond_backlog(self) -> None:
+        with self.db.session() as s:
+            backlog = Repository.unresponded(s, self.chain_id)
+        if not backlog:
+            return
+        try:
+            self.runner.respond(backlog)
+        except Exception as exc:  # keep confirming sent actions even when a playbook is broken
+            log.error(
+                "playbooks failed", extra={"event": "respond_error", "error": f"{type(exc).__name__}: {exc}"}
+            )
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def run(self) -> None:
+        svc = self.cfg.service
+        if svc.metrics_port:
+            self.metrics.serve(svc.metrics_port)
+        if self.cfg.network.ws_url:
+            self.heads = HeadWatcher(self.cfg.network.ws_url, self.wake).start()
+        log.info(
+            "watchtower started",
+            extra={
+                "event": "start",
+                "chain_id": self.chain_id,
+                "detectors": [d.id for d in self.detectors],
+                "endpoints": [e["endpoint"] for e in self.rpc.health()],
+            },
+        )
+        failures = 0
+        while not self.stop_event.is_set():
+            try:
+                self.run_once()
+                failures = 0
+                wait = svc.poll_interval
+            except RpcError as exc:  # a bad endpoint or a junk answer: log, back off, try again
+                failures += 1
+                wait = min(30.0, svc.poll_interval * 2 ** min(failures, 5))
+                self.metrics.skipped.labels("rpc").inc()
+                log.error(
+                    "tick failed",
+                    extra={
+                        "event": "tick_error",
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "retry_in_s": wait,
+                    },
+                )
+            self.wake.wait(wait)
+            self.wake.clear()
+        self.close()
+
+    def stop(self, *_: Any) -> None:
+        self.stop_event.set()
+        self.wake.set()
+
+    def close(self) -> None:
+        if self.heads is not None:
+            self.heads.stop()
+        self.rpc.close()
+        self.db.dispose()
+
+
+def serve(config: WatchConfig) -> None:
+    """Run the service until SIGINT/SIGTERM."""
+    service = WatchService(config)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):
+            signal.signal(sig, service.stop)
+    started = time.monotonic()
+    try:
+        service.run()
+    finally:
+        log.info(
+            "watchtower stopped", extra={"event": "stop", "uptime_s": round(time.monotonic() - started, 1)}
+        )
