@@ -64,11 +64,7 @@ def synthetic_blocks(n_blocks: int, txs_per_block: int, seed: int = 7) -> list[t
             for _ in range(rng.randint(1, 3)):
                 kind = rng.random()
                 src, dst = (
-                    (sender, VAULT)
-                    if kind < 0.45
-                    else (VAULT, sender)
-                    if kind < 0.9
-                    else (sender, rng.choice(users))
+                    (sender, VAULT) if kind < 0.45 else (VAULT, sender) if kind < 0.9 else (sender, rng.choice(users))
                 )
                 amount = rng.randint(1, 5_000) * 10**6
                 logs.append(
@@ -86,9 +82,7 @@ def synthetic_blocks(n_blocks: int, txs_per_block: int, seed: int = 7) -> list[t
                 }
             )
             if number % 50 == 0 and i == 0:
-                data = (
-                    bytes.fromhex(selector("upgradeTo(address)")[2:]) + bytes(12) + bytes.fromhex(VAULT[2:])
-                )
+                data = bytes.fromhex(selector("upgradeTo(address)")[2:]) + bytes(12) + bytes.fromhex(VAULT[2:])
                 payload = encode(
                     ["address", "uint256", "bytes", "bytes32", "uint256"],
                     [VAULT, 0, data, bytes(32), 86_400],

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity 0.8.28;
+pragma solidity ^0.8.28;
 
 // Fixtures for the watchtower's Python tests (tests/watch): a drainable vault with a guardian's
 // scoped pause, an attacker contract, and build artifacts for OpenZeppelin's TimelockController

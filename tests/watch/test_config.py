@@ -72,9 +72,7 @@ NET = {"local": {"rpc_urls": ["http://127.0.0.1:8545"]}}
                     {
                         "name": "p",
                         "on": ["large_transfer"],
-                        "actions": [
-                            {"type": "pause", "target": "0x" + "11" * 20, "function": "pause(bytes32)"}
-                        ],
+                        "actions": [{"type": "pause", "target": "0x" + "11" * 20, "function": "pause(bytes32)"}],
                     }
                 ]
             },
@@ -108,9 +106,7 @@ def test_cli_check(tmp_path):
     ok = runner.invoke(app, ["watch", "--config", str(ROOT / "configs" / "watch.example.toml"), "--check"])
     assert ok.exit_code == 0 and ok.output.startswith("config ok:")
     bad = tmp_path / "bad.toml"
-    bad.write_text(
-        '[networks.local]\nrpc_urls = ["http://x"]\n[detectors.outflow_rate]\nwindow_blocks = -3\n'
-    )
+    bad.write_text('[networks.local]\nrpc_urls = ["http://x"]\n[detectors.outflow_rate]\nwindow_blocks = -3\n')
     res = runner.invoke(app, ["watch", "--config", str(bad), "--check"])
     assert res.exit_code == 2
     assert res.output.strip() == "config error: detectors.outflow_rate.window_blocks: must be > 0 (got -3)"

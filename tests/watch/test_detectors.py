@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from eth_utils import keccak
 from pydantic import Field
+from tests.watch.conftest import USD
 
 from bastion.store import Repository
 from bastion.watch.detectors import REGISTRY, Detector, DetectorConfig, Registry
 from bastion.watch.events import Block
 from bastion.watch.findings import Severity
 from bastion.watch.service import WatchService
-from tests.watch.conftest import USD
 
 
 def live(svc, detector=None):
@@ -73,9 +73,7 @@ def test_outflow_rate_nets_deposits_and_uses_seconds_windows(world, tmp_path):
 def test_attacker_preparation_with_and_without_traces(world, tmp_path):
     attacker_contract = world.attacker.deploy("WatchAttacker")
     world.node.mine(3)
-    world.attacker.transact(
-        attacker_contract.functions.drain(world.vault.address, world.token.address, 5 * USD)
-    )
+    world.attacker.transact(attacker_contract.functions.drain(world.vault.address, world.token.address, 5 * USD))
     for traces in (True, False):
         sub = tmp_path / str(traces)
         sub.mkdir()
@@ -106,9 +104,7 @@ def test_attacker_preparation_with_and_without_traces(world, tmp_path):
 
 
 def test_flow_anomaly_robust_z(world, tmp_path):
-    svc = service(
-        world, tmp_path, {"flow_anomaly": {"window_blocks": 50, "min_history": 15, "z_threshold": 8}}
-    )
+    svc = service(world, tmp_path, {"flow_anomaly": {"window_blocks": 50, "min_history": 15, "z_threshold": 8}})
     for i in range(20):  # ordinary withdrawals of 100-290 USD
         world.user.transact(
             world.vault.functions.withdraw(world.token.address, world.user.address, (100 + 10 * i) * USD)
@@ -171,9 +167,7 @@ def test_a_new_detector_is_a_small_class():
             return [
                 self.finding(event, f"mint of {lg.args['value']}", tx_hash=lg.tx_hash, subject=lg.address)
                 for lg in event.logs()
-                if lg.name == "Transfer"
-                and lg.args["from"] == zero
-                and lg.args["value"] > self.config.max_amount
+                if lg.name == "Transfer" and lg.args["from"] == zero and lg.args["value"] > self.config.max_amount
             ]
 
     (det,) = registry.build({"big_mint": {"max_amount": 10}})

@@ -11,13 +11,13 @@ import urllib.request
 
 import pytest
 from eth_utils import keccak
+from tests.watch.conftest import USD
 
 from bastion.store import Repository
 from bastion.watch.decode import TRANSFER_TOPIC
 from bastion.watch.ingest import MalformedData, normalize_block
 from bastion.watch.rpc import RpcMalformed
 from bastion.watch.service import WatchService
-from tests.watch.conftest import USD
 
 
 def findings(svc, live_only=False):
@@ -33,11 +33,7 @@ def test_block_shape_from_anvil(world, tmp_path):
     assert block.number == head and block.chain_id == 31337
     (tx,) = block.txs
     assert tx.sender == world.attacker.address.lower() and tx.to == world.vault.address.lower()
-    assert (
-        tx.status == 1
-        and tx.gas_used > 0
-        and tx.selector == keccak(text="withdraw(address,address,uint256)")[:4]
-    )
+    assert tx.status == 1 and tx.gas_used > 0 and tx.selector == keccak(text="withdraw(address,address,uint256)")[:4]
     transfer = next(lg for lg in tx.logs if lg.name == "Transfer")
     assert transfer.args["from"] == world.vault.address.lower()
     assert transfer.args["value"] == 10 * USD
@@ -89,9 +85,7 @@ def test_reorg_retracts_orphaned_findings(world, tmp_path, depth):
     orphaned = findings(svc)
     assert len(orphaned) == depth
     # replace the last `depth` blocks: each new block drains a different amount
-    world.node.rpc(
-        "anvil_reorg", depth, [[_withdraw_request(world, (7 + i) * 10_000 * USD), i] for i in range(depth)]
-    )
+    world.node.rpc("anvil_reorg", depth, [[_withdraw_request(world, (7 + i) * 10_000 * USD), i] for i in range(depth)])
     svc.run_once()
     all_rows = findings(svc)
     retracted = [f for f in all_rows if f.retracted]
@@ -192,9 +186,7 @@ def test_failover_from_junk_endpoint_to_anvil(world, tmp_path, http_receiver):
     proxy = JunkProxy(http_receiver, world.node.http_url)
     proxy.mode = "garbage"
     dead = "http://127.0.0.1:9"  # discard port: connection refused
-    cfg = world.config(
-        tmp_path, networks={"local": {"rpc_urls": [dead, http_receiver.url, world.node.http_url]}}
-    )
+    cfg = world.config(tmp_path, networks={"local": {"rpc_urls": [dead, http_receiver.url, world.node.http_url]}})
     svc = WatchService(cfg, configure_logging=False)
     world.drain(300_000 * USD)
     svc.run_once()
@@ -210,9 +202,7 @@ def test_undecodable_logs_are_kept_raw(world, tmp_path):
     logger = world.deployer.deploy("WatchLogger")
     vault_topic = "0x" + "00" * 12 + world.vault.address[2:].lower()
     # a "Transfer" from the vault whose data is 5 bytes instead of 32: cannot decode
-    world.deployer.transact(
-        logger.functions.emitRaw(TRANSFER_TOPIC, vault_topic, vault_topic, b"\x01\x02\x03\x04\x05")
-    )
+    world.deployer.transact(logger.functions.emitRaw(TRANSFER_TOPIC, vault_topic, vault_topic, b"\x01\x02\x03\x04\x05"))
     svc = WatchService(world.config(tmp_path), configure_logging=False)
     svc.run_once()
     block = svc.fetcher.fetch(svc.fetcher.head())

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import yaml
 from sqlalchemy import create_engine, text
-
 from tests.watch.conftest import USD
 
 ROOT = Path(__file__).resolve().parents[2]

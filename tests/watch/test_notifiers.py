@@ -75,15 +75,9 @@ def test_slack_discord_telegram_formats(http_receiver, monkeypatch):
     monkeypatch.setenv("TG_TOKEN", "123:abc")
     notifier("telegram", token_env="TG_TOKEN", chat_id="-100", api_base=http_receiver.url).send(MSG)
     slack, discord, tg = http_receiver.requests
-    assert (
-        slack.json()["text"].startswith("[HIGH] vault drained")
-        and slack.json()["blocks"][0]["type"] == "header"
-    )
+    assert slack.json()["text"].startswith("[HIGH] vault drained") and slack.json()["blocks"][0]["type"] == "header"
     embed = discord.json()["embeds"][0]
-    assert (
-        embed["title"] == "vault drained"
-        and {"name": "block", "value": "12", "inline": True} in embed["fields"]
-    )
+    assert embed["title"] == "vault drained" and {"name": "block", "value": "12", "inline": True} in embed["fields"]
     assert tg.path == "/bot123:abc/sendMessage"
     assert tg.json()["chat_id"] == "-100" and tg.json()["parse_mode"] == "HTML" and "<b>" in tg.json()["text"]
 

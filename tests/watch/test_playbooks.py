@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from eth_account import Account
 from eth_utils import keccak
+from tests.watch.conftest import USD
 
 from bastion.chain import load_artifact
 from bastion.store import Repository
 from bastion.watch.service import WatchService
-from tests.watch.conftest import USD
 
 ZERO = "0x" + "00" * 20
 
@@ -77,11 +77,7 @@ def test_dry_run_records_and_sends_nothing(world, tmp_path, monkeypatch):
     assert world.w3.eth.get_transaction_count(world.guardian.address) == nonce
     with svc.db.session() as s:
         (action,) = Repository.actions(s)
-        assert (
-            action.status == "dry_run"
-            and action.dry_run
-            and action.payload["operation_id"] == "0x" + op.hex()
-        )
+        assert action.status == "dry_run" and action.dry_run and action.payload["operation_id"] == "0x" + op.hex()
     svc.close()
 
 
@@ -133,21 +129,15 @@ def test_safe_proposal_is_accepted_by_the_safe(world, tmp_path, monkeypatch):
         (action,) = Repository.actions(s)
     assert action.status == "done" and action.tx_hash == p.safe_tx_hash
     data = bytes.fromhex(p.data[2:])
-    on_chain = safe.functions.getTransactionHash(
-        safe_vault.address, 0, data, 0, 0, 0, 0, ZERO, ZERO, p.nonce
-    ).call()
+    on_chain = safe.functions.getTransactionHash(safe_vault.address, 0, data, 0, 0, 0, 0, ZERO, ZERO, p.nonce).call()
     assert p.safe_tx_hash == "0x" + on_chain.hex()
     # the co-signer adds a signature; the Safe executes with both (sorted by owner address)
     from bastion.respond.keys import Signer
 
     sig2 = Signer(owner2).sign_digest(on_chain)
-    sigs = dict(
-        [(world.guardian.address.lower(), bytes.fromhex(p.signature[2:])), (owner2.address.lower(), sig2)]
-    )
+    sigs = dict([(world.guardian.address.lower(), bytes.fromhex(p.signature[2:])), (owner2.address.lower(), sig2)])
     packed = b"".join(sigs[k] for k in sorted(sigs))
-    world.deployer.transact(
-        safe.functions.execTransaction(safe_vault.address, 0, data, 0, 0, 0, 0, ZERO, ZERO, packed)
-    )
+    world.deployer.transact(safe.functions.execTransaction(safe_vault.address, 0, data, 0, 0, 0, 0, ZERO, ZERO, packed))
     assert safe_vault.functions.paused(keccak(text="withdraw")).call() is True
     svc.close()
 

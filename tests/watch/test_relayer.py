@@ -61,8 +61,7 @@ def attempts(r: Relayer, key: str):
 def test_local_nonces_are_sequential(world, relayer):
     world.node.rpc("evm_setAutomine", False)
     rows = [
-        relayer.submit(f"k{i}", to=world.vault.address, data=limit_data(world, 1000 + i), gas=100_000)
-        for i in range(3)
+        relayer.submit(f"k{i}", to=world.vault.address, data=limit_data(world, 1000 + i), gas=100_000) for i in range(3)
     ]
     assert [r.nonce for r in rows] == [0, 1, 2]
     assert len(world.node.rpc("txpool_content")["pending"][world.guardian.address.lower()]) == 3
@@ -81,9 +80,7 @@ def test_stuck_transaction_is_replaced_with_higher_fees(world, relayer):
     relayer.poll()
     a1, a2 = attempts(relayer, "pause-1")
     assert a2.nonce == a1.nonce
-    assert (
-        a2.max_fee_per_gas > a1.max_fee_per_gas and a2.max_priority_fee_per_gas > a1.max_priority_fee_per_gas
-    )
+    assert a2.max_fee_per_gas > a1.max_fee_per_gas and a2.max_priority_fee_per_gas > a1.max_priority_fee_per_gas
     pool = world.node.rpc("txpool_content")["pending"][world.guardian.address.lower()]
     assert [t["hash"] for t in pool.values()] == [a2.tx_hash]  # the replacement took the slot
     world.node.rpc("evm_mine")
@@ -167,9 +164,7 @@ def test_key_never_in_logs_repr_or_db(world, relayer, caplog, monkeypatch, tmp_p
     texts.append(repr(load_signer(env="GOOD_KEY")))
     with relayer.db.engine.connect() as conn:
         for table in ("actions", "action_attempts"):
-            texts.append(
-                json.dumps([list(map(str, r)) for r in conn.execute(text(f"SELECT * FROM {table}"))])
-            )
+            texts.append(json.dumps([list(map(str, r)) for r in conn.execute(text(f"SELECT * FROM {table}"))]))
     blob = "\n".join(texts).lower()
     assert caplog.records and "action" in blob
     assert bare not in blob and "zz" * 32 not in blob

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from tests.watch.conftest import USD
 
 from bastion.chain import TransactionFailed
 from bastion.store import Repository
 from bastion.watch.service import WatchService
-from tests.watch.conftest import USD
 
 
 def test_drain_is_detected_and_paused(world, tmp_path, monkeypatch):
@@ -77,9 +77,7 @@ def test_manifest_metrics_and_json_logs(world, tmp_path):
     manifest.write_text(
         json.dumps({"name": "demo", "chain_id": 31337, "contracts": world.contracts, "assets": world.assets})
     )
-    cfg = world.config(
-        tmp_path, protocol={"name": "demo", "manifest": str(manifest), "contracts": {}, "assets": {}}
-    )
+    cfg = world.config(tmp_path, protocol={"name": "demo", "manifest": str(manifest), "contracts": {}, "assets": {}})
     svc = WatchService(cfg, configure_logging=False)
     assert svc.protocol.protected == {world.vault.address.lower()}
     assert svc.protocol.contracts["vault"].abi  # the artifact's ABI, loaded by name

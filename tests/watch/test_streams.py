@@ -36,9 +36,7 @@ def test_pending_schedule_is_flagged_before_it_is_mined(world, tmp_path):
     svc.run_once()
     with svc.db.session() as s:
         (f,) = Repository.findings(s)
-    assert (
-        f.detector == "pending_sensitive_call" and f.block_hash is None and f.tx_hash == "0x" + tx_hash.hex()
-    )
+    assert f.detector == "pending_sensitive_call" and f.block_hash is None and f.tx_hash == "0x" + tx_hash.hex()
     assert f.details["category"] == "upgrade" and f.subject == world.vault.address.lower()
     svc.run_once()  # seen once only
     world.node.rpc("evm_mine")
@@ -67,9 +65,7 @@ def test_websocket_heads_wake_the_loop(world):
 
 
 def test_websocket_down_falls_back_to_polling(world, tmp_path):
-    cfg = world.config(
-        tmp_path, networks={"local": {"rpc_urls": [world.node.http_url], "ws_url": "ws://127.0.0.1:9"}}
-    )
+    cfg = world.config(tmp_path, networks={"local": {"rpc_urls": [world.node.http_url], "ws_url": "ws://127.0.0.1:9"}})
     svc = WatchService(cfg, configure_logging=False)
     thread = threading.Thread(target=svc.run, daemon=True)
     thread.start()

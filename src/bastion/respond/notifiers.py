@@ -76,9 +76,7 @@ class _Retry(Exception):
 class Notifier:
     """Base: ``deliver`` once; ``send`` with retries."""
 
-    def __init__(
-        self, name: str, cfg: NotifierConfig, *, sleep: Callable[[float], None] = time.sleep
-    ) -> None:
+    def __init__(self, name: str, cfg: NotifierConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.name = name
         self.cfg = cfg
         self.sleep = sleep
@@ -120,9 +118,7 @@ class _HttpNotifier(Notifier):
         if resp.status_code >= 500 or resp.status_code == 429:
             raise _Retry(f"HTTP {resp.status_code} from {shown or _origin(url)}")
         if resp.status_code >= 400:
-            raise NotifyError(
-                f"{self.name}: HTTP {resp.status_code} from {shown or _origin(url)} (not retried)"
-            )
+            raise NotifyError(f"{self.name}: HTTP {resp.status_code} from {shown or _origin(url)} (not retried)")
 
 
 def _origin(url: str) -> str:
@@ -188,9 +184,7 @@ class TelegramNotifier(_HttpNotifier):
     @staticmethod
     def payload(chat_id: str, msg: Message) -> dict[str, Any]:
         lines = [f"<b>[{msg.severity.label.upper()}] {html.escape(msg.title)}</b>", html.escape(msg.text)]
-        lines += [
-            f"<b>{html.escape(str(k))}</b>: <code>{html.escape(str(v))}</code>" for k, v in msg.fields.items()
-        ]
+        lines += [f"<b>{html.escape(str(k))}</b>: <code>{html.escape(str(v))}</code>" for k, v in msg.fields.items()]
         return {
             "chat_id": chat_id,
             "text": "\n".join(lines)[:4096],

@@ -98,9 +98,7 @@ def convert(t: str, value: Any, protocol: Protocol) -> Any:
     return value
 
 
-def encode_call(
-    signature: str, args: list[Any], protocol: Protocol, finding: FindingRow | None = None
-) -> bytes:
+def encode_call(signature: str, args: list[Any], protocol: Protocol, finding: FindingRow | None = None) -> bytes:
     types = arg_types(signature)
     if len(types) != len(args):
         raise ActionError(f"{signature} takes {len(types)} argument(s), {len(args)} given")
@@ -111,9 +109,7 @@ def encode_call(
 class NotifierHub:
     """Sends messages to notifiers, once per key, recording each notification."""
 
-    def __init__(
-        self, db: Database, notifiers: Mapping[str, Notifier], metrics: Metrics | None = None
-    ) -> None:
+    def __init__(self, db: Database, notifiers: Mapping[str, Notifier], metrics: Metrics | None = None) -> None:
         self.db = db
         self.notifiers = dict(notifiers)
         self.metrics = metrics
@@ -199,9 +195,7 @@ class PlaybookRunner:
     def matching(self, finding: FindingRow) -> list[PlaybookConfig]:
         sev = Severity.parse(finding.severity)
         return [
-            pb
-            for pb in self.config.playbooks
-            if ("*" in pb.on or finding.detector in pb.on) and sev >= pb.min_severity
+            pb for pb in self.config.playbooks if ("*" in pb.on or finding.detector in pb.on) and sev >= pb.min_severity
         ]
 
     def respond(self, findings: list[FindingRow]) -> list[Any]:
@@ -216,9 +210,7 @@ class PlaybookRunner:
                     try:
                         results.extend(self._run(action, key, pb, f))
                     except (ActionError, ValueError) as exc:
-                        log.warning(
-                            "action skipped", extra={"event": "action_skipped", "key": key, "error": str(exc)}
-                        )
+                        log.warning("action skipped", extra={"event": "action_skipped", "key": key, "error": str(exc)})
         if findings:
             with self.db.transaction() as s:
                 for f in findings:
@@ -250,9 +242,7 @@ class PlaybookRunner:
             value = action.value
             if value is None:
                 current = int(
-                    self.rpc.call(
-                        "eth_call", {"to": to, "data": "0x" + selector(action.getter).hex()}, "latest"
-                    ),
+                    self.rpc.call("eth_call", {"to": to, "data": "0x" + selector(action.getter).hex()}, "latest"),
                     16,
                 )
                 value = current * action.factor_bps // 10_000
@@ -272,9 +262,7 @@ class PlaybookRunner:
             op_id = (f.details or {}).get("operation_id")
             if not op_id:
                 raise ActionError(f"finding {f.key} names no timelock operation")
-            timelock = (
-                self.protocol.resolve(action.timelock) if action.timelock else f.details.get("timelock")
-            )
+            timelock = self.protocol.resolve(action.timelock) if action.timelock else f.details.get("timelock")
             data = encode_call("cancel(bytes32)", [op_id], self.protocol)
             return [
                 self.relayers[action.key].submit(
@@ -293,9 +281,7 @@ class PlaybookRunner:
             return self.hub.notify(key, msg, action.channels or None, dry_run=dry)
         raise ActionError(f"unsupported action {action!r}")
 
-    def _safe(
-        self, action: SafeProposeAction, key: str, f: FindingRow, dry: bool, pb: PlaybookConfig
-    ) -> ActionRow:
+    def _safe(self, action: SafeProposeAction, key: str, f: FindingRow, dry: bool, pb: PlaybookConfig) -> ActionRow:
         safe = self.protocol.resolve(action.safe)
         to = self.protocol.resolve(action.to)
         if action.function is not None:

@@ -128,9 +128,7 @@ class Relayer:
         gas = gas or self.estimate(to, data)
         nonce = self.next_nonce()
         max_fee, priority = self.cfg.max_fee_per_gas, self.cfg.priority_fee
-        raw, tx_hash = self._sign(
-            to=to, data=data, value=0, gas=gas, nonce=nonce, max_fee=max_fee, priority=priority
-        )
+        raw, tx_hash = self._sign(to=to, data=data, value=0, gas=gas, nonce=nonce, max_fee=max_fee, priority=priority)
         self._presigned[name] = _Presigned(nonce, to.lower(), data, raw, tx_hash, max_fee, priority)
         return tx_hash
 
@@ -176,16 +174,9 @@ class Relayer:
             return action
         pre = self._presigned.get(presigned) if presigned else None
         try:
-            if (
-                pre is not None
-                and pre.nonce == self.next_nonce()
-                and pre.to == to.lower()
-                and pre.data == data
-            ):
+            if pre is not None and pre.nonce == self.next_nonce() and pre.to == to.lower() and pre.data == data:
                 del self._presigned[presigned]  # type: ignore[arg-type]
-                return self._record_and_broadcast(
-                    action, pre.nonce, pre.raw, pre.tx_hash, pre.max_fee, pre.priority
-                )
+                return self._record_and_broadcast(action, pre.nonce, pre.raw, pre.tx_hash, pre.max_fee, pre.priority)
             gas = gas or self.estimate(to, data, value)
             max_fee, priority = self._fees()
             nonce = self.next_nonce()
@@ -310,9 +301,7 @@ class Relayer:
             row.status, row.error = "failed", error[:500]
         if self.metrics:
             self.metrics.actions.labels(row.kind, "failed").inc()
-        log.warning(
-            "action failed", extra={"event": "action_failed", "key": row.idempotency_key, "error": error}
-        )
+        log.warning("action failed", extra={"event": "action_failed", "key": row.idempotency_key, "error": error})
         return row
 
     # -- confirmation and replacement ------------------------------------------------------------
@@ -339,9 +328,7 @@ class Relayer:
         changed = []
         with self.db.session() as s:
             todo = [
-                (a.id, self.repo.attempts(s, a.id))
-                for a in self.repo.actions(s, ["sent"])
-                if a.sender == self.address
+                (a.id, self.repo.attempts(s, a.id)) for a in self.repo.actions(s, ["sent"]) if a.sender == self.address
             ]
         for action_id, attempts in todo:
             live = [a for a in attempts if a.outcome in ("sent", "signed")]
@@ -455,11 +442,7 @@ class Relayer:
             self.poll()
             with self.db.session() as s:
                 row = self.repo.action(s, key)
-            if (
-                row is None
-                or row.status in ("mined", "reverted", "failed", "dry_run")
-                or time.monotonic() > deadline
-            ):
+            if row is None or row.status in ("mined", "reverted", "failed", "dry_run") or time.monotonic() > deadline:
                 return row
             time.sleep(interval)
 

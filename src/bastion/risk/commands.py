@@ -12,7 +12,6 @@ from rich.table import Table
 app = typer.Typer(help="Risk engine: bounded parameter recommendations.", no_args_is_help=True)
 
 
-
 def _fmt(name: str, v: int) -> str:
     if name == "oi_cap":
         return f"${v / 10**6:,.0f}"

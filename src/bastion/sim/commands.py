@@ -14,7 +14,6 @@ app = typer.Typer(help="Stress simulator: calibrate guard thresholds, benchmark 
 bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 
 
-
 @bench_app.callback()
 def _bench_group() -> None:
     """Benchmarks."""

@@ -42,16 +42,10 @@ class Repository:
             row.number, row.hash, row.updated_at = number, block_hash, time.time()
 
     @staticmethod
-    def record_block(
-        s: Session, chain_id: int, number: int, block_hash: str, parent_hash: str, ts: int
-    ) -> None:
+    def record_block(s: Session, chain_id: int, number: int, block_hash: str, parent_hash: str, ts: int) -> None:
         row = s.get(BlockSeen, (chain_id, number))
         if row is None:
-            s.add(
-                BlockSeen(
-                    chain_id=chain_id, number=number, hash=block_hash, parent_hash=parent_hash, timestamp=ts
-                )
-            )
+            s.add(BlockSeen(chain_id=chain_id, number=number, hash=block_hash, parent_hash=parent_hash, timestamp=ts))
         else:
             row.hash, row.parent_hash, row.timestamp = block_hash, parent_hash, ts
 
@@ -75,9 +69,7 @@ class Repository:
     # -- findings --------------------------------------------------------------------------------
     @staticmethod
     def finding_by_key(s: Session, chain_id: int, key: str) -> FindingRow | None:
-        return s.scalars(
-            select(FindingRow).where(FindingRow.chain_id == chain_id, FindingRow.key == key)
-        ).first()
+        return s.scalars(select(FindingRow).where(FindingRow.chain_id == chain_id, FindingRow.key == key)).first()
 
     @staticmethod
     def add_finding(s: Session, **fields: Any) -> FindingRow | None:
@@ -120,9 +112,7 @@ class Repository:
         return list(s.scalars(q.order_by(FindingRow.id)))
 
     @staticmethod
-    def findings(
-        s: Session, chain_id: int | None = None, *, include_retracted: bool = True
-    ) -> list[FindingRow]:
+    def findings(s: Session, chain_id: int | None = None, *, include_retracted: bool = True) -> list[FindingRow]:
         q = select(FindingRow)
         if chain_id is not None:
             q = q.where(FindingRow.chain_id == chain_id)

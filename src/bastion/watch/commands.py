@@ -22,9 +22,7 @@ def _root() -> None:
 
 @app.command("watch")
 def watch(
-    config: Path = typer.Option(
-        Path("configs/watch.toml"), "--config", "-c", help="TOML or YAML config file"
-    ),
+    config: Path = typer.Option(Path("configs/watch.toml"), "--config", "-c", help="TOML or YAML config file"),
     check: bool = typer.Option(False, "--check", help="validate the config and exit"),
 ) -> None:
     """Watch a chain with the configured detectors and playbooks."""

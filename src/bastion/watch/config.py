@@ -420,8 +420,7 @@ def validate_config(data: dict[str, Any], base_dir: Path = Path(".")) -> WatchCo
     cfg: WatchConfig = _validate(WatchConfig, data)
     if cfg.service.network is not None and cfg.service.network not in cfg.networks:
         raise ConfigError(
-            f"config error: service.network: no [networks.{cfg.service.network}] "
-            f"(defined: {', '.join(cfg.networks)})"
+            f"config error: service.network: no [networks.{cfg.service.network}] (defined: {', '.join(cfg.networks)})"
         )
     if cfg.service.network is None and len(cfg.networks) > 1:
         raise ConfigError("config error: service.network: several networks defined: name the one to watch")
@@ -432,9 +431,7 @@ def validate_config(data: dict[str, Any], base_dir: Path = Path(".")) -> WatchCo
             raise ConfigError(f"config error: detectors.{detector_id}: unknown detector (known: {known})")
         if not isinstance(raw, dict):
             raise ConfigError(f"config error: detectors.{detector_id}: must be a table")
-        detector_configs[detector_id] = _validate(
-            REGISTRY.get(detector_id).Config, raw, ("detectors", detector_id)
-        )
+        detector_configs[detector_id] = _validate(REGISTRY.get(detector_id).Config, raw, ("detectors", detector_id))
     names = set(cfg.protocol.contracts) | set(cfg.protocol.assets)
     for i, pb in enumerate(cfg.playbooks):
         for det in pb.on:
@@ -460,12 +457,7 @@ def validate_config(data: dict[str, Any], base_dir: Path = Path(".")) -> WatchCo
                     raise ConfigError(f"config error: {_where((*where, 'channels'))}: no [notifiers.{ch}]")
             for attr in ("target", "safe", "to", "timelock"):
                 ref = getattr(action, attr, None)
-                if (
-                    ref is not None
-                    and ref not in names
-                    and not _is_address(ref)
-                    and cfg.protocol.manifest is None
-                ):
+                if ref is not None and ref not in names and not _is_address(ref) and cfg.protocol.manifest is None:
                     raise ConfigError(
                         f"config error: {_where((*where, attr))}: {ref!r} is neither an address "
                         f"nor a contract of [protocol]"

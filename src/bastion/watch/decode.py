@@ -84,11 +84,7 @@ class EventAbi:
             for n, i in enumerate(inputs)
             if i.get("indexed")
         )
-        data = [
-            (i.get("name") or f"arg{n}", canonical_type(i))
-            for n, i in enumerate(inputs)
-            if not i.get("indexed")
-        ]
+        data = [(i.get("name") or f"arg{n}", canonical_type(i)) for n, i in enumerate(inputs) if not i.get("indexed")]
         decoders = [_static_decoder(t) for _, t in data]
         fast = tuple(decoders) if all(d is not None for d in decoders) else None
         anonymous = bool(item.get("anonymous"))

@@ -51,9 +51,7 @@ def related(row: FindingRow) -> set[str]:
 
 
 class Correlator:
-    def __init__(
-        self, chain_id: int, *, window_blocks: int = 100, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, chain_id: int, *, window_blocks: int = 100, clock: Callable[[], float] = time.time) -> None:
         self.chain_id = chain_id
         self.window_blocks = window_blocks
         self.clock = clock

@@ -104,9 +104,7 @@ def normalize_log(raw: dict[str, Any], registry: AbiRegistry | None) -> Log:
     return lg
 
 
-def normalize_tx(
-    raw: dict[str, Any], receipt: dict[str, Any] | None = None, registry: AbiRegistry | None = None
-) -> Tx:
+def normalize_tx(raw: dict[str, Any], receipt: dict[str, Any] | None = None, registry: AbiRegistry | None = None) -> Tx:
     """A transaction (and its receipt when given) as a ``Tx``; ``MalformedData`` on bad shape."""
     try:
         fields: dict[str, Any] = {
@@ -307,9 +305,7 @@ class BlockFetcher:
         if self.traces:
             traces = answers[k]
             if isinstance(traces, Exception):
-                log.info(
-                    "block not traced", extra={"event": "no_traces", "block": number, "error": str(traces)}
-                )
+                log.info("block not traced", extra={"event": "no_traces", "block": number, "error": str(traces)})
                 if self.metrics:
                     self.metrics.skipped.labels("traces").inc()
                 traces = None
@@ -361,11 +357,7 @@ class HeadWatcher:
         while not self._stop.is_set():
             try:
                 with connect(self.ws_url, open_timeout=self.timeout, close_timeout=1) as ws:
-                    ws.send(
-                        json.dumps(
-                            {"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]}
-                        )
-                    )
+                    ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]}))
                     ack = json.loads(ws.recv(timeout=self.timeout))
                     if "result" not in ack:
                         raise RpcError(f"eth_subscribe refused: {ack.get('error')}")
@@ -563,9 +555,7 @@ class Follower:
         start = self.clock()
         with self.db.transaction() as s:
             new = self.handler.process(block, s)
-            self.repo.record_block(
-                s, self.chain_id, block.number, block.hash, block.parent_hash, block.timestamp
-            )
+            self.repo.record_block(s, self.chain_id, block.number, block.hash, block.parent_hash, block.timestamp)
             self.repo.set_checkpoint(s, self.chain_id, block.number, block.hash)
             if block.number % 64 == 0:
                 self.repo.prune_blocks(s, self.chain_id, block.number - self.keep_blocks)

@@ -9,9 +9,7 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.blocks_behind = Gauge(
-            "bastion_watch_blocks_behind", "Head minus last processed block", registry=r
-        )
+        self.blocks_behind = Gauge("bastion_watch_blocks_behind", "Head minus last processed block", registry=r)
         self.last_block = Gauge("bastion_watch_last_block", "Last processed block number", registry=r)
         self.blocks = Counter("bastion_watch_blocks_total", "Blocks processed", registry=r)
         self.reorgs = Counter("bastion_watch_reorgs_total", "Reorgs handled", ["depth"], registry=r)
@@ -21,25 +19,19 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=r,
         )
-        self.findings = Counter(
-            "bastion_watch_findings_total", "Findings stored", ["detector", "severity"], registry=r
-        )
+        self.findings = Counter("bastion_watch_findings_total", "Findings stored", ["detector", "severity"], registry=r)
         self.retracted = Counter("bastion_watch_findings_retracted_total", "Findings retracted", registry=r)
         self.detector_errors = Counter(
             "bastion_watch_detector_errors_total", "Detector runs that raised", ["detector"], registry=r
         )
-        self.actions = Counter(
-            "bastion_watch_actions_total", "Actions by outcome", ["kind", "outcome"], registry=r
-        )
+        self.actions = Counter("bastion_watch_actions_total", "Actions by outcome", ["kind", "outcome"], registry=r)
         self.notifications = Counter(
             "bastion_watch_notifications_total",
             "Notifications by outcome",
             ["channel", "outcome"],
             registry=r,
         )
-        self.skipped = Counter(
-            "bastion_watch_skipped_total", "Inputs logged and skipped", ["reason"], registry=r
-        )
+        self.skipped = Counter("bastion_watch_skipped_total", "Inputs logged and skipped", ["reason"], registry=r)
         self.pending = Counter("bastion_watch_pending_txs_total", "Pending transactions seen", registry=r)
         self.rpc_calls = Counter(
             "bastion_watch_rpc_calls_total",

@@ -131,10 +131,7 @@ class RpcClient:
         or an ``RpcCallError`` / ``RpcMalformed`` instance for a call that failed on its own."""
         with self._lock:
             ids = [next(self._ids) for _ in calls]
-        payload = [
-            {"jsonrpc": "2.0", "id": i, "method": m, "params": p}
-            for i, (m, p) in zip(ids, calls, strict=True)
-        ]
+        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in zip(ids, calls, strict=True)]
         body = json.dumps(payload[0] if len(payload) == 1 else payload).encode()
         label = calls[0][0] if len(calls) == 1 else "batch"
         last: Exception | None = None
@@ -191,9 +188,7 @@ class RpcClient:
         ep.failures += 1
         ep.errors += 1
         ep.last_error = f"{type(exc).__name__}: {exc}"[:200]
-        ep.cooldown_until = time.monotonic() + min(
-            self.cooldown_max, self.cooldown_base * 2 ** (ep.failures - 1)
-        )
+        ep.cooldown_until = time.monotonic() + min(self.cooldown_max, self.cooldown_base * 2 ** (ep.failures - 1))
         if self.metrics:
             self.metrics.rpc_calls.labels(ep.name, label, type(exc).__name__).inc()
         log.warning(
@@ -219,9 +214,7 @@ class RpcClient:
                 if not isinstance(err, dict):
                     out.append(RpcMalformed(f"{method}: error field is not an object"))
                     continue
-                out.append(
-                    RpcCallError(method, err.get("code"), str(err.get("message", "")), err.get("data"))
-                )
+                out.append(RpcCallError(method, err.get("code"), str(err.get("message", "")), err.get("data")))
             elif "result" in item:
                 out.append(item["result"])
             else:

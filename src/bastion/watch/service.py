@@ -66,9 +66,7 @@ class JsonFormatter(logging.Formatter):
 def setup_logging(fmt: str = "json", level: str = "INFO", stream: Any = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(
-        JsonFormatter()
-        if fmt == "json"
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        JsonFormatter() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger("bastion")
     root.handlers[:] = [handler]
@@ -236,9 +234,7 @@ def max_window(detectors: Sequence[Detector]) -> int:
 
 
 class WatchService:
-    def __init__(
-        self, config: WatchConfig, *, metrics: Metrics | None = None, configure_logging: bool = True
-    ) -> None:
+    def __init__(self, config: WatchConfig, *, metrics: Metrics | None = None, configure_logging: bool = True) -> None:
         self.cfg = config
         svc = config.service
         if configure_logging:
@@ -246,9 +242,7 @@ class WatchService:
         self.metrics = metrics or Metrics()
         tune_gc()
         net = config.network
-        self.rpc = RpcClient(
-            net.rpc_urls, timeout=net.timeout, max_rounds=net.max_rounds, metrics=self.metrics
-        )
+        self.rpc = RpcClient(net.rpc_urls, timeout=net.timeout, max_rounds=net.max_rounds, metrics=self.metrics)
         self.chain_id = int(self.rpc.call("eth_chainId"), 16)
         if net.chain_id is not None and net.chain_id != self.chain_id:
             raise RpcError(
@@ -263,9 +257,7 @@ class WatchService:
                 self.abis.register(list(c.abi), c.address)
         self.detectors = REGISTRY.build(config.detector_configs)
         self.history = History(max(svc.history_blocks, max_window(self.detectors)))
-        self.fetcher = BlockFetcher(
-            self.rpc, self.chain_id, self.abis, traces=svc.traces, metrics=self.metrics
-        )
+        self.fetcher = BlockFetcher(self.rpc, self.chain_id, self.abis, traces=svc.traces, metrics=self.metrics)
         self.signers: dict[str, Signer] = {
             name: load_signer(
                 env=k.env,
@@ -360,9 +352,7 @@ class WatchService:
         try:
             self.runner.respond(backlog)
         except Exception as exc:  # keep confirming sent actions even when a playbook is broken
-            log.error(
-                "playbooks failed", extra={"event": "respond_error", "error": f"{type(exc).__name__}: {exc}"}
-            )
+            log.error("playbooks failed", extra={"event": "respond_error", "error": f"{type(exc).__name__}: {exc}"})
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -423,6 +413,4 @@ def serve(config: WatchConfig) -> None:
     try:
         service.run()
     finally:
-        log.info(
-            "watchtower stopped", extra={"event": "stop", "uptime_s": round(time.monotonic() - started, 1)}
-        )
+        log.info("watchtower stopped", extra={"event": "stop", "uptime_s": round(time.monotonic() - started, 1)})

@@ -142,9 +142,7 @@ class RpcView:
 
     def balance(self, address: str, block: int | None = None) -> int:
         tag = self._tag(block)
-        return int(
-            self._cached(("bal", address, tag), lambda: self._rpc.call("eth_getBalance", address, tag)), 16
-        )
+        return int(self._cached(("bal", address, tag), lambda: self._rpc.call("eth_getBalance", address, tag)), 16)
 
     def erc20_balance(self, token: str, holder: str, block: int | None = None) -> int:
         data = BALANCE_OF + bytes(12) + bytes.fromhex(holder[2:])

@@ -21,9 +21,7 @@ from bastion.watch.view import ChainView
 class FlowAnomaly(Detector):
     id = "flow_anomaly"
     severity = Severity.MEDIUM
-    description = (
-        "A block's net outflow of a protected asset is a robust-z-score outlier against recent blocks"
-    )
+    description = "A block's net outflow of a protected asset is a robust-z-score outlier against recent blocks"
 
     class Config(DetectorConfig):
         window_blocks: int = Field(default=200, gt=1)

@@ -127,9 +127,7 @@ class Registry:
         try:
             return self._classes[detector_id]
         except KeyError:
-            raise KeyError(
-                f"unknown detector {detector_id!r} (known: {', '.join(sorted(self._classes))})"
-            ) from None
+            raise KeyError(f"unknown detector {detector_id!r} (known: {', '.join(sorted(self._classes))})") from None
 
     def __contains__(self, detector_id: str) -> bool:
         return detector_id in self._classes

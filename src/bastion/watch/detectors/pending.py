@@ -19,9 +19,7 @@ SCHEDULE = selector("schedule(address,uint256,bytes,bytes32,bytes32,uint256)")
 class PendingSensitiveCall(Detector):
     id = "pending_sensitive_call"
     severity = Severity.MEDIUM
-    description = (
-        "A pending transaction calls (or schedules on a timelock) an upgrade, role or funds function"
-    )
+    description = "A pending transaction calls (or schedules on a timelock) an upgrade, role or funds function"
     kinds = frozenset({"pending"})
 
     class Config(DetectorConfig):
