@@ -29,6 +29,9 @@ contract ClearingEngine is GuardAccess {
     bytes32 public constant P_TRADING_FEE_BPS = keccak256("tradingFeeBps");
     bytes32 public constant P_LIQUIDATION_PENALTY_BPS = keccak256("liquidationPenaltyBps");
     bytes32 public constant P_MAX_FUNDING_RATE_PER_DAY = keccak256("maxFundingRatePerDay");
+    /// @dev Base of the per-transaction price cache (transient storage): slot BASE + market index holds
+    ///      (price << 1 | reduceOnly), zero when the market was not priced yet in this transaction.
+    bytes32 private constant PRICE_CACHE = keccak256("bastion.ClearingEngine.priceCache");
     /// @notice Share of a liquidation penalty paid to the liquidator (the rest goes to the insurance fund).
     uint256 public constant LIQUIDATOR_SHARE_BPS = 5_000;
 
@@ -121,6 +124,18 @@ contract ClearingEngine is GuardAccess {
         _;
     }
 
+    /// @dev Prices are cached for one entry-point call, not the whole transaction: a keeper that pushes a
+    ///      price and then liquidates in one transaction must see the new price.
+    modifier priced() {
+        _;
+        for (uint256 i; i < _markets.length; ++i) {
+            bytes32 slot = bytes32(uint256(PRICE_CACHE) + i);
+            assembly ("memory-safe") {
+                tstore(slot, 0)
+            }
+        }
+    }
+
     modifier notSettled() {
         if (settled) revert Settled();
         _;
@@ -210,14 +225,14 @@ contract ClearingEngine is GuardAccess {
 
     /// @notice Withdraw `amount` of free collateral; the account must stay above initial margin.
     /// @return paidNow False when the outflow limiter queued the payment as a claim on the vault.
-    function withdraw(address account, uint256 amount) external onlyRouter notSettled returns (bool paidNow) {
+    function withdraw(address account, uint256 amount) external onlyRouter notSettled priced returns (bool paidNow) {
         if (amount == 0) revert ZeroAmount();
         _settleAllFunding(account);
         int256 collateral = collateralOf[account];
         if (collateral < amount.toInt256()) revert InsufficientCollateral(account, collateral, amount);
         collateralOf[account] -= amount.toInt256();
         totalCollateral -= amount.toInt256();
-        (int256 equity, , uint256 initial) = _health(account);
+        (int256 equity, , uint256 initial) = _checkedHealth(account);
         if (_hasPositions(account) && equity < initial.toInt256()) revert InsufficientMargin(account, equity, initial);
         paidNow = vault.pay(account, amount);
         emit Withdrawn(account, amount, paidNow);
@@ -230,12 +245,13 @@ contract ClearingEngine is GuardAccess {
         external
         onlyRouter
         notSettled
+        priced
         returns (bool increasesRisk)
     {
         if (delta == 0) revert ZeroAmount();
         if (account == maker) revert MakerCannotTrade();
         uint256 idx = _indexOf(market);
-        (uint256 price, bool reduceOnly) = oracle.checkedPrice(market);
+        (uint256 price, bool reduceOnly) = _checkedPrice(idx);
         if (priceLimit != 0 && (delta > 0 ? price > priceLimit : price < priceLimit)) {
             revert PriceLimit(market, price, priceLimit);
         }
@@ -269,15 +285,13 @@ contract ClearingEngine is GuardAccess {
 
     /// @notice Close every position of an account below maintenance margin; the liquidator earns part of
     ///         the penalty, the insurance fund the rest. Liquidations work while trading is paused.
-    function liquidate(address account, address liquidator) external onlyRouter notSettled {
+    function liquidate(address account, address liquidator) external onlyRouter notSettled priced {
         if (account == maker) revert MakerCannotTrade();
         uint256 n = _markets.length;
-        uint256[] memory prices = new uint256[](n);
         for (uint256 i; i < n; ++i) {
-            (prices[i], ) = oracle.checkedPrice(_markets[i].id); // last good price is fine for exits
-            _accrueFunding(i, prices[i]);
+            if (_positions[account][i].size != 0) _accrueFunding(i, _price(i)); // last good price is fine for exits
         }
-        (int256 equity, uint256 maintenance, ) = _healthAt(account, prices);
+        (int256 equity, uint256 maintenance, ) = _checkedHealth(account);
         if (equity >= maintenance.toInt256()) revert NotLiquidatable(account, equity, maintenance);
 
         uint256 closedNotional;
@@ -285,10 +299,11 @@ contract ClearingEngine is GuardAccess {
         for (uint256 i; i < n; ++i) {
             int256 size = _positions[account][i].size;
             if (size == 0) continue;
-            closedNotional += PerpMath.notional(size, prices[i]);
-            penalty18 += PerpMath.requirement(size, prices[i], _param(_markets[i].id, P_LIQUIDATION_PENALTY_BPS));
-            _applyTrade(account, i, -size, prices[i]);
-            _applyTrade(maker, i, size, prices[i]);
+            uint256 price = _price(i);
+            closedNotional += PerpMath.notional(size, price);
+            penalty18 += PerpMath.requirement(size, price, _param(_markets[i].id, P_LIQUIDATION_PENALTY_BPS));
+            _applyTrade(account, i, -size, price);
+            _applyTrade(maker, i, size, price);
             _updateOi(i, size, 0);
         }
         int256 remaining = collateralOf[account];
@@ -383,6 +398,19 @@ contract ClearingEngine is GuardAccess {
         return accounts.length;
     }
 
+    /// @notice Index of `market` in the market list (reverts on an unknown market).
+    function marketIndexOf(bytes32 market) external view returns (uint256) {
+        return _indexOf(market);
+    }
+
+    /// @notice `account`'s position sizes in every market, by index: one cheap call for the Router's checks.
+    function sizesOf(address account) external view returns (int256[] memory sizes) {
+        sizes = new int256[](_markets.length);
+        for (uint256 i; i < sizes.length; ++i) {
+            sizes[i] = _positions[account][i].size;
+        }
+    }
+
     /// @notice `account`'s position in `market`.
     function positionOf(address account, bytes32 market) external view returns (Position memory) {
         return _positions[account][_indexOf(market)];
@@ -466,8 +494,7 @@ contract ClearingEngine is GuardAccess {
         for (uint256 i; i < _markets.length; ++i) {
             Position storage p = _positions[account][i];
             if (p.size == 0) continue;
-            (uint256 price, ) = oracle.checkedPrice(_markets[i].id);
-            _accrueFunding(i, price);
+            _accrueFunding(i, _price(i));
             Market storage m = _markets[i];
             int256 owed = PerpMath.fundingOwed(p.size, p.fundingEntry, m.fundingIndex);
             m.sizeFundingSum += int256(p.size) * (m.fundingIndex - p.fundingEntry);
@@ -493,8 +520,8 @@ contract ClearingEngine is GuardAccess {
         if (oi > cap) revert OpenInterestCap(market, oi, cap);
     }
 
-    function _requireInitialMargin(address account) internal view {
-        (int256 equity, , uint256 initial) = _health(account);
+    function _requireInitialMargin(address account) internal {
+        (int256 equity, , uint256 initial) = _checkedHealth(account);
         if (equity < initial.toInt256()) revert InsufficientMargin(account, equity, initial);
     }
 
@@ -527,9 +554,33 @@ contract ClearingEngine is GuardAccess {
         }
     }
 
-    /// @dev Health at the oracle guard's current prices.
-    function _health(address account) internal view returns (int256, uint256, uint256) {
-        return _healthAt(account, _viewPrices());
+    /// @dev The oracle guard's checked price of market `idx`, asked once per transaction and then read from
+    ///      transient storage: the margin checks of one transaction all see one price and pay for one read.
+    function _checkedPrice(uint256 idx) internal returns (uint256 price, bool reduceOnly) {
+        bytes32 slot = bytes32(uint256(PRICE_CACHE) + idx);
+        uint256 cached;
+        assembly ("memory-safe") {
+            cached := tload(slot)
+        }
+        if (cached != 0) return (cached >> 1, cached & 1 == 1);
+        (price, reduceOnly) = oracle.checkedPrice(_markets[idx].id);
+        cached = (price << 1) | (reduceOnly ? 1 : 0);
+        assembly ("memory-safe") {
+            tstore(slot, cached)
+        }
+    }
+
+    function _price(uint256 idx) internal returns (uint256 price) {
+        (price, ) = _checkedPrice(idx);
+    }
+
+    /// @dev Health at this transaction's checked prices, pricing only the markets the account is in.
+    function _checkedHealth(address account) internal returns (int256, uint256, uint256) {
+        uint256[] memory prices = new uint256[](_markets.length);
+        for (uint256 i; i < prices.length; ++i) {
+            if (_positions[account][i].size != 0) prices[i] = _price(i);
+        }
+        return _healthAt(account, prices);
     }
 
     function _healthAt(address account, uint256[] memory prices)

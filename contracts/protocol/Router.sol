@@ -68,17 +68,18 @@ contract Router is ScopedPause, TxInvariantGuard, ReentrancyGuardTransient {
     /// @notice Buy (`delta` > 0) or sell `delta` units (1e18) of `market` at the oracle price.
     /// @param priceLimit Worst acceptable price (max for buys, min for sells); 0 for none.
     function trade(bytes32 market, int256 delta, uint256 priceLimit) external nonReentrant invariantGuarded {
-        uint256 scope = _scopeOf(market);
-        int256 size = engine.positionOf(msg.sender, market).size;
+        uint256 index = engine.marketIndexOf(market);
+        int256 size = engine.sizesOf(msg.sender)[index];
         bool reduces = size != 0 && (size > 0) != (delta > 0) && _abs(delta) <= _abs(size);
-        _requireNotPaused(reduces ? PauseOps.CLOSE : PauseOps.OPEN, scope);
+        _requireNotPaused(reduces ? PauseOps.CLOSE : PauseOps.OPEN, index + 1);
         engine.trade(msg.sender, market, delta, priceLimit);
     }
 
     /// @notice Close the whole position in `market` (an exit: never pausable by the guardian).
     function close(bytes32 market) external nonReentrant invariantGuarded {
-        _requireNotPaused(PauseOps.CLOSE, _scopeOf(market));
-        int256 size = engine.positionOf(msg.sender, market).size;
+        uint256 index = engine.marketIndexOf(market);
+        _requireNotPaused(PauseOps.CLOSE, index + 1);
+        int256 size = engine.sizesOf(msg.sender)[index];
         engine.trade(msg.sender, market, -size, 0);
     }
 
@@ -87,14 +88,13 @@ contract Router is ScopedPause, TxInvariantGuard, ReentrancyGuardTransient {
     ///      owners can top up, unless the account's equity is already negative (bad debt would grow).
     function liquidate(address account) external nonReentrant invariantGuarded {
         _requireNotPaused(PauseOps.LIQUIDATE, PauseOps.ALL_MARKETS);
-        uint256 n = engine.marketCount();
-        for (uint256 i; i < n; ++i) {
-            bytes32 id = engine.marketAt(i).id;
-            if (engine.positionOf(account, id).size == 0) continue;
+        int256[] memory sizes = engine.sizesOf(account);
+        for (uint256 i; i < sizes.length; ++i) {
+            if (sizes[i] == 0) continue;
             uint256 graceEnds = this.liquidationGraceEnds(i + 1);
             if (block.timestamp < graceEnds) {
                 (int256 equity,,) = engine.health(account);
-                if (equity >= 0) revert LiquidationGrace(id, graceEnds);
+                if (equity >= 0) revert LiquidationGrace(engine.marketAt(i).id, graceEnds);
             }
         }
         engine.liquidate(account, msg.sender);
@@ -148,17 +148,13 @@ contract Router is ScopedPause, TxInvariantGuard, ReentrancyGuardTransient {
     }
 
     function _scopeOf(bytes32 market) internal view returns (uint256) {
-        uint256 n = engine.marketCount();
-        for (uint256 i; i < n; ++i) {
-            if (engine.marketAt(i).id == market) return i + 1;
-        }
-        revert ClearingEngine.UnknownMarket(market);
+        return engine.marketIndexOf(market) + 1;
     }
 
     function _hasPositions(address account) internal view returns (bool) {
-        uint256 n = engine.marketCount();
-        for (uint256 i; i < n; ++i) {
-            if (engine.positionOf(account, engine.marketAt(i).id).size != 0) return true;
+        int256[] memory sizes = engine.sizesOf(account);
+        for (uint256 i; i < sizes.length; ++i) {
+            if (sizes[i] != 0) return true;
         }
         return false;
     }
