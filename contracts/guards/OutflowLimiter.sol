@@ -164,8 +164,6 @@ abstract contract OutflowLimiter is GuardAccess {
     error ExtensionOutOfBounds(address asset, uint256 until, uint256 maxUntil);
     /// @notice The recipient has no claim on this asset.
     error NoLockedFunds(address asset, address recipient);
-    /// @notice The claim waits in the queue: payable once `released` reaches `position`.
-    error ClaimNotReady(address asset, address recipient, uint256 position, uint256 released);
 
     // ------------------------------------------------------------------------------------------------
     // Hot path (internal API the protocol calls)
@@ -183,7 +181,7 @@ abstract contract OutflowLimiter is GuardAccess {
             let w := sload(slot)
             // pending <= liquidity always, so both fields stay below 2^96 when liquidity does.
             bad := or(iszero(shr(224, w)), shr(96, or(add(and(w, 0xffffffffffffffffffffffff), amount), amount)))
-            sstore(slot, add(w, add(amount, shl(96, amount))))
+            if iszero(bad) { sstore(slot, add(w, add(amount, shl(96, amount)))) }
         }
         if (bad) _inflowRevert(asset, amount);
     }
@@ -289,16 +287,15 @@ abstract contract OutflowLimiter is GuardAccess {
 
     /// @notice Change an asset's parameters (ERC-7265 name). Governance only.
     /// @dev Settles the bucket under the old parameters first; the headroom keeps its amount, capped at
-    ///      the new limit plus credit, so a loosening phases in through the refill and a tightening bites
-    ///      at once. A live trip keeps its end.
+    ///      the new limit (any inflow credit is dropped), so a loosening phases in through the refill and a
+    ///      tightening bites at once. A live trip keeps its end.
     /// @param asset A registered asset.
     /// @param cfg New parameters, each checked against its bounds.
     function updateAssetParams(address asset, AssetConfig calldata cfg) external onlyGovernance {
         (uint256 c, uint256 liq, uint256 h, bool slow) = _settle(asset);
         c = (c & ~PARAMS_MASK) | _encodeParams(cfg);
         uint256 lim = _limit(c, liq);
-        uint256 cap = _cap(c, lim);
-        if (h > cap) h = cap;
+        if (h > lim) h = lim;
         AssetSlots storage a = _assets[asset];
         a.config = c;
         a.flow = _encodeFlow(c, liq, h, slow);
@@ -337,16 +334,17 @@ abstract contract OutflowLimiter is GuardAccess {
     // Claims (delayed settlement)
     // ------------------------------------------------------------------------------------------------
 
-    /// @notice Pay `recipient`'s claim on `asset` once released (ERC-7265 name). Anyone may call; the
-    ///         funds only ever go to `recipient`.
-    /// @dev First reports an expired trip and releases queued claims in FIFO order as headroom allows.
-    /// @return amount The amount paid.
+    /// @notice Pay `recipient`'s claim on `asset` if released (ERC-7265 name). Anyone may call; the funds
+    ///         only ever go to `recipient`.
+    /// @dev First reports an expired trip and releases queued claims in FIFO order as headroom allows. A
+    ///      claim not yet released returns 0 instead of reverting (ERC-7265 reverts), so the release
+    ///      progress is kept and a claim larger than one window's limit still gets out over several.
+    /// @return amount The amount paid (0 if the claim is still waiting).
     function claimLockedFunds(address asset, address recipient) external returns (uint256 amount) {
         Claim memory cl = _claims[asset][recipient];
         if (cl.amount == 0) revert NoLockedFunds(asset, recipient);
         _settleAndStore(asset);
-        uint256 released = _queues[asset].released;
-        if (released < cl.position) revert ClaimNotReady(asset, recipient, cl.position, released);
+        if (_queues[asset].released < cl.position) return 0;
         delete _claims[asset][recipient];
         amount = cl.amount;
         emit LockedFundsClaimed(asset, recipient, amount);
