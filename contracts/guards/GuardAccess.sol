@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity 0.8.28;
+pragma solidity ^0.8.28;
 
 /// @title GuardAccess
 /// @notice The two privileged parties every Bastion guard knows: `governance` (a timelock, slow and

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity 0.8.28;
+pragma solidity ^0.8.28;
 
 /// @title PauseOps
 /// @notice Operation codes understood by ScopedPause. An op code is a bit index in a uint32 mask.

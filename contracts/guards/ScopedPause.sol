@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity 0.8.28;
+pragma solidity ^0.8.28;
 
 import {GuardAccess} from "./GuardAccess.sol";
 import {PauseOps} from "./PauseOps.sol";
@@ -92,9 +92,12 @@ abstract contract ScopedPause is GuardAccess {
     /// @notice Revert if `op` is paused in `market` or in all markets.
     /// @dev One SLOAD when `op` is not paused anywhere (or every pause has ended).
     function _requireNotPaused(uint8 op, uint256 market) internal view {
-        uint256 s = _pauseSummary;
-        if ((s >> op) & 1 == 0 || (s >> 32) <= block.timestamp) return;
-        _requireNotPausedSlow(op, market);
+        bool maybe;
+        assembly ("memory-safe") {
+            let s := sload(_pauseSummary.slot)
+            maybe := and(shr(op, s), gt(shr(32, s), timestamp()))
+        }
+        if (maybe) _requireNotPausedSlow(op, market);
     }
 
     function _requireNotPausedSlow(uint8 op, uint256 market) private view {

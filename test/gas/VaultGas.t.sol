@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity 0.8.28;
+pragma solidity ^0.8.28;
 
 import {Test} from "forge-std/Test.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
@@ -78,6 +78,29 @@ contract VaultGasTest is Test {
         vm.snapshotGasLastCall("VaultGas", name);
         assertEq(PlainVault(vault).balanceOf(alice), 1_000_000e18 - AMOUNT);
         assertEq(token.balanceOf(alice), 10_000_000e18 - 3_000_000e18 + AMOUNT); // paid now, not queued
+    }
+
+    /// @dev The previous operation was a deposit (pending inflow to settle), one block earlier.
+    function _withdrawAfterDeposit(address vault, string memory name, uint256 secs) internal {
+        vm.prank(bob);
+        PlainVault(vault).deposit(AMOUNT);
+        _withdraw(vault, name, secs);
+    }
+
+    function test_gas_plain_withdraw_afterDeposit_1block() public {
+        _withdrawAfterDeposit(address(plain), "plain_withdraw_afterDeposit_1block", 12);
+    }
+
+    function test_gas_plain_withdraw_afterDeposit_30d() public {
+        _withdrawAfterDeposit(address(plain), "plain_withdraw_afterDeposit_30d", 30 days);
+    }
+
+    function test_gas_guarded_withdraw_afterDeposit_1block() public {
+        _withdrawAfterDeposit(address(guarded), "guarded_withdraw_afterDeposit_1block", 12);
+    }
+
+    function test_gas_guarded_withdraw_afterDeposit_30d() public {
+        _withdrawAfterDeposit(address(guarded), "guarded_withdraw_afterDeposit_30d", 30 days);
     }
 
     function test_gas_plain_deposit_1block() public {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity 0.8.28;
+pragma solidity ^0.8.28;
 
 import {Test, Vm} from "forge-std/Test.sol";
 import {GuardAccess} from "../../contracts/guards/GuardAccess.sol";
@@ -32,6 +32,13 @@ contract OutflowLimiterTest is Test {
     /// @dev 1,000 tokens tracked, 10% per 6 h: L = 100 tokens, bucket full.
     function _reg(OutflowLimiter.Mode mode, uint8 shift) internal {
         lim.register(A, _cfg(mode, shift), 1_000 * E);
+    }
+
+    /// @dev Settling pending inflows rounds down: the liquidity before them is known to 24 significant
+    ///      bits (credit and L may be low by 2^-24 of the liquidity), and re-expressing loses L / 2^30.
+    function _assertNear(uint256 got, uint256 want, string memory why) internal view {
+        assertLe(got, want, why);
+        assertApproxEqAbs(got, want, (lim.trackedLiquidity(A) >> 22) + 2, why);
     }
 
     function _rateLimited(uint256 amount, uint256 h) internal pure returns (bytes memory) {
@@ -238,10 +245,10 @@ contract OutflowLimiterTest is Test {
     function test_credit_boundedAtLimit() public {
         _reg(OutflowLimiter.Mode.REVERT, 0);
         lim.inflow(A, 50 * E);
-        assertEq(lim.headroom(A), 150 * E);
+        _assertNear(lim.headroom(A), 150 * E, "credit");
         lim.inflow(A, 100 * E);
-        assertEq(lim.headroom(A), 200 * E, "capped at L + credit, L from the liquidity before the inflows");
-        assertTrue(lim.outflow(A, alice, 200 * E));
+        _assertNear(lim.headroom(A), 200 * E, "capped at L + credit, L from the liquidity before the inflows");
+        assertTrue(lim.outflow(A, alice, lim.headroom(A)));
         vm.expectRevert(_rateLimited(1, 0));
         lim.outflow(A, alice, 1);
     }
@@ -252,17 +259,19 @@ contract OutflowLimiterTest is Test {
             address asset = address(uint160(0x1000 + s));
             lim.register(asset, _cfg(OutflowLimiter.Mode.REVERT, s), 1_000 * E);
             lim.inflow(asset, 500 * E);
-            assertEq(lim.headroom(asset), expected[s]);
+            uint256 got = lim.headroom(asset);
+            assertLe(got, expected[s]);
+            assertApproxEqAbs(got, expected[s], expected[s] >> 21);
         }
     }
 
     function test_credit_decays() public {
         _reg(OutflowLimiter.Mode.REVERT, 0);
         lim.inflow(A, 100 * E);
-        lim.releaseLockedFunds(A); // settle: h = 200 against L(1,100) = 110
-        assertApproxEqAbs(lim.headroom(A), 200 * E, 1e11);
+        lim.settle(A); // settle: h = 200 against L(1,100) = 110
+        _assertNear(lim.headroom(A), 200 * E, "full credit");
         skip(W / 2);
-        assertApproxEqAbs(lim.headroom(A), 145 * E, 1e11);
+        _assertNear(lim.headroom(A), 145 * E, "half the credit decayed");
         skip(W / 2);
         assertEq(lim.headroom(A), 110 * E, "credit gone after one window");
     }
@@ -270,14 +279,17 @@ contract OutflowLimiterTest is Test {
     function test_bigDeposit_cannotRaiseWhatLeaves_limitPhasesIn() public {
         _reg(OutflowLimiter.Mode.REVERT, 0);
         lim.inflow(A, 9_000 * E); // liquidity 10,000: L will be 1,000
-        assertEq(lim.headroom(A), 200 * E, "at most L_before + credit");
-        vm.expectRevert(_rateLimited(9_000 * E, 200 * E));
+        uint256 h = lim.headroom(A);
+        _assertNear(h, 200 * E, "at most L_before + credit");
+        vm.expectRevert(_rateLimited(9_000 * E, h));
         lim.outflow(A, alice, 9_000 * E);
-        assertTrue(lim.outflow(A, alice, 200 * E));
+        assertTrue(lim.outflow(A, alice, h));
+        uint256 limNew = lim.trackedLiquidity(A) / 10; // ~980
         skip(1 hours);
-        assertApproxEqAbs(lim.headroom(A), 980 * E / 6, 1e13, "the new limit arrives through the refill");
+        assertApproxEqAbs(lim.headroom(A), limNew / 6, 1e13, "the new limit arrives through the refill");
         skip(5 hours);
-        assertEq(lim.headroom(A), 980 * E);
+        // L is computed on the liquidity rounded up to 57 significant bits (< 2^-56 relative).
+        assertApproxEqAbs(lim.headroom(A), limNew, limNew >> 55);
     }
 
     function test_newLiquidity_protectedFromFirstBlock() public {
@@ -285,8 +297,9 @@ contract OutflowLimiterTest is Test {
         c.floor = 10 * E;
         lim.register(A, c, 0);
         lim.inflow(A, 1_000_000 * E);
-        assertEq(lim.headroom(A), 20 * E);
-        vm.expectRevert(_rateLimited(1_000_000 * E, 20 * E));
+        uint256 h = lim.headroom(A);
+        _assertNear(h, 20 * E, "floor + credit only");
+        vm.expectRevert(_rateLimited(1_000_000 * E, h));
         lim.outflow(A, alice, 1_000_000 * E);
     }
 
@@ -296,8 +309,7 @@ contract OutflowLimiterTest is Test {
         uint256 before = lim.headroom(A);
         assertTrue(lim.flash(A, alice, 70 * E));
         uint256 afterFlash = lim.headroom(A);
-        assertLe(afterFlash, before);
-        assertApproxEqAbs(afterFlash, before, 2e11);
+        _assertNear(afterFlash, before, "a flash round trip nets zero, up to rounding in the protocol's favour");
     }
 
     function testFuzz_flash_neverGainsHeadroom(uint256 pre, uint256 d, uint8 shift, uint256 wait) public {
@@ -321,6 +333,7 @@ contract OutflowLimiterTest is Test {
     ///      outflow of headroom()+1 must be refused and one of headroom() must pass on the fast path.
     function testFuzz_hotPathMatchesReference(uint256 seed) public {
         _reg(OutflowLimiter.Mode.REVERT, uint8(seed % 4));
+        bool pending;
         for (uint256 i; i < 12; ++i) {
             uint256 r = uint256(keccak256(abi.encode(seed, i)));
             skip(r % (W / 2));
@@ -328,10 +341,18 @@ contract OutflowLimiterTest is Test {
             uint256 h = lim.headroom(A);
             if (op == 0) {
                 uint256 d = (r >> 96) % (300 * E);
+                uint256 capBefore = 2 * lim.currentLimit(A);
                 lim.inflow(A, d);
                 uint256 h2 = lim.headroom(A);
-                assertGe(h2, h);
+                // An inflow never raises the headroom by more than itself, nor above L_before + credit.
                 assertLe(h2, h + d);
+                if (!pending) assertLe(h2, capBefore);
+                pending = true;
+                if ((r >> 200) % 2 == 0) {
+                    lim.settle(A);
+                    pending = false;
+                    assertLe(lim.headroom(A), h2);
+                }
             } else {
                 uint256 liq = lim.trackedLiquidity(A);
                 if (h < liq) {
@@ -345,6 +366,7 @@ contract OutflowLimiterTest is Test {
                 (bytes32[] memory reads, bytes32[] memory writes) = vm.accesses(address(lim));
                 assertEq(reads.length, 3, "fast path: flow and config slots only (SSTORE counts as a read)");
                 assertEq(writes.length, 1, "fast path: one write");
+                pending = false;
                 uint256 h2 = lim.headroom(A);
                 assertLe(h2, h - a);
                 assertApproxEqAbs(h2, h - a, lim.currentLimit(A) / (1 << 29) + 2);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-pragma solidity 0.8.28;
+pragma solidity ^0.8.28;
 
 import {GuardAccess} from "../../../contracts/guards/GuardAccess.sol";
 import {ScopedPause} from "../../../contracts/guards/ScopedPause.sol";
