@@ -186,11 +186,14 @@ abstract contract OutflowLimiter is GuardAccess {
     ///         while the asset is tripped.
     /// @dev One SLOAD, one SSTORE: `amount` joins the liquidity and the word is stamped with the time.
     function _onTokenInflow(address asset, uint256 amount) internal {
+        _onTokenInflowAt(_limiterSlot(asset), asset, amount);
+    }
+
+    /// @notice `_onTokenInflow` with the asset's slot precomputed by `_limiterSlot` (e.g. kept in an
+    ///         immutable by a single-asset protocol): saves the hashing, about 60 gas.
+    function _onTokenInflowAt(uint256 slot, address asset, uint256 amount) internal {
         bool bad;
         assembly ("memory-safe") {
-            mstore(0x00, asset)
-            mstore(0x20, _assets.slot)
-            let slot := keccak256(0x00, 0x40)
             let w := sload(slot)
             // Registered (settled at least once) and the liquidity stays below 2^96, so the add cannot
             // carry into the next field.
@@ -218,10 +221,16 @@ abstract contract OutflowLimiter is GuardAccess {
     ///      no event. Same math as `_settledHeadroom` and `_encodeFlow`, written out for gas; the tests
     ///      hold both to each other and to the documented model.
     function _onTokenOutflow(address asset, address recipient, uint256 amount) internal returns (bool payNow) {
+        return _onTokenOutflowAt(_limiterSlot(asset), asset, recipient, amount);
+    }
+
+    /// @notice `_onTokenOutflow` with the asset's slot precomputed by `_limiterSlot`.
+    /// @dev `slot` MUST be `_limiterSlot(asset)`.
+    function _onTokenOutflowAt(uint256 slot, address asset, address recipient, uint256 amount)
+        internal
+        returns (bool payNow)
+    {
         assembly ("memory-safe") {
-            mstore(0x00, asset)
-            mstore(0x20, _assets.slot)
-            let slot := keccak256(0x00, 0x40)
             let w := sload(slot)
             let c := sload(add(slot, 1))
             let liq := and(w, 0xffffffffffffffffffffffff)
@@ -345,6 +354,15 @@ abstract contract OutflowLimiter is GuardAccess {
             }
         }
         if (!payNow) payNow = _outflowSlow(asset, recipient, amount);
+    }
+
+    /// @notice Storage slot of `asset`'s hot word (its config is the next slot). Pure: compute it once.
+    function _limiterSlot(address asset) internal pure returns (uint256 slot) {
+        assembly ("memory-safe") {
+            mstore(0x00, asset)
+            mstore(0x20, _assets.slot)
+            slot := keccak256(0x00, 0x40)
+        }
     }
 
     /// @notice Pay a released claim: the protocol transfers `amount` of `asset` to `recipient`.

@@ -92,12 +92,20 @@ abstract contract ScopedPause is GuardAccess {
     /// @notice Revert if `op` is paused in `market` or in all markets.
     /// @dev One SLOAD when `op` is not paused anywhere (or every pause has ended).
     function _requireNotPaused(uint8 op, uint256 market) internal view {
-        bool maybe;
+        if (_maybePaused(op)) _requireNotPausedSlow(op, market);
+    }
+
+    /// @notice Modifier form of `_requireNotPaused` (inlined: saves a call on the hot path).
+    modifier whenNotPaused(uint8 op, uint256 market) {
+        if (_maybePaused(op)) _requireNotPausedSlow(op, market);
+        _;
+    }
+
+    function _maybePaused(uint8 op) private view returns (bool maybe) {
         assembly ("memory-safe") {
             let s := sload(_pauseSummary.slot)
             maybe := and(shr(op, s), gt(shr(32, s), timestamp()))
         }
-        if (maybe) _requireNotPausedSlow(op, market);
     }
 
     function _requireNotPausedSlow(uint8 op, uint256 market) private view {
