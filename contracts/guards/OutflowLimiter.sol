@@ -86,9 +86,13 @@ abstract contract OutflowLimiter is GuardAccess {
         uint128 position; // `Queue.queued` right after this claim's last addition
     }
 
+    /// @notice Shortest window (refill time) governance may set.
     uint256 public constant MIN_WINDOW = 5 minutes;
+    /// @notice Longest window governance may set.
     uint256 public constant MAX_WINDOW = 30 days;
+    /// @notice Shortest trip governance may set.
     uint256 public constant MIN_COOLDOWN = 5 minutes;
+    /// @notice Longest trip governance may set (each trip still ends; extensions are bounded separately).
     uint256 public constant MAX_COOLDOWN = 7 days;
     /// @notice Total time the guardian may add to one trip.
     uint256 public constant GUARDIAN_MAX_EXTENSION = 24 hours;
@@ -197,14 +201,20 @@ abstract contract OutflowLimiter is GuardAccess {
             let w := sload(slot)
             // Registered (settled at least once) and the liquidity stays below 2^96, so the add cannot
             // carry into the next field.
-            bad := or(iszero(and(shr(160, w), 0xffffffff)), shr(96, or(add(and(w, 0xffffffffffffffffffffffff), amount), amount)))
+            bad := or(
+                iszero(and(shr(160, w), 0xffffffff)),
+                shr(96, or(add(and(w, 0xffffffffffffffffffffffff), amount), amount))
+            )
             if iszero(bad) {
                 // First pending inflow: stamp its time (the field is zero, so adding cannot carry).
                 let first := mul(iszero(and(shr(192, w), 0xffffffff)), shl(192, timestamp()))
                 sstore(
                     slot,
                     or(
-                        and(add(add(w, amount), first), 0x00000000ffffffffffffffffffffffffffffffffffffffffffffffffffffffff),
+                        and(
+                            add(add(w, amount), first),
+                            0x00000000ffffffffffffffffffffffffffffffffffffffffffffffffffffffff
+                        ),
                         shl(224, timestamp())
                     )
                 )
@@ -346,10 +356,7 @@ abstract contract OutflowLimiter is GuardAccess {
                 frac := div(shl(30, sub(h, amount)), lim)
                 if gt(frac, 0x7fffffff) { frac := 0x7fffffff }
                 let t := timestamp()
-                sstore(
-                    slot,
-                    or(or(shl(224, t), shl(160, t)), or(or(shl(128, frac), shl(96, or(shl(25, e), m))), liq))
-                )
+                sstore(slot, or(or(shl(224, t), shl(160, t)), or(or(shl(128, frac), shl(96, or(shl(25, e), m))), liq)))
                 payNow := 1
             }
         }
@@ -418,9 +425,7 @@ abstract contract OutflowLimiter is GuardAccess {
         AssetSlots storage a = _assets[asset];
         a.config = c;
         a.flow = _encodeFlow(c, liq, h, slow);
-        emit AssetParamsUpdated(
-            asset, cfg.limitBps, cfg.window, cfg.floor, cfg.cooldown, cfg.mode, cfg.creditShift
-        );
+        emit AssetParamsUpdated(asset, cfg.limitBps, cfg.window, cfg.floor, cfg.cooldown, cfg.mode, cfg.creditShift);
     }
 
     /// @notice Clear a trip early (ERC-7265's overrideRateLimit, scoped to one asset). Governance only.
@@ -643,8 +648,7 @@ abstract contract OutflowLimiter is GuardAccess {
         uint256 frac = (h << 30) / _limit(c, liq);
         if (frac > FRAC_MAX) frac = FRAC_MAX;
         uint256 t = block.timestamp & M32;
-        return (t << OFF_LAST) | (t << OFF_TS) | (slow ? SLOW_BIT : 0) | (frac << OFF_FRAC) | (base << OFF_BASE)
-            | liq;
+        return (t << OFF_LAST) | (t << OFF_TS) | (slow ? SLOW_BIT : 0) | (frac << OFF_FRAC) | (base << OFF_BASE) | liq;
     }
 
     /// @dev Config, liquidity and headroom as of now, without side effects.

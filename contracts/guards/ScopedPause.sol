@@ -39,10 +39,15 @@ abstract contract ScopedPause is GuardAccess {
         uint40 guardianMarketsNextPause;
     }
 
+    /// @notice Lower bound of `guardianMaxPause`.
     uint256 public constant MIN_GUARDIAN_PAUSE = 1 hours;
+    /// @notice Upper bound of `guardianMaxPause`.
     uint256 public constant MAX_GUARDIAN_PAUSE = 72 hours;
+    /// @notice Lower bound of `guardianCooldown`.
     uint256 public constant MIN_GUARDIAN_COOLDOWN = 1 hours;
+    /// @notice Upper bound of `guardianCooldown`.
     uint256 public constant MAX_GUARDIAN_COOLDOWN = 30 days;
+    /// @notice Upper bound of `liquidationGrace`.
     uint256 public constant MAX_LIQUIDATION_GRACE = 4 hours;
     /// @notice Furthest ahead governance may set a pause's end in one call.
     uint256 public constant MAX_GOVERNANCE_PAUSE = 30 days;

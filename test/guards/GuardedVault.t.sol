@@ -53,9 +53,7 @@ contract Reenterer {
 
 /// @dev A vault with a bug: pays out without touching its books (what the invariant guard must catch).
 contract BuggyVault is InvariantGuardedVault {
-    constructor(IERC20 a, address g, address gd, AssetConfig memory c)
-        InvariantGuardedVault(a, g, gd, c, 10_000)
-    {}
+    constructor(IERC20 a, address g, address gd, AssetConfig memory c) InvariantGuardedVault(a, g, gd, c, 10_000) {}
 
     function buggyPayout(uint256 amount) external invariantGuarded {
         asset.transfer(msg.sender, amount);
@@ -74,7 +72,12 @@ contract GuardedVaultTest is Test {
 
     function _cfg(uint16 bps, uint256 floor) internal pure returns (OutflowLimiter.AssetConfig memory) {
         return OutflowLimiter.AssetConfig({
-            limitBps: bps, window: 6 hours, floor: floor, cooldown: 6 hours, mode: OutflowLimiter.Mode.DELAYED, creditShift: 0
+            limitBps: bps,
+            window: 6 hours,
+            floor: floor,
+            cooldown: 6 hours,
+            mode: OutflowLimiter.Mode.DELAYED,
+            creditShift: 0
         });
     }
 
@@ -116,7 +119,9 @@ contract GuardedVaultTest is Test {
         vault.pause(market, uint32(1) << PauseOps.WITHDRAW, 1 hours);
         vm.prank(alice);
         vm.expectRevert(
-            abi.encodeWithSelector(ScopedPause.OperationPaused.selector, PauseOps.WITHDRAW, market, block.timestamp + 1 hours)
+            abi.encodeWithSelector(
+                ScopedPause.OperationPaused.selector, PauseOps.WITHDRAW, market, block.timestamp + 1 hours
+            )
         );
         vault.withdraw(1e18);
         vm.prank(alice);
@@ -161,7 +166,9 @@ contract GuardedVaultTest is Test {
     function test_invariantVault_txOutflowCap() public {
         vm.prank(alice);
         vm.expectRevert(
-            abi.encodeWithSelector(TxInvariantGuard.TxOutflowExceeded.selector, address(token), 1_000e18, 750e18, 200e18)
+            abi.encodeWithSelector(
+                TxInvariantGuard.TxOutflowExceeded.selector, address(token), 1_000e18, 750e18, 200e18
+            )
         );
         inv.withdraw(250e18); // the limiter allows it (floor 1,000), the per-tx cap (20%) does not
         vm.prank(alice);

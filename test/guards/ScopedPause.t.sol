@@ -175,15 +175,15 @@ contract ScopedPauseTest is Test {
         skip(20 hours);
         vm.prank(guardian);
         vm.expectRevert(
-            abi.encodeWithSelector(ScopedPause.PauseOutOfBounds.selector, M1, block.timestamp + 2 hours, start + 24 hours)
+            abi.encodeWithSelector(
+                ScopedPause.PauseOutOfBounds.selector, M1, block.timestamp + 2 hours, start + 24 hours
+            )
         );
         p.pause(M1, OPEN, 2 hours);
         // The cooldown runs from the extended end.
         skip(1 hours);
         vm.prank(guardian);
-        vm.expectRevert(
-            abi.encodeWithSelector(ScopedPause.GuardianCooldown.selector, M1, start + 24 hours + 48 hours)
-        );
+        vm.expectRevert(abi.encodeWithSelector(ScopedPause.GuardianCooldown.selector, M1, start + 24 hours + 48 hours));
         p.pause(M1, DEP, 1 hours);
     }
 
@@ -280,15 +280,25 @@ contract ScopedPauseTest is Test {
 
     function test_setPauseParams_bounds() public {
         vm.startPrank(gov);
-        vm.expectRevert(abi.encodeWithSelector(ScopedPause.InvalidPauseParam.selector, bytes32("guardianMaxPause"), 59 minutes));
+        vm.expectRevert(
+            abi.encodeWithSelector(ScopedPause.InvalidPauseParam.selector, bytes32("guardianMaxPause"), 59 minutes)
+        );
         p.setPauseParams(59 minutes, 48 hours, 4 hours);
-        vm.expectRevert(abi.encodeWithSelector(ScopedPause.InvalidPauseParam.selector, bytes32("guardianMaxPause"), 73 hours));
+        vm.expectRevert(
+            abi.encodeWithSelector(ScopedPause.InvalidPauseParam.selector, bytes32("guardianMaxPause"), 73 hours)
+        );
         p.setPauseParams(73 hours, 48 hours, 4 hours);
-        vm.expectRevert(abi.encodeWithSelector(ScopedPause.InvalidPauseParam.selector, bytes32("guardianCooldown"), 59 minutes));
+        vm.expectRevert(
+            abi.encodeWithSelector(ScopedPause.InvalidPauseParam.selector, bytes32("guardianCooldown"), 59 minutes)
+        );
         p.setPauseParams(24 hours, 59 minutes, 4 hours);
-        vm.expectRevert(abi.encodeWithSelector(ScopedPause.InvalidPauseParam.selector, bytes32("guardianCooldown"), 31 days));
+        vm.expectRevert(
+            abi.encodeWithSelector(ScopedPause.InvalidPauseParam.selector, bytes32("guardianCooldown"), 31 days)
+        );
         p.setPauseParams(24 hours, 31 days, 4 hours);
-        vm.expectRevert(abi.encodeWithSelector(ScopedPause.InvalidPauseParam.selector, bytes32("liquidationGrace"), 4 hours + 1));
+        vm.expectRevert(
+            abi.encodeWithSelector(ScopedPause.InvalidPauseParam.selector, bytes32("liquidationGrace"), 4 hours + 1)
+        );
         p.setPauseParams(24 hours, 48 hours, 4 hours + 1);
         vm.expectEmit(address(p));
         emit ScopedPause.PauseParamsUpdated(2 hours, 3 hours, 0);

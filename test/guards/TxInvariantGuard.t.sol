@@ -87,7 +87,9 @@ contract TxInvariantGuardTest is Test {
 
     function test_txOutflowCap_perTransaction() public {
         vm.expectRevert(
-            abi.encodeWithSelector(TxInvariantGuard.TxOutflowExceeded.selector, address(token), 1_000e18, 790e18, 200e18)
+            abi.encodeWithSelector(
+                TxInvariantGuard.TxOutflowExceeded.selector, address(token), 1_000e18, 790e18, 200e18
+            )
         );
         m.send(address(1), 210e18);
         bytes[] memory calls = new bytes[](2);
@@ -95,7 +97,9 @@ contract TxInvariantGuardTest is Test {
         calls[1] = abi.encodeCall(InvariantMock.send, (address(1), 60e18));
         // Splitting into two top-level calls of one transaction does not escape the cap.
         vm.expectRevert(
-            abi.encodeWithSelector(TxInvariantGuard.TxOutflowExceeded.selector, address(token), 1_000e18, 790e18, 200e18)
+            abi.encodeWithSelector(
+                TxInvariantGuard.TxOutflowExceeded.selector, address(token), 1_000e18, 790e18, 200e18
+            )
         );
         batch.run(address(m), calls);
         calls[1] = abi.encodeCall(InvariantMock.send, (address(1), 50e18));

@@ -9,7 +9,10 @@ import {PauseOps} from "../../../contracts/guards/PauseOps.sol";
 contract PauseHarness is ScopedPause {
     mapping(uint8 op => uint256) public done;
 
-    constructor(address governance_, address guardian_) GuardAccess(governance_, guardian_) ScopedPause(24 hours, 48 hours, 4 hours) {}
+    constructor(address governance_, address guardian_)
+        GuardAccess(governance_, guardian_)
+        ScopedPause(24 hours, 48 hours, 4 hours)
+    {}
 
     function check(uint8 op, uint256 market) external view {
         _requireNotPaused(op, market);

@@ -147,11 +147,15 @@ contract LimiterHandler is Test {
     }
 
     function claimsOutstanding() external view returns (uint256 sum) {
-        for (uint256 i; i < 3; ++i) sum += lim.lockedFunds(users[i], A);
+        for (uint256 i; i < 3; ++i) {
+            sum += lim.lockedFunds(users[i], A);
+        }
     }
 
     function paidClaims() external view returns (uint256 sum) {
-        for (uint256 i; i < 3; ++i) sum += lim.paid(A, users[i]);
+        for (uint256 i; i < 3; ++i) {
+            sum += lim.paid(A, users[i]);
+        }
     }
 }
 

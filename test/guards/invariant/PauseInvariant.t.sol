@@ -98,7 +98,8 @@ contract PauseHandler is Test {
     }
 
     function exit(uint256 which, uint256 market) external {
-        try p.act(exits[which % 4], market % 3) {} catch {
+        try p.act(exits[which % 4], market % 3) {}
+        catch {
             ++exitFailures;
         }
     }
