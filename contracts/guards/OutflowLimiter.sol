@@ -13,7 +13,7 @@ import {GuardAccess} from "./GuardAccess.sol";
 ///      - Time: `h` moves toward `L` at `L / window` per second (refills when below, decays when above).
 ///      - Outflow `a`: allowed iff `a <= h`; then `h -= a`.
 ///      - Inflow `d`: recorded as pending, with the times of the first and last pending inflow. The next
-///        settlement (any outflow, claim, `settle` or parameter change) runs the bucket as if all pending
+///        settlement (any outflow, claim, `releaseLockedFunds` or parameter change) runs the bucket as if all pending
 ///        inflows had been credited at the FIRST one (`h = max(h, min(h + d, Lold + credit))`,
 ///        `credit = Lold >> creditShift`, none for shift 3; `Lold` = limit of the settled liquidity), then,
 ///        until the LAST one, refills at `Lold` and decays credit at the new limit, and from the last
@@ -475,10 +475,10 @@ abstract contract OutflowLimiter is GuardAccess {
         _payLockedFunds(asset, recipient, amount);
     }
 
-    /// @notice Settle `asset`'s bucket now: fold pending inflows (their limit starts phasing in), report
-    ///         an expired trip and release queued claims as headroom allows. Anyone may call; any outflow
-    ///         or claim does the same.
-    function settle(address asset) external {
+    /// @notice Settle `asset`'s bucket now: report an expired trip, release queued claims in FIFO order
+    ///         as headroom allows, and fold pending inflows (their limit starts phasing in). Anyone may
+    ///         call; any outflow or claim does the same.
+    function releaseLockedFunds(address asset) external {
         _settleAndStore(asset);
     }
 

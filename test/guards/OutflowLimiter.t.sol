@@ -268,7 +268,7 @@ contract OutflowLimiterTest is Test {
     function test_credit_decays() public {
         _reg(OutflowLimiter.Mode.REVERT, 0);
         lim.inflow(A, 100 * E);
-        lim.settle(A); // settle: h = 200 against L(1,100) = 110
+        lim.releaseLockedFunds(A); // settle: h = 200 against L(1,100) = 110
         _assertNear(lim.headroom(A), 200 * E, "full credit");
         skip(W / 2);
         _assertNear(lim.headroom(A), 145 * E, "half the credit decayed");
@@ -349,7 +349,7 @@ contract OutflowLimiterTest is Test {
                 if (!pending) assertLe(h2, capBefore);
                 pending = true;
                 if ((r >> 200) % 2 == 0) {
-                    lim.settle(A);
+                    lim.releaseLockedFunds(A);
                     pending = false;
                     assertLe(lim.headroom(A), h2);
                 }

@@ -136,7 +136,7 @@ contract LimiterHandler is Test {
     function settle() external {
         uint256 r0 = _released();
         uint256 l0 = lim.currentLimit(A);
-        lim.settle(A);
+        lim.releaseLockedFunds(A);
         uint256 rel = _released() - r0;
         releasedSeen += rel;
         _record(true, rel, l0);
