@@ -22,6 +22,8 @@ contract GuardedVault is OutflowLimiter, ScopedPause, ReentrancyGuardTransient {
     IERC20 public immutable asset;
     /// @notice The vault's market id for ScopedPause (the asset's address as a number).
     uint256 public immutable market;
+    /// @dev The limiter slot of `asset`, computed once.
+    uint256 private immutable _slot;
     /// @notice Deposited balance of each user (withdrawals waiting as claims already deducted).
     mapping(address user => uint256) public balanceOf;
 
@@ -40,24 +42,23 @@ contract GuardedVault is OutflowLimiter, ScopedPause, ReentrancyGuardTransient {
     {
         asset = asset_;
         market = uint256(uint160(address(asset_)));
+        _slot = _limiterSlot(address(asset_));
         _registerAsset(address(asset_), cfg, 0);
     }
 
     /// @notice Deposit `amount` of the asset (approve first).
-    function deposit(uint256 amount) public virtual nonReentrant {
-        _requireNotPaused(PauseOps.DEPOSIT, market);
+    function deposit(uint256 amount) public virtual nonReentrant whenNotPaused(PauseOps.DEPOSIT, market) {
         asset.safeTransferFrom(msg.sender, address(this), amount);
         balanceOf[msg.sender] += amount;
-        _onTokenInflow(address(asset), amount);
+        _onTokenInflowAt(_slot, address(asset), amount);
         emit Deposit(msg.sender, amount);
     }
 
     /// @notice Withdraw `amount` of the asset: paid now, or (DELAYED mode, over the limit) locked as a
     ///         claim of the caller.
-    function withdraw(uint256 amount) public virtual nonReentrant {
-        _requireNotPaused(PauseOps.WITHDRAW, market);
+    function withdraw(uint256 amount) public virtual nonReentrant whenNotPaused(PauseOps.WITHDRAW, market) {
         balanceOf[msg.sender] -= amount;
-        if (_onTokenOutflow(address(asset), msg.sender, amount)) asset.safeTransfer(msg.sender, amount);
+        if (_onTokenOutflowAt(_slot, address(asset), msg.sender, amount)) asset.safeTransfer(msg.sender, amount);
         emit Withdraw(msg.sender, amount);
     }
 

@@ -18,13 +18,9 @@ contract InvariantGuardedVault is GuardedVault, TxInvariantGuard {
     /// @param guardian_ Fast responder.
     /// @param cfg Limiter parameters for `asset_`.
     /// @param maxTxOutflowBps_ Per-transaction outflow cap in bps of the starting balance.
-    constructor(
-        IERC20 asset_,
-        address governance_,
-        address guardian_,
-        AssetConfig memory cfg,
-        uint256 maxTxOutflowBps_
-    ) GuardedVault(asset_, governance_, guardian_, cfg) {
+    constructor(IERC20 asset_, address governance_, address guardian_, AssetConfig memory cfg, uint256 maxTxOutflowBps_)
+        GuardedVault(asset_, governance_, guardian_, cfg)
+    {
         maxTxOutflowBps = maxTxOutflowBps_;
     }
 

@@ -12,26 +12,36 @@ import {GuardAccess} from "./GuardAccess.sol";
 ///      - Limit: `L(x) = max(floor, x * limitBps / 10_000)` of a liquidity `x`; `floor >= 1`.
 ///      - Time: `h` moves toward `L` at `L / window` per second (refills when below, decays when above).
 ///      - Outflow `a`: allowed iff `a <= h`; then `h -= a`.
-///      - Inflow `d`: recorded as pending; the next settlement (any outflow, claim or parameter change)
-///        refills the bucket at the limit of the liquidity BEFORE the pending inflows (a deposit never
-///        speeds up the refill retroactively), then credits them: `h = max(h, min(h + d, Lold + credit))`,
-///        `credit = Lold >> creditShift` (none for shift 3). So a deposit raises the headroom by at most
-///        the deposit and never above `Lold + credit`: a flash deposit+withdraw nets to zero, and a large
-///        deposit raises the limit only through the refill (phase-in over one window). New liquidity is
-///        protected from its first block: it counts in the liquidity, never in the headroom beyond credit.
+///      - Inflow `d`: recorded as pending, with the times of the first and last pending inflow. The next
+///        settlement (any outflow, claim, `releaseLockedFunds` or parameter change) runs the bucket as if all pending
+///        inflows had been credited at the FIRST one (`h = max(h, min(h + d, Lold + credit))`,
+///        `credit = Lold >> creditShift`, none for shift 3; `Lold` = limit of the settled liquidity), then,
+///        until the LAST one, refills at `Lold` and decays credit at the new limit, and from the last
+///        one on runs at the new limit. Each choice is the most conservative of the possible arrival
+///        times, so the lazy bucket never exceeds the eager one. Hence a deposit raises the headroom by at
+///        most the deposit and never above `Lold + credit`, a flash deposit+withdraw never gains, and a
+///        large deposit raises the limit only through the refill (phase-in over one window from its
+///        block). New liquidity is protected from its first block: it counts in the liquidity, never in
+///        the headroom beyond the credit.
 ///      - Bound (docs/guards/outflow-limiter.md): over any interval of length T, net outflow is at most
 ///        `h(start) + Lmax * T / window <= (Lmax + credit) + Lmax * T / window`; an exact rolling window
-///        would allow `Lmax` per window. Every rounding favours the protocol.
+///        would allow `Lmax` per window. Every rounding favours the protocol: while inflows are pending,
+///        the liquidity before them is known to 24 significant bits (exact below 2^24 base units), and
+///        `Lold` takes the low end of its range, the pending amount the high end.
 ///      Storage per asset: two adjacent slots.
 ///        flow   (hot, written by every inflow and outflow):
-///               [0,96) liquidity | [96,192) pending inflow | [192,223) headroom as a Q1.30 fraction
-///               of L(liquidity) | 223 SLOW (trip or claim backlog) | [224,256) last settlement time
+///               [0,96) liquidity | [96,128) liquidity at the last settlement, a float (25-bit mantissa,
+///               7-bit exponent, rounded up; only read while inflows are pending) | [128,159) headroom as a Q1.30 fraction of L(liquidity at
+///               the last settlement, exact) |
+///               159 SLOW (trip or claim backlog) | [160,192) last settlement | [192,224) first pending
+///               inflow (0 = none) | [224,256) last inflow
 ///        config (read by outflows, written by governance and trips):
 ///               [0,96) floor | [96,112) limitBps | [112,144) window | [144,176) cooldown | [176,184) mode
 ///               | [184,192) creditShift | [192,224) trip end | [224,256) guardian extension cap
-///      An inflow adds the amount to `liquidity` and `pending` with ONE addition and touches nothing else;
-///      the liquidity field doubles as the protocol's own `totalAssets` counter, so a guarded deposit writes
-///      the single slot a plain vault writes for its counter. An outflow reads both slots, writes one.
+///      An inflow adds the amount to the liquidity and stamps the times: one SLOAD, one SSTORE, no
+///      parameter. The liquidity field doubles as the protocol's own `totalAssets` counter, so a guarded
+///      deposit writes the single slot a plain vault writes for its counter. An outflow reads both slots
+///      (adjacent: one keccak) and writes one.
 abstract contract OutflowLimiter is GuardAccess {
     /// @notice What happens to an outflow above the headroom.
     /// @dev REVERT: that outflow reverts (nothing persists, so no trip is recorded).
@@ -76,9 +86,13 @@ abstract contract OutflowLimiter is GuardAccess {
         uint128 position; // `Queue.queued` right after this claim's last addition
     }
 
+    /// @notice Shortest window (refill time) governance may set.
     uint256 public constant MIN_WINDOW = 5 minutes;
+    /// @notice Longest window governance may set.
     uint256 public constant MAX_WINDOW = 30 days;
+    /// @notice Shortest trip governance may set.
     uint256 public constant MIN_COOLDOWN = 5 minutes;
+    /// @notice Longest trip governance may set (each trip still ends; extensions are bounded separately).
     uint256 public constant MAX_COOLDOWN = 7 days;
     /// @notice Total time the guardian may add to one trip.
     uint256 public constant GUARDIAN_MAX_EXTENSION = 24 hours;
@@ -90,12 +104,15 @@ abstract contract OutflowLimiter is GuardAccess {
     uint256 private constant BPS = 10_000;
     uint256 private constant M96 = (1 << 96) - 1;
     uint256 private constant M32 = (1 << 32) - 1;
+    uint256 private constant M25 = (1 << 25) - 1;
     uint256 private constant ONE = 1 << 30; // headroom fraction 1.0 (h == L)
     uint256 private constant FRAC_MAX = (1 << 31) - 1; // just under 2.0
-    uint256 private constant SLOW_BIT = 1 << 223;
-    uint256 private constant OFF_PEND = 96;
-    uint256 private constant OFF_FRAC = 192;
-    uint256 private constant OFF_TS = 224;
+    uint256 private constant SLOW_BIT = 1 << 159;
+    uint256 private constant OFF_BASE = 96;
+    uint256 private constant OFF_FRAC = 128;
+    uint256 private constant OFF_TS = 160;
+    uint256 private constant OFF_FIRST = 192;
+    uint256 private constant OFF_LAST = 224;
     uint256 private constant OFF_BPS = 96;
     uint256 private constant OFF_WIN = 112;
     uint256 private constant OFF_COOL = 144;
@@ -164,8 +181,6 @@ abstract contract OutflowLimiter is GuardAccess {
     error ExtensionOutOfBounds(address asset, uint256 until, uint256 maxUntil);
     /// @notice The recipient has no claim on this asset.
     error NoLockedFunds(address asset, address recipient);
-    /// @notice The claim waits in the queue: payable once `released` reaches `position`.
-    error ClaimNotReady(address asset, address recipient, uint256 position, uint256 released);
 
     // ------------------------------------------------------------------------------------------------
     // Hot path (internal API the protocol calls)
@@ -173,17 +188,37 @@ abstract contract OutflowLimiter is GuardAccess {
 
     /// @notice Record an inflow of `amount` of `asset` (call after receiving it). Never blocked, even
     ///         while the asset is tripped.
-    /// @dev One SLOAD, one SSTORE, one addition: `amount` joins the liquidity and the pending inflow.
+    /// @dev One SLOAD, one SSTORE: `amount` joins the liquidity and the word is stamped with the time.
     function _onTokenInflow(address asset, uint256 amount) internal {
+        _onTokenInflowAt(_limiterSlot(asset), asset, amount);
+    }
+
+    /// @notice `_onTokenInflow` with the asset's slot precomputed by `_limiterSlot` (e.g. kept in an
+    ///         immutable by a single-asset protocol): saves the hashing, about 60 gas.
+    function _onTokenInflowAt(uint256 slot, address asset, uint256 amount) internal {
         bool bad;
         assembly ("memory-safe") {
-            mstore(0x00, asset)
-            mstore(0x20, _assets.slot)
-            let slot := keccak256(0x00, 0x40)
             let w := sload(slot)
-            // pending <= liquidity always, so both fields stay below 2^96 when liquidity does.
-            bad := or(iszero(shr(224, w)), shr(96, or(add(and(w, 0xffffffffffffffffffffffff), amount), amount)))
-            sstore(slot, add(w, add(amount, shl(96, amount))))
+            // Registered (settled at least once) and the liquidity stays below 2^96, so the add cannot
+            // carry into the next field.
+            bad := or(
+                iszero(and(shr(160, w), 0xffffffff)),
+                shr(96, or(add(and(w, 0xffffffffffffffffffffffff), amount), amount))
+            )
+            if iszero(bad) {
+                // First pending inflow: stamp its time (the field is zero, so adding cannot carry).
+                let first := mul(iszero(and(shr(192, w), 0xffffffff)), shl(192, timestamp()))
+                sstore(
+                    slot,
+                    or(
+                        and(
+                            add(add(w, amount), first),
+                            0x00000000ffffffffffffffffffffffffffffffffffffffffffffffffffffffff
+                        ),
+                        shl(224, timestamp())
+                    )
+                )
+            }
         }
         if (bad) _inflowRevert(asset, amount);
     }
@@ -194,58 +229,147 @@ abstract contract OutflowLimiter is GuardAccess {
     /// @dev Reverts `RateLimited`/`RateLimitActive` in REVERT mode when the headroom is exceeded.
     ///      Constant gas when not tripped and within headroom: two SLOADs (adjacent slots), one SSTORE,
     ///      no event. Same math as `_settledHeadroom` and `_encodeFlow`, written out for gas; the tests
-    ///      hold both to a reference model.
+    ///      hold both to each other and to the documented model.
     function _onTokenOutflow(address asset, address recipient, uint256 amount) internal returns (bool payNow) {
+        return _onTokenOutflowAt(_limiterSlot(asset), asset, recipient, amount);
+    }
+
+    /// @notice `_onTokenOutflow` with the asset's slot precomputed by `_limiterSlot`.
+    /// @dev `slot` MUST be `_limiterSlot(asset)`.
+    function _onTokenOutflowAt(uint256 slot, address asset, address recipient, uint256 amount)
+        internal
+        returns (bool payNow)
+    {
         assembly ("memory-safe") {
-            mstore(0x00, asset)
-            mstore(0x20, _assets.slot)
-            let slot := keccak256(0x00, 0x40)
             let w := sload(slot)
             let c := sload(add(slot, 1))
             let liq := and(w, 0xffffffffffffffffffffffff)
-            let pend := and(shr(96, w), 0xffffffffffffffffffffffff)
-            let frac := and(shr(192, w), 0x7fffffff)
-            // Refill (or decay credit) toward 1.0 = 2^30 at 2^30 / window per second, rounding down.
-            if iszero(eq(frac, 0x40000000)) {
-                let step := div(shl(30, and(sub(timestamp(), shr(224, w)), 0xffffffff)), and(shr(112, c), 0xffffffff))
-                switch lt(frac, 0x40000000)
-                case 1 {
-                    frac := add(frac, step)
-                    if gt(frac, 0x40000000) { frac := 0x40000000 }
-                }
-                default {
-                    let excess := sub(frac, 0x40000000)
-                    frac := 0x40000000
-                    if gt(excess, step) { frac := add(frac, sub(excess, step)) }
-                }
-            }
+            let frac := and(shr(128, w), 0x7fffffff)
+            let t0 := and(shr(160, w), 0xffffffff)
+            let win := and(shr(112, c), 0xffffffff)
             let bps := and(shr(96, c), 0xffff)
             let fl := and(c, 0xffffffffffffffffffffffff)
-            // Limit of the liquidity before the pending inflows.
-            let lim := div(mul(sub(liq, pend), bps), 10000)
+            let lim := div(mul(liq, bps), 10000)
             if lt(lim, fl) { lim := fl }
-            let h := shr(30, mul(frac, lim))
-            // Credit the pending inflows, capped at L + credit.
-            if pend {
+            let h := 0
+            let first := and(shr(192, w), 0xffffffff)
+            switch first
+            case 0 {
+                // Nothing pending: refill (or decay credit) toward 1.0 = 2^30 at 2^30 / window per second.
+                if iszero(eq(frac, 0x40000000)) {
+                    let step := div(shl(30, and(sub(timestamp(), t0), 0xffffffff)), win)
+                    switch lt(frac, 0x40000000)
+                    case 1 {
+                        frac := add(frac, step)
+                        if gt(frac, 0x40000000) { frac := 0x40000000 }
+                    }
+                    default {
+                        let excess := sub(frac, 0x40000000)
+                        frac := 0x40000000
+                        if gt(excess, step) { frac := add(frac, sub(excess, step)) }
+                    }
+                }
+                h := shr(30, mul(frac, lim))
+            }
+            default {
+                // Pending inflows. The headroom is a fraction of L(liquidity at the last settlement), which
+                // lies in [base - (2^e - 1), base]: the old limit takes the low end, the pending amount the
+                // high end. Run to the first inflow, credit them all there (capped at L + credit), then to
+                // the last one refill at the old limit / decay credit at the new one, then run at the new
+                // limit. All in amounts from the first inflow on.
+                let limNew := lim
+                let base := and(shr(96, w), 0xffffffff)
+                let e := shr(25, base)
+                base := shl(e, and(base, 0x1ffffff))
+                lim := div(mul(sub(base, sub(shl(e, 1), 1)), bps), 10000)
+                if lt(lim, fl) { lim := fl }
+                if iszero(eq(frac, 0x40000000)) {
+                    let step := div(shl(30, and(sub(first, t0), 0xffffffff)), win)
+                    switch lt(frac, 0x40000000)
+                    case 1 {
+                        frac := add(frac, step)
+                        if gt(frac, 0x40000000) { frac := 0x40000000 }
+                    }
+                    default {
+                        let excess := sub(frac, 0x40000000)
+                        frac := 0x40000000
+                        if gt(excess, step) { frac := add(frac, sub(excess, step)) }
+                    }
+                }
+                h := shr(30, mul(frac, lim))
                 let sh := and(shr(184, c), 0xff)
                 let cap := add(lim, mul(lt(sh, 3), shr(sh, lim)))
-                if lt(h, cap) {
-                    h := add(h, pend)
+                if and(lt(h, cap), gt(liq, base)) {
+                    h := add(h, sub(liq, base))
                     if gt(h, cap) { h := cap }
+                }
+                let last := shr(224, w)
+                let dt := and(sub(last, first), 0xffffffff)
+                if dt {
+                    switch lt(h, lim)
+                    case 1 {
+                        h := add(h, div(mul(lim, dt), win))
+                        if gt(h, lim) { h := lim }
+                    }
+                    default {
+                        let dec := div(mul(limNew, dt), win)
+                        switch gt(sub(h, lim), dec)
+                        case 1 { h := sub(h, dec) }
+                        default { h := lim }
+                    }
+                }
+                lim := limNew
+                let step := div(mul(lim, and(sub(timestamp(), last), 0xffffffff)), win)
+                switch lt(h, lim)
+                case 1 {
+                    h := add(h, step)
+                    if gt(h, lim) { h := lim }
+                }
+                default {
+                    switch gt(sub(h, lim), step)
+                    case 1 { h := sub(h, step) }
+                    default { h := lim }
                 }
             }
             // Fast path: registered (floor >= 1), not SLOW, within headroom and liquidity.
-            if iszero(or(or(iszero(fl), and(w, 0x80000000000000000000000000000000000000000000000000000000)), or(gt(amount, h), gt(amount, liq)))) {
+            if iszero(or(or(iszero(fl), and(shr(159, w), 1)), or(gt(amount, h), gt(amount, liq)))) {
                 liq := sub(liq, amount)
+                // New base = liq rounded up to a mantissa <= 2^24. Keep the stored exponent while the
+                // mantissa stays in [2^23, 2^24); otherwise e = bit length of liq >> 24 (<= 72).
+                let e := shr(121, w)
+                e := and(e, 0x7f)
+                let y := shr(e, liq)
+                if or(gt(y, 0xffffff), and(lt(y, 0x800000), iszero(iszero(e)))) {
+                    y := shr(24, liq)
+                    e := shl(6, lt(0xffffffffffffffff, y))
+                    e := or(e, shl(5, lt(0xffffffff, shr(e, y))))
+                    e := or(e, shl(4, lt(0xffff, shr(e, y))))
+                    e := or(e, shl(3, lt(0xff, shr(e, y))))
+                    e := or(e, shl(2, lt(0xf, shr(e, y))))
+                    e := or(e, shl(1, lt(0x3, shr(e, y))))
+                    e := add(or(e, lt(0x1, shr(e, y))), iszero(iszero(y)))
+                }
+                let m := shr(e, liq)
+                m := add(m, lt(shl(e, m), liq))
                 lim := div(mul(liq, bps), 10000)
                 if lt(lim, fl) { lim := fl }
                 frac := div(shl(30, sub(h, amount)), lim)
                 if gt(frac, 0x7fffffff) { frac := 0x7fffffff }
-                sstore(slot, or(or(shl(224, timestamp()), shl(192, frac)), liq))
+                let t := timestamp()
+                sstore(slot, or(or(shl(224, t), shl(160, t)), or(or(shl(128, frac), shl(96, or(shl(25, e), m))), liq)))
                 payNow := 1
             }
         }
         if (!payNow) payNow = _outflowSlow(asset, recipient, amount);
+    }
+
+    /// @notice Storage slot of `asset`'s hot word (its config is the next slot). Pure: compute it once.
+    function _limiterSlot(address asset) internal pure returns (uint256 slot) {
+        assembly ("memory-safe") {
+            mstore(0x00, asset)
+            mstore(0x20, _assets.slot)
+            slot := keccak256(0x00, 0x40)
+        }
     }
 
     /// @notice Pay a released claim: the protocol transfers `amount` of `asset` to `recipient`.
@@ -289,22 +413,19 @@ abstract contract OutflowLimiter is GuardAccess {
 
     /// @notice Change an asset's parameters (ERC-7265 name). Governance only.
     /// @dev Settles the bucket under the old parameters first; the headroom keeps its amount, capped at
-    ///      the new limit plus credit, so a loosening phases in through the refill and a tightening bites
-    ///      at once. A live trip keeps its end.
+    ///      the new limit (any inflow credit is dropped), so a loosening phases in through the refill and a
+    ///      tightening bites at once. A live trip keeps its end.
     /// @param asset A registered asset.
     /// @param cfg New parameters, each checked against its bounds.
     function updateAssetParams(address asset, AssetConfig calldata cfg) external onlyGovernance {
         (uint256 c, uint256 liq, uint256 h, bool slow) = _settle(asset);
         c = (c & ~PARAMS_MASK) | _encodeParams(cfg);
         uint256 lim = _limit(c, liq);
-        uint256 cap = _cap(c, lim);
-        if (h > cap) h = cap;
+        if (h > lim) h = lim;
         AssetSlots storage a = _assets[asset];
         a.config = c;
         a.flow = _encodeFlow(c, liq, h, slow);
-        emit AssetParamsUpdated(
-            asset, cfg.limitBps, cfg.window, cfg.floor, cfg.cooldown, cfg.mode, cfg.creditShift
-        );
+        emit AssetParamsUpdated(asset, cfg.limitBps, cfg.window, cfg.floor, cfg.cooldown, cfg.mode, cfg.creditShift);
     }
 
     /// @notice Clear a trip early (ERC-7265's overrideRateLimit, scoped to one asset). Governance only.
@@ -337,23 +458,26 @@ abstract contract OutflowLimiter is GuardAccess {
     // Claims (delayed settlement)
     // ------------------------------------------------------------------------------------------------
 
-    /// @notice Pay `recipient`'s claim on `asset` once released (ERC-7265 name). Anyone may call; the
-    ///         funds only ever go to `recipient`.
-    /// @dev First reports an expired trip and releases queued claims in FIFO order as headroom allows.
-    /// @return amount The amount paid.
+    /// @notice Pay `recipient`'s claim on `asset` if released (ERC-7265 name). Anyone may call; the funds
+    ///         only ever go to `recipient`.
+    /// @dev First reports an expired trip and releases queued claims in FIFO order as headroom allows. A
+    ///      claim not yet released returns 0 instead of reverting (ERC-7265 reverts), so the release
+    ///      progress is kept and a claim larger than one window's limit still gets out over several.
+    /// @return amount The amount paid (0 if the claim is still waiting).
     function claimLockedFunds(address asset, address recipient) external returns (uint256 amount) {
         Claim memory cl = _claims[asset][recipient];
         if (cl.amount == 0) revert NoLockedFunds(asset, recipient);
         _settleAndStore(asset);
-        uint256 released = _queues[asset].released;
-        if (released < cl.position) revert ClaimNotReady(asset, recipient, cl.position, released);
+        if (_queues[asset].released < cl.position) return 0;
         delete _claims[asset][recipient];
         amount = cl.amount;
         emit LockedFundsClaimed(asset, recipient, amount);
         _payLockedFunds(asset, recipient, amount);
     }
 
-    /// @notice Report an expired trip and release queued claims as headroom allows. Anyone may call.
+    /// @notice Settle `asset`'s bucket now: report an expired trip, release queued claims in FIFO order
+    ///         as headroom allows, and fold pending inflows (their limit starts phasing in). Anyone may
+    ///         call; any outflow or claim does the same.
     function releaseLockedFunds(address asset) external {
         _settleAndStore(asset);
     }
@@ -452,31 +576,79 @@ abstract contract OutflowLimiter is GuardAccess {
         return sh < 3 ? lim + (lim >> sh) : lim;
     }
 
-    /// @dev Liquidity and absolute headroom as of now: refill since the last settlement at the limit of
-    ///      the liquidity before the pending inflows, then credit them.
+    /// @dev Move `frac` toward 1.0 by dt / window (rounded down): refill below 1.0, credit decay above.
+    function _refill(uint256 frac, uint256 dt, uint256 win) private pure returns (uint256) {
+        uint256 step = (dt << 30) / win;
+        if (frac < ONE) return ONE - frac > step ? frac + step : ONE;
+        return frac - ONE > step ? frac - step : ONE;
+    }
+
+    /// @dev `x` rounded UP to a float: mantissa <= 2^24 in 25 bits, 7-bit exponent (x < 2^96).
+    function _encodeBase(uint256 x) private pure returns (uint256) {
+        uint256 e;
+        while (x >> (24 + e) != 0) ++e;
+        uint256 m = x >> e;
+        if (m << e < x) ++m; // m <= 2^24
+        return (e << 25) | m;
+    }
+
+    /// @dev The range [lo, hi] in which the encoded value lies.
+    function _decodeBase(uint256 f) private pure returns (uint256 lo, uint256 hi) {
+        uint256 e = f >> 25;
+        hi = (f & M25) << e;
+        lo = hi - ((1 << e) - 1);
+    }
+
+    /// @dev Liquidity and absolute headroom as of now. Pending inflows (exact times unknown) are
+    ///      credited at the first one; until the last one the bucket refills at the old limit and decays
+    ///      credit at the new one; then it runs at the new limit. Each choice is the most conservative.
     function _settledHeadroom(uint256 w, uint256 c) private view returns (uint256 liq, uint256 h) {
         liq = w & M96;
-        uint256 pend = w >> OFF_PEND & M96;
         uint256 frac = w >> OFF_FRAC & FRAC_MAX;
-        if (frac != ONE) {
-            uint256 step = (((block.timestamp - (w >> OFF_TS)) & M32) << 30) / (c >> OFF_WIN & M32);
-            if (frac < ONE) frac = ONE - frac > step ? frac + step : ONE;
-            else frac = frac - ONE > step ? frac - step : ONE;
+        uint256 t0 = w >> OFF_TS & M32;
+        uint256 first = w >> OFF_FIRST & M32;
+        uint256 win = c >> OFF_WIN & M32;
+        uint256 lim = _limit(c, liq);
+        if (first == 0) {
+            frac = _refill(frac, (block.timestamp - t0) & M32, win);
+            return (liq, (frac * lim) >> 30);
         }
-        uint256 lim = _limit(c, liq - pend);
+        uint256 limNew = lim;
+        (uint256 baseLo, uint256 base) = _decodeBase(w >> OFF_BASE & M32);
+        lim = _limit(c, baseLo);
+        frac = _refill(frac, (first - t0) & M32, win);
         h = (frac * lim) >> 30;
-        if (pend != 0) {
-            uint256 cap = _cap(c, lim);
-            if (h < cap) h = cap - h > pend ? h + pend : cap;
+        uint256 cap = _cap(c, lim);
+        if (h < cap && liq > base) h = cap - h > liq - base ? h + (liq - base) : cap;
+        uint256 last = w >> OFF_LAST;
+        uint256 dt = (last - first) & M32;
+        if (dt != 0) {
+            if (h < lim) {
+                h += (lim * dt) / win; // the slowest refill
+                if (h > lim) h = lim;
+            } else {
+                uint256 dec = (limNew * dt) / win; // the fastest credit decay
+                h = h - lim > dec ? h - dec : lim;
+            }
         }
+        // h <= Lold + credit <= 2 * limNew here, and moving toward limNew keeps it so.
+        h = _move(h, limNew, (limNew * ((block.timestamp - last) & M32)) / win);
+    }
+
+    /// @dev Move `h` toward `lim` by `step`.
+    function _move(uint256 h, uint256 lim, uint256 step) private pure returns (uint256) {
+        if (h < lim) return lim - h > step ? h + step : lim;
+        return h - lim > step ? h - step : lim;
     }
 
     /// @dev Flow word for liquidity `liq` and headroom `h` (stored as a fraction of L(liq), rounded
-    ///      down), settled now, no pending inflow.
+    ///      down), settled now, nothing pending.
     function _encodeFlow(uint256 c, uint256 liq, uint256 h, bool slow) private view returns (uint256) {
+        uint256 base = _encodeBase(liq);
         uint256 frac = (h << 30) / _limit(c, liq);
         if (frac > FRAC_MAX) frac = FRAC_MAX;
-        return (block.timestamp << OFF_TS) | (frac << OFF_FRAC) | (slow ? SLOW_BIT : 0) | liq;
+        uint256 t = block.timestamp & M32;
+        return (t << OFF_LAST) | (t << OFF_TS) | (slow ? SLOW_BIT : 0) | (frac << OFF_FRAC) | (base << OFF_BASE) | liq;
     }
 
     /// @dev Config, liquidity and headroom as of now, without side effects.

@@ -31,8 +31,8 @@ library PauseOps {
     uint8 internal constant MAX_OP = 31;
 
     /// @notice The exit ops: never pausable by the guardian.
-    uint32 internal constant EXIT_OPS = (uint32(1) << CLOSE) | (uint32(1) << REPAY) | (uint32(1) << ADD_COLLATERAL)
-        | (uint32(1) << LIQUIDATE);
+    uint32 internal constant EXIT_OPS =
+        (uint32(1) << CLOSE) | (uint32(1) << REPAY) | (uint32(1) << ADD_COLLATERAL) | (uint32(1) << LIQUIDATE);
 
     /// @notice The scope id that covers every market.
     uint256 internal constant ALL_MARKETS = 0;

@@ -39,10 +39,15 @@ abstract contract ScopedPause is GuardAccess {
         uint40 guardianMarketsNextPause;
     }
 
+    /// @notice Lower bound of `guardianMaxPause`.
     uint256 public constant MIN_GUARDIAN_PAUSE = 1 hours;
+    /// @notice Upper bound of `guardianMaxPause`.
     uint256 public constant MAX_GUARDIAN_PAUSE = 72 hours;
+    /// @notice Lower bound of `guardianCooldown`.
     uint256 public constant MIN_GUARDIAN_COOLDOWN = 1 hours;
+    /// @notice Upper bound of `guardianCooldown`.
     uint256 public constant MAX_GUARDIAN_COOLDOWN = 30 days;
+    /// @notice Upper bound of `liquidationGrace`.
     uint256 public constant MAX_LIQUIDATION_GRACE = 4 hours;
     /// @notice Furthest ahead governance may set a pause's end in one call.
     uint256 public constant MAX_GOVERNANCE_PAUSE = 30 days;
@@ -92,9 +97,20 @@ abstract contract ScopedPause is GuardAccess {
     /// @notice Revert if `op` is paused in `market` or in all markets.
     /// @dev One SLOAD when `op` is not paused anywhere (or every pause has ended).
     function _requireNotPaused(uint8 op, uint256 market) internal view {
-        uint256 s = _pauseSummary;
-        if ((s >> op) & 1 == 0 || (s >> 32) <= block.timestamp) return;
-        _requireNotPausedSlow(op, market);
+        if (_maybePaused(op)) _requireNotPausedSlow(op, market);
+    }
+
+    /// @notice Modifier form of `_requireNotPaused` (inlined: saves a call on the hot path).
+    modifier whenNotPaused(uint8 op, uint256 market) {
+        if (_maybePaused(op)) _requireNotPausedSlow(op, market);
+        _;
+    }
+
+    function _maybePaused(uint8 op) private view returns (bool maybe) {
+        assembly ("memory-safe") {
+            let s := sload(_pauseSummary.slot)
+            maybe := and(shr(op, s), gt(shr(32, s), timestamp()))
+        }
     }
 
     function _requireNotPausedSlow(uint8 op, uint256 market) private view {

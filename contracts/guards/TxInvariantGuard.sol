@@ -9,9 +9,12 @@ import {TransientSlot} from "@openzeppelin/contracts/utils/TransientSlot.sol";
 ///         reverts the whole call tree if one is broken, so the protocol returns to its last secure state.
 /// @dev Euler v2's vault connector defers account and vault status checks to the end of a batch; this is
 ///      the same idea for one protocol, with EIP-1153 transient storage:
-///      - a transient depth counter: entry at depth 0 calls `_snapshotInvariants()` (and snapshots the
-///        tracked token balance), exit back to depth 0 calls `_checkInvariants()` (and the built-in
-///        outflow check). Nested and re-entrant guarded calls are therefore checked once, at the end.
+///      - a transient depth counter: entry at depth 0 calls `_snapshotInvariants()`, exit back to depth 0
+///        calls `_checkInvariants()`. Nested and re-entrant guarded calls are therefore checked once, at
+///        the end of the outermost one.
+///      - the optional built-in outflow check is per TRANSACTION: the tracked token's balance is recorded
+///        at the first guarded entry of the transaction and every outermost exit checks the fall since
+///        then, so splitting a drain into several top-level calls of one transaction does not help.
 ///      - snapshots live in transient slots (`_tsnapshot` / `_tsnapshotOf`), free at the end of the tx.
 ///      Reentrancy protection is a separate concern: use OpenZeppelin's ReentrancyGuardTransient.
 abstract contract TxInvariantGuard {
@@ -21,6 +24,7 @@ abstract contract TxInvariantGuard {
     bytes32 private constant BASE = 0xe9bfb79da2a97f3202a27bf04489c0e64ccf7e96a0c2666c23a5c4fded378700;
     bytes32 private constant DEPTH_SLOT = BASE;
     bytes32 private constant START_BALANCE_SLOT = bytes32(uint256(BASE) + 1);
+    bytes32 private constant START_SET_SLOT = bytes32(uint256(BASE) + 2);
     /// @dev User snapshot slots start here: BASE + 16 + key.
     uint256 private constant SNAPSHOT_OFFSET = 16;
 
@@ -48,8 +52,10 @@ abstract contract TxInvariantGuard {
     function _checkInvariants() internal virtual {}
 
     /// @notice Optional built-in check: within one transaction the balance of `token` held by this
-    ///         contract may fall by at most `maxOutflowBps` of its starting balance. (0, 0) disables it.
-    /// @dev Measured with balanceOf at entry and exit: independent of the protocol's own accounting.
+    ///         contract may fall by at most `maxOutflowBps` of its balance at the transaction's first
+    ///         guarded entry. (address(0), any) or maxOutflowBps >= 10_000 disables it.
+    /// @dev Measured with balanceOf (two static calls per outermost call): independent of the protocol's
+    ///      own accounting, which is what a bug would corrupt.
     function _txOutflowLimit() internal view virtual returns (address token, uint256 maxOutflowBps) {
         return (address(0), 0);
     }
@@ -82,8 +88,9 @@ abstract contract TxInvariantGuard {
 
     function _beginGuardedTx() private {
         (address token, uint256 maxBps) = _txOutflowLimit();
-        if (token != address(0) && maxBps < BPS) {
+        if (token != address(0) && maxBps < BPS && !START_SET_SLOT.asBoolean().tload()) {
             START_BALANCE_SLOT.asUint256().tstore(IERC20(token).balanceOf(address(this)));
+            START_SET_SLOT.asBoolean().tstore(true);
         }
         _snapshotInvariants();
     }

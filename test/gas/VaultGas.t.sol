@@ -80,6 +80,29 @@ contract VaultGasTest is Test {
         assertEq(token.balanceOf(alice), 10_000_000e18 - 3_000_000e18 + AMOUNT); // paid now, not queued
     }
 
+    /// @dev The previous operation was a deposit (pending inflow to settle), one block earlier.
+    function _withdrawAfterDeposit(address vault, string memory name, uint256 secs) internal {
+        vm.prank(bob);
+        PlainVault(vault).deposit(AMOUNT);
+        _withdraw(vault, name, secs);
+    }
+
+    function test_gas_plain_withdraw_afterDeposit_1block() public {
+        _withdrawAfterDeposit(address(plain), "plain_withdraw_afterDeposit_1block", 12);
+    }
+
+    function test_gas_plain_withdraw_afterDeposit_30d() public {
+        _withdrawAfterDeposit(address(plain), "plain_withdraw_afterDeposit_30d", 30 days);
+    }
+
+    function test_gas_guarded_withdraw_afterDeposit_1block() public {
+        _withdrawAfterDeposit(address(guarded), "guarded_withdraw_afterDeposit_1block", 12);
+    }
+
+    function test_gas_guarded_withdraw_afterDeposit_30d() public {
+        _withdrawAfterDeposit(address(guarded), "guarded_withdraw_afterDeposit_30d", 30 days);
+    }
+
     function test_gas_plain_deposit_1block() public {
         _deposit(address(plain), "plain_deposit_1block", 12);
     }
