@@ -10,10 +10,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 STAMPS := .stamps
+# The gas suites behind .gas-snapshot: full-transaction gas (--isolate) of the guards and the protocol.
+GAS_SUITES := --match-path 'test/gas/*'
+
 export BASTION_ROOT := $(CURDIR)
 export FOUNDRY_SOLC := $(CURDIR)/tools/solc
 
-.PHONY: help setup build test test-forge test-py lint demo bench-gas test-deep clean
+.PHONY: help setup build test demo bench-gas gas-snapshot test-deep clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,11 +41,18 @@ build: setup ## Set up and compile the contracts (forge caches unchanged sources
 
 test: build ## Forge tests, gas regression check, pytest and ruff; non-zero exit on any failure
 	$(FORGE) test
+	$(FORGE) snapshot --isolate --check --tolerance 2 $(GAS_SUITES)
 	$(PY) -m pytest -q
 	$(PY) -m ruff check src tests bench
 
 demo: build ## Run Bastion's main job on an embedded local chain, then exit
 	$(VENV)/bin/bastion demo
+
+bench-gas: build ## Gas overhead of the guards and the protocol's operations (last line: JSON)
+	$(PY) bench/bench_gas.py
+
+gas-snapshot: build ## Re-record .gas-snapshot after an intended gas change (commit it)
+	$(FORGE) snapshot --isolate $(GAS_SUITES)
 
 test-deep: build ## Forge fuzz and invariant tests with far more runs
 	FOUNDRY_PROFILE=deep $(FORGE) test

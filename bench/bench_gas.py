@@ -22,8 +22,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FORGE = Path("node_modules/@foundry-rs/forge-linux-amd64/bin/forge")
-SUITE = "test/gas/VaultGas.t.sol"
+SUITES = "test/gas/*"
 SNAPSHOT = Path("snapshots/VaultGas.json")
+# The reference clearinghouse's user operations, every guard on (test/gas/ProtocolGas.t.sol).
+PROTOCOL_SNAPSHOT = Path("snapshots/ProtocolGas.json")
+PROTOCOL_OPS = ("deposit", "withdraw", "open", "close", "liquidate")
 
 TARGETS = {"withdraw": 6_000, "deposit": 3_000}
 
@@ -40,15 +43,18 @@ SCENARIOS = [
 ]
 
 
-def run_forge(forge: Path) -> dict[str, int]:
-    """Run the isolated gas suite and return the recorded full-transaction gas per scenario."""
-    cmd = [str(forge), "test", "--isolate", "--match-path", SUITE]
+def run_forge(forge: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """Run the isolated gas suites; return full-transaction gas per vault scenario and per protocol op."""
+    cmd = [str(forge), "test", "--isolate", "--match-path", SUITES]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
         raise SystemExit(f"forge failed ({proc.returncode}): {' '.join(cmd)}")
-    raw = json.loads((ROOT / SNAPSHOT).read_text())
-    return {name: int(value) for name, value in raw.items()}
+
+    def read(path: Path) -> dict[str, int]:
+        return {name: int(value) for name, value in json.loads((ROOT / path).read_text()).items()}
+
+    return read(SNAPSHOT), read(PROTOCOL_SNAPSHOT)
 
 
 def overheads(gas: dict[str, int]) -> list[tuple[str, str, int, int, int, int | None]]:
@@ -67,7 +73,7 @@ def main() -> None:
     parser.add_argument("--forge", type=Path, default=FORGE, help="forge binary, relative to the repo root")
     args = parser.parse_args()
 
-    gas = run_forge(args.forge)
+    gas, protocol = run_forge(args.forge)
     rows = overheads(gas)
     by_key = {key: over for _, key, _, _, over, _ in rows}
 
@@ -79,6 +85,11 @@ def main() -> None:
         "baseline: PlainVault (balances + totalAssets counter, SafeERC20), full transaction gas, "
         "measured with forge --isolate"
     )
+
+    print()
+    print("reference clearinghouse, full transaction gas (every guard on):")
+    for op in PROTOCOL_OPS:
+        print(f"  {op:10} {protocol[op]:>9,}")
 
     withdraw = max(by_key["withdraw_1block"], by_key["withdraw_afterDeposit_1block"])
     withdraw_idle = max(by_key["withdraw_30d"], by_key["withdraw_afterDeposit_30d"])
@@ -101,6 +112,7 @@ def main() -> None:
         "guarded_deposit_gas": gas["guarded_deposit_1block"],
         "withdraw_target_gas": TARGETS["withdraw"],
         "deposit_target_gas": TARGETS["deposit"],
+        **{f"protocol_{op}_gas": protocol[op] for op in PROTOCOL_OPS},
         "targets_met": withdraw <= TARGETS["withdraw"]
         and withdraw_idle <= TARGETS["withdraw"]
         and by_key["deposit_1block"] <= TARGETS["deposit"]
