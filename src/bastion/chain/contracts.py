@@ -7,7 +7,9 @@ the function and the decoded custom error.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import cache
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -17,6 +19,7 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError
 
 from bastion.chain.artifacts import load_artifact
+from bastion.paths import build_dir
 
 
 class TransactionFailed(RuntimeError):
@@ -42,12 +45,24 @@ def _error_selectors(abi: list) -> dict[bytes, str]:
     return table
 
 
+@cache
+def _all_error_selectors() -> dict[bytes, str]:
+    """Every custom error of every built contract: a revert often bubbles up from a nested call."""
+    table: dict[bytes, str] = {}
+    for path in build_dir().glob("*.sol/*.json"):
+        try:
+            table.update(_error_selectors(json.loads(path.read_text()).get("abi", [])))
+        except (OSError, ValueError):
+            continue
+    return table
+
+
 def describe_revert(exc: Exception, abi: list | None = None) -> str:
-    """A short human reason for a revert, naming the custom error when the ABI knows it."""
+    """A short human reason for a revert, naming the custom error (from ``abi``, else any built contract)."""
     data = getattr(exc, "data", None)
     if isinstance(exc, ContractCustomError) and isinstance(data, str) and data.startswith("0x"):
-        raw = bytes.fromhex(data[2:])
-        name = _error_selectors(abi or []).get(raw[:4])
+        selector = bytes.fromhex(data[2:10])
+        name = _error_selectors(abi or []).get(selector) or _all_error_selectors().get(selector)
         return name or f"custom error {data[:10]}"
     return str(exc.args[0] if exc.args else exc)
 
