@@ -40,7 +40,7 @@ def _trader(node, protocol, index=10, usd=50_000):
 
 
 def test_manifest_describes_the_deployment(system, tmp_path):
-    node, protocol = system
+    _node, protocol = system
     m = protocol.manifest
     assert m.chain_id == 31337
     for name in ("usdc", "safe", "timelock", "registry", "oracle_guard", "vault", "engine", "router"):
@@ -62,7 +62,7 @@ def test_manifest_describes_the_deployment(system, tmp_path):
 def test_bad_manifest_is_a_one_line_error(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text("{not json")
-    with pytest.raises(ValueError, match="unreadable.*bastion deploy") as info:
+    with pytest.raises(ValueError, match=r"unreadable.*bastion deploy") as info:
         Manifest.load(path)
     assert "\n" not in str(info.value)
 
