@@ -190,8 +190,10 @@ abstract contract EmergencySettlement is GuardAccess {
     function settlementPayoutOf(address account) external view returns (uint256 claim, uint256 payout) {
         Claimant memory c = _claimants[account];
         if (!settled || c.claimed) return (0, 0);
-        claim = c.tallied ? c.claim : _claimOf(account);
-        payout = claimsOpen() ? _payoutFor(claim) : 0;
+        bool open = claimsOpen();
+        // Tally mode pays the recorded claim (0 for a non-account); before the tally, preview the hook's.
+        claim = _needsTally() && (c.tallied || open) ? c.claim : _claimOf(account);
+        payout = open ? _payoutFor(claim) : 0;
     }
 
     /// @notice Whether `account` has claimed.
