@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
 import {GuardAccess} from "../guards/GuardAccess.sol";
+import {EmergencySettlement} from "../guards/EmergencySettlement.sol";
 import {ICollateralVault, IOracleGuard, IParameterRegistry} from "../interfaces/IProtocolGuards.sol";
 import {PerpMath} from "./PerpMath.sol";
 
@@ -17,7 +18,9 @@ import {PerpMath} from "./PerpMath.sol";
 ///      favours the protocol. Bad debt is covered by the insurance fund, then charged to the maker (the
 ///      backstop liquidity provider); if the maker itself goes under, anyone may trigger settlement.
 ///      Only the Router may call the state-changing entry points; it passes the acting account.
-contract ClearingEngine is GuardAccess {
+///      Settlement is the EmergencySettlement guard in tally mode: an account's claim (its equity at the
+///      frozen prices) is not known in O(1), so every account is tallied before claims open.
+contract ClearingEngine is EmergencySettlement {
     using SafeCast for uint256;
     using SafeCast for int256;
 
@@ -61,6 +64,8 @@ contract ClearingEngine is GuardAccess {
     /// @notice The backstop liquidity provider: the counterparty of every trade.
     address public immutable maker;
 
+    // First on purpose: it shares EmergencySettlement's `settled` slot, so the hot paths' onlyRouter and
+    // whenNotSettled checks cost one cold read together.
     address public router;
     Market[] internal _markets;
     mapping(bytes32 => uint256) internal _marketIndexPlusOne;
@@ -73,15 +78,6 @@ contract ClearingEngine is GuardAccess {
     /// @notice Every account that ever held collateral or a position, for keepers and settlement.
     address[] public accounts;
     mapping(address => bool) public isAccount;
-
-    // Settlement: prices freeze, every account is tallied, then each claims its pro-rata share once.
-    bool public settled;
-    uint256 public settlementPool;
-    uint256 public totalClaims;
-    uint256 public talliedAccounts;
-    mapping(bytes32 => uint256) public frozenPrice;
-    mapping(address => uint256) public claimOf; // 0 after it was paid
-    mapping(address => bool) public tallied;
 
     event MarketAdded(bytes32 indexed market, uint256 index);
     event RouterSet(address indexed router);
@@ -97,9 +93,6 @@ contract ClearingEngine is GuardAccess {
     event BadDebtCovered(address indexed account, uint256 fromInsurance, uint256 fromMaker);
     event InsuranceFunded(address indexed from, uint256 amount);
     event FeesSwept(address indexed to, uint256 amount);
-    event SettlementTriggered(address indexed by, bool insolvent, uint256 pool);
-    event AccountTallied(address indexed account, uint256 claim);
-    event SettlementClaimed(address indexed account, uint256 paid);
 
     error NotRouter(address caller);
     error UnknownMarket(bytes32 market);
@@ -113,11 +106,6 @@ contract ClearingEngine is GuardAccess {
     error PriceLimit(bytes32 market, uint256 price, uint256 limit);
     error NotLiquidatable(address account, int256 equity, uint256 maintenance);
     error MakerCannotTrade();
-    error Settled();
-    error NotSettled();
-    error NotInsolvent();
-    error TallyIncomplete(uint256 tallied, uint256 accounts);
-    error NothingToClaim(address account);
 
     modifier onlyRouter() {
         if (msg.sender != router) revert NotRouter(msg.sender);
@@ -136,13 +124,9 @@ contract ClearingEngine is GuardAccess {
         }
     }
 
-    modifier notSettled() {
-        if (settled) revert Settled();
-        _;
-    }
-
     /// @param governance_ The timelock.
-    /// @param guardian_ The emergency council (may trigger settlement).
+    /// @param guardian_ The emergency council (the guardian Safe): seeds `settlementCouncil`, which may
+    ///        trigger settlement and nothing else.
     /// @param vault_ The collateral vault.
     /// @param oracle_ The oracle guard.
     /// @param registry_ The bounded parameter registry.
@@ -163,6 +147,7 @@ contract ClearingEngine is GuardAccess {
         registry = registry_;
         maker = maker_;
         collateralScale = 10 ** (18 - collateralDecimals);
+        _setSettlementCouncil(guardian_);
     }
 
     // ----------------------------------------------------------------------------------- governance
@@ -197,7 +182,7 @@ contract ClearingEngine is GuardAccess {
     /// @notice Move accrued trading fees out (to the treasury or the insurance fund's owner).
     /// @param to Recipient.
     /// @param amount Amount in collateral units, at most the fees accrued.
-    function sweepFees(address to, uint256 amount) external onlyGovernance notSettled {
+    function sweepFees(address to, uint256 amount) external onlyGovernance whenNotSettled {
         feesAccrued -= amount; // reverts on underflow
         vault.pay(to, amount);
         emit FeesSwept(to, amount);
@@ -206,7 +191,7 @@ contract ClearingEngine is GuardAccess {
     // ----------------------------------------------------------------------------------- router entry points
 
     /// @notice Credit `amount` of collateral pulled from `account` (which approved the vault).
-    function deposit(address account, uint256 amount) external onlyRouter notSettled {
+    function deposit(address account, uint256 amount) external onlyRouter whenNotSettled {
         if (amount == 0) revert ZeroAmount();
         _track(account);
         vault.pull(account, amount);
@@ -216,7 +201,7 @@ contract ClearingEngine is GuardAccess {
     }
 
     /// @notice Add to the insurance fund from `from`.
-    function fundInsurance(address from, uint256 amount) external onlyRouter notSettled {
+    function fundInsurance(address from, uint256 amount) external onlyRouter whenNotSettled {
         if (amount == 0) revert ZeroAmount();
         vault.pull(from, amount);
         insuranceFund += amount;
@@ -225,7 +210,7 @@ contract ClearingEngine is GuardAccess {
 
     /// @notice Withdraw `amount` of free collateral; the account must stay above initial margin.
     /// @return paidNow False when the outflow limiter queued the payment as a claim on the vault.
-    function withdraw(address account, uint256 amount) external onlyRouter notSettled priced returns (bool paidNow) {
+    function withdraw(address account, uint256 amount) external onlyRouter whenNotSettled priced returns (bool paidNow) {
         if (amount == 0) revert ZeroAmount();
         _settleAllFunding(account);
         int256 collateral = collateralOf[account];
@@ -244,7 +229,7 @@ contract ClearingEngine is GuardAccess {
     function trade(address account, bytes32 market, int256 delta, uint256 priceLimit)
         external
         onlyRouter
-        notSettled
+        whenNotSettled
         priced
         returns (bool increasesRisk)
     {
@@ -285,7 +270,7 @@ contract ClearingEngine is GuardAccess {
 
     /// @notice Close every position of an account below maintenance margin; the liquidator earns part of
     ///         the penalty, the insurance fund the rest. Liquidations work while trading is paused.
-    function liquidate(address account, address liquidator) external onlyRouter notSettled priced {
+    function liquidate(address account, address liquidator) external onlyRouter whenNotSettled priced {
         if (account == maker) revert MakerCannotTrade();
         uint256 n = _markets.length;
         for (uint256 i; i < n; ++i) {
@@ -329,56 +314,12 @@ contract ClearingEngine is GuardAccess {
 
     // ----------------------------------------------------------------------------------- settlement
 
-    /// @notice Wind the protocol down: freeze every market's price at the oracle guard's last good price and
-    ///         stop all activity. Governance or the guardian (emergency council) may call it at any time;
-    ///         anyone may once the backstop maker is insolvent (its equity is negative).
-    function triggerSettlement() external notSettled {
-        bool insolvent = _makerInsolvent();
-        if (msg.sender != governance && msg.sender != guardian && !insolvent) revert NotInsolvent();
-        for (uint256 i; i < _markets.length; ++i) {
-            (uint256 price, ) = oracle.checkedPrice(_markets[i].id);
-            _accrueFunding(i, price);
-            frozenPrice[_markets[i].id] = price;
-        }
-        settled = true;
-        settlementPool = vault.freeBalance();
-        emit SettlementTriggered(msg.sender, insolvent, settlementPool);
-    }
-
-    /// @notice Record the claims (equity at frozen prices, floored at zero) of `list`. Anyone may call it;
-    ///         claims open when every account is tallied, so that the pro-rata factor is final and fair.
-    function tally(address[] calldata list) external {
-        if (!settled) revert NotSettled();
-        uint256[] memory prices = _frozenPrices();
-        for (uint256 k; k < list.length; ++k) {
-            address account = list[k];
-            if (tallied[account] || !isAccount[account]) continue;
-            tallied[account] = true;
-            ++talliedAccounts;
-            (int256 equity, , ) = _healthAt(account, prices);
-            uint256 claim = equity > 0 ? uint256(equity) : 0;
-            claimOf[account] = claim;
-            totalClaims += claim;
-            emit AccountTallied(account, claim);
-        }
-    }
-
-    /// @notice What `account` will be paid: its claim scaled by min(1, pool / total claims), rounded down.
-    function settlementPayout(address account) public view returns (uint256) {
-        uint256 claim = claimOf[account];
-        if (totalClaims <= settlementPool) return claim;
-        return (claim * settlementPool) / totalClaims;
-    }
-
-    /// @notice Pay `account` its pro-rata share, once.
-    function claimSettlement(address account) external onlyRouter returns (uint256 paid) {
-        if (!settled) revert NotSettled();
-        if (talliedAccounts < accounts.length) revert TallyIncomplete(talliedAccounts, accounts.length);
-        paid = settlementPayout(account);
-        if (paid == 0) revert NothingToClaim(account);
-        claimOf[account] = 0;
-        vault.paySettlement(account, paid);
-        emit SettlementClaimed(account, paid);
+    /// @notice The Router's claim path: pay `account` its pro-rata share, once (to `account` itself).
+    ///         Users may also call `claimSettlement()` here directly; either way each account claims once.
+    /// @param account The claimant (the Router passes its caller).
+    /// @return payout The amount paid.
+    function claimSettlementFor(address account) external onlyRouter returns (uint256 payout) {
+        return _claimSettlement(account);
     }
 
     // ----------------------------------------------------------------------------------- views
@@ -418,7 +359,7 @@ contract ClearingEngine is GuardAccess {
 
     /// @notice Equity (collateral units, signed), maintenance and initial margin requirements at view prices.
     function health(address account) external view returns (int256 equity, uint256 maintenance, uint256 initial) {
-        return _healthAt(account, settled ? _frozenPrices() : _viewPrices());
+        return _healthAt(account, settled ? _settlementPrices() : _viewPrices());
     }
 
     /// @notice What the vault must hold for the books to balance: Σ equity of all accounts + insurance fund
@@ -535,10 +476,6 @@ contract ClearingEngine is GuardAccess {
         emit BadDebtCovered(account, fromInsurance, fromMaker);
     }
 
-    function _makerInsolvent() internal view returns (bool) {
-        (int256 equity, , ) = _healthAt(maker, _viewPrices());
-        return equity < 0;
-    }
 
     function _viewPrices() internal view returns (uint256[] memory prices) {
         prices = new uint256[](_markets.length);
@@ -547,10 +484,10 @@ contract ClearingEngine is GuardAccess {
         }
     }
 
-    function _frozenPrices() internal view returns (uint256[] memory prices) {
+    function _settlementPrices() internal view returns (uint256[] memory prices) {
         prices = new uint256[](_markets.length);
         for (uint256 i; i < prices.length; ++i) {
-            prices[i] = frozenPrice[_markets[i].id];
+            prices[i] = frozenPrice(_markets[i].id);
         }
     }
 
@@ -602,5 +539,57 @@ contract ClearingEngine is GuardAccess {
         equity = collateralOf[account] + PerpMath.toCollateralDown(value18, collateralScale);
         maintenance = PerpMath.toCollateralUp(mm18, collateralScale);
         initial = PerpMath.toCollateralUp(im18, collateralScale);
+    }
+
+    // ----------------------------------------------------------------------------------- settlement hooks
+
+    /// @dev Freeze every market at the oracle guard's last good price (exits never need a fresh oracle) and
+    ///      accrue funding up to now, so equity at the frozen prices never moves again.
+    function _freezePrices() internal override {
+        for (uint256 i; i < _markets.length; ++i) {
+            (uint256 price, ) = oracle.checkedPrice(_markets[i].id);
+            _accrueFunding(i, price);
+            _freezePrice(_markets[i].id, price);
+        }
+    }
+
+    /// @dev The vault's tokens not already promised to queued withdrawals.
+    function _settlementPool() internal view override returns (uint256) {
+        return vault.freeBalance();
+    }
+
+    /// @dev Claims are tallied (`_needsTally`): Σ max(0, equity) is not known in O(1). Never called.
+    function _totalClaims() internal pure override returns (uint256) {
+        return 0;
+    }
+
+    function _needsTally() internal pure override returns (bool) {
+        return true;
+    }
+
+    function _claimantCount() internal view override returns (uint256) {
+        return accounts.length;
+    }
+
+    function _isClaimant(address account) internal view override returns (bool) {
+        return isAccount[account];
+    }
+
+    /// @dev Equity at the frozen prices, floored at zero (an account in bad debt claims nothing).
+    function _claimOf(address account) internal view override returns (uint256) {
+        (int256 equity, , ) = _healthAt(account, _settlementPrices());
+        return equity > 0 ? uint256(equity) : 0;
+    }
+
+    /// @dev Settlement payouts bypass the outflow limiter: settlement is the orderly exit.
+    function _payout(address to, uint256 amount) internal override {
+        vault.paySettlement(to, amount);
+    }
+
+    /// @dev The backstop maker's equity is negative at the oracle guard's prices (stored accounting and
+    ///      guarded prices, never a spot price that a flash loan could move).
+    function _isInsolvent() internal view override returns (bool) {
+        (int256 equity, , ) = _healthAt(maker, _viewPrices());
+        return equity < 0;
     }
 }

@@ -106,9 +106,11 @@ contract Router is ScopedPause, TxInvariantGuard, ReentrancyGuardTransient {
         engine.fundInsurance(msg.sender, amount);
     }
 
-    /// @notice After global settlement, take your pro-rata share in one call.
+    /// @notice After global settlement (once every account is tallied: `engine.tally`), take your pro-rata
+    ///         share in one call. The engine pays it to the caller; `engine.claimSettlement()` is the same.
+    /// @return The amount paid.
     function claimSettlement() external nonReentrant returns (uint256) {
-        return engine.claimSettlement(msg.sender);
+        return engine.claimSettlementFor(msg.sender);
     }
 
     // ------------------------------------------------------------------------------------------ governance

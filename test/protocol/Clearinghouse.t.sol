@@ -8,6 +8,8 @@ import {Vault} from "../../contracts/protocol/Vault.sol";
 import {PauseOps} from "../../contracts/guards/PauseOps.sol";
 import {ScopedPause} from "../../contracts/guards/ScopedPause.sol";
 import {TxInvariantGuard} from "../../contracts/guards/TxInvariantGuard.sol";
+import {EmergencySettlement} from "../../contracts/guards/EmergencySettlement.sol";
+import {OracleGuard} from "../../contracts/guards/OracleGuard.sol";
 
 contract ClearinghouseTest is ProtocolBase {
     address internal alice = makeAddr("alice");
@@ -211,6 +213,19 @@ contract ClearinghouseTest is ProtocolBase {
         vault.setEngine(alice);
     }
 
+    // ------------------------------------------------------------------------------ global settlement
+
+    function _everyone() internal view returns (address[] memory list) {
+        list = new address[](engine.accountCount());
+        for (uint256 i; i < list.length; ++i) list[i] = engine.accounts(i);
+    }
+
+    function _settleAndTallyEveryone() internal {
+        vm.prank(guardian);
+        engine.triggerSettlement();
+        engine.tally(_everyone());
+    }
+
     function test_settlementPaysEveryoneTheirShareOnce() public {
         _fund(alice, 50_000 * USD);
         _fund(bob, 20_000 * USD);
@@ -220,29 +235,172 @@ contract ClearinghouseTest is ProtocolBase {
         vm.prank(guardian);
         engine.triggerSettlement();
         vm.prank(alice);
-        vm.expectRevert(ClearingEngine.Settled.selector);
+        vm.expectRevert(EmergencySettlement.ProtocolSettled.selector);
         router.trade(ETH, 1e18, 0);
         // claims open once every account is tallied
-        address[] memory everyone = new address[](engine.accountCount());
-        for (uint256 i; i < everyone.length; ++i) everyone[i] = engine.accounts(i);
         vm.prank(alice);
-        vm.expectRevert();
+        vm.expectRevert(abi.encodeWithSelector(EmergencySettlement.TallyIncomplete.selector, 0, engine.accountCount()));
         router.claimSettlement();
-        engine.tally(everyone);
-        uint256 expected = engine.settlementPayout(alice);
+        engine.tally(_everyone());
+        assertTrue(engine.claimsOpen());
+        (, uint256 expected) = engine.settlementPayoutOf(alice);
         assertGt(expected, 50_000 * USD); // alice was in profit
         vm.prank(alice);
-        router.claimSettlement();
+        assertEq(router.claimSettlement(), expected);
         assertEq(usdc.balanceOf(alice), expected);
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(ClearingEngine.NothingToClaim.selector, alice));
+        vm.expectRevert(abi.encodeWithSelector(EmergencySettlement.AlreadyClaimed.selector, alice));
         router.claimSettlement();
         assertLe(engine.totalClaims(), engine.settlementPool());
     }
 
+    /// The hot paths check onlyRouter then whenNotSettled: `router` shares EmergencySettlement's `settled`
+    /// slot (slot 10: bool settled at byte 0, uint40 settledAt, then the router), so the second check is a warm
+    /// read. If the layout changes, re-check the hot paths' gas.
+    function test_settledFlagSharesTheRouterSlot() public {
+        bytes32 word = vm.load(address(engine), bytes32(uint256(10)));
+        assertEq(address(uint160(uint256(word) >> 48)), address(router));
+        assertEq(uint256(word) & 0xff, 0);
+        engine.triggerSettlement();
+        word = vm.load(address(engine), bytes32(uint256(10)));
+        assertEq(uint256(word) & 0xff, 1);
+        assertEq((uint256(word) >> 8) & type(uint40).max, block.timestamp);
+        assertEq(address(uint160(uint256(word) >> 48)), address(router));
+    }
+
     function test_strangerCannotSettleASolventProtocol() public {
         vm.prank(alice);
-        vm.expectRevert(ClearingEngine.NotInsolvent.selector);
+        vm.expectRevert(abi.encodeWithSelector(EmergencySettlement.NotAllowedToSettle.selector, alice));
         engine.triggerSettlement();
+    }
+
+    function test_theGuardianSafeIsTheCouncilAndGovernanceTriggersToo() public {
+        assertEq(engine.settlementCouncil(), guardian);
+        vm.expectEmit(true, false, false, false, address(engine));
+        emit EmergencySettlement.SettlementTriggered(gov, EmergencySettlement.Trigger.Governance, 0, 0);
+        engine.triggerSettlement(); // this test contract is governance
+        assertTrue(engine.settled());
+        vm.prank(guardian);
+        vm.expectRevert(EmergencySettlement.ProtocolSettled.selector);
+        engine.triggerSettlement();
+    }
+
+    function test_anyoneSettlesOnceTheMakerIsInsolvent() public {
+        _fund(alice, 100_000 * USD);
+        _trade(alice, ETH, 100e18);
+        // At the oracle guard's (view) price the maker's short has lost more than its 2M of collateral.
+        vm.mockCall(
+            address(oracle), abi.encodeWithSelector(OracleGuard.viewPrice.selector, ETH), abi.encode(uint256(30_000e18), false)
+        );
+        assertLt(_equity(maker), 0);
+        vm.expectEmit(true, false, false, false, address(engine));
+        emit EmergencySettlement.SettlementTriggered(alice, EmergencySettlement.Trigger.Insolvency, 0, 0);
+        vm.prank(alice);
+        engine.triggerSettlement();
+    }
+
+    function test_settlementStopsEveryEntryPointAndFreezesPrices() public {
+        _fund(alice, 50_000 * USD);
+        _trade(alice, ETH, 10e18);
+        _settleAndTallyEveryone();
+        assertEq(engine.frozenPrice(ETH), 3_000e18);
+        assertEq(engine.frozenPrice(BTC), 60_000e18);
+        (int256 equityBefore,,) = engine.health(alice);
+        _setPrice(ETH, 3_300e8); // the feeds move on; settlement does not
+        (int256 equityAfter,,) = engine.health(alice);
+        assertEq(equityAfter, equityBefore);
+        usdc.mint(alice, 1 * USD);
+        vm.startPrank(alice);
+        vm.expectRevert(EmergencySettlement.ProtocolSettled.selector);
+        router.deposit(1 * USD);
+        vm.expectRevert(EmergencySettlement.ProtocolSettled.selector);
+        router.withdraw(1 * USD);
+        vm.expectRevert(EmergencySettlement.ProtocolSettled.selector);
+        router.close(ETH);
+        vm.expectRevert(EmergencySettlement.ProtocolSettled.selector);
+        router.fundInsurance(1 * USD);
+        vm.expectRevert(EmergencySettlement.ProtocolSettled.selector);
+        router.liquidate(bob);
+        vm.stopPrank();
+        vm.expectRevert(EmergencySettlement.ProtocolSettled.selector);
+        engine.sweepFees(gov, 1);
+    }
+
+    function test_tallyInBatchesSkipsDuplicatesAndStrangers() public {
+        _fund(alice, 50_000 * USD);
+        _fund(bob, 20_000 * USD);
+        _trade(alice, ETH, 20e18);
+        vm.prank(guardian);
+        engine.triggerSettlement();
+        address[] memory all = _everyone(); // maker, alice, bob
+        assertEq(engine.claimantCount(), all.length);
+        address[] memory batch = new address[](3);
+        (batch[0], batch[1], batch[2]) = (alice, alice, makeAddr("stranger"));
+        assertEq(engine.tally(batch), 1);
+        assertEq(engine.tally(batch), 0); // a second tally changes nothing
+        assertEq(engine.talliedAccounts(), 1);
+        (uint256 aliceClaim,) = engine.settlementPayoutOf(alice);
+        assertEq(engine.totalClaims(), aliceClaim);
+        assertFalse(engine.claimsOpen());
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(EmergencySettlement.TallyIncomplete.selector, 1, all.length));
+        router.claimSettlement();
+        vm.expectEmit(false, false, false, false, address(engine));
+        emit EmergencySettlement.ClaimsOpened(0, 0);
+        assertEq(engine.tally(all), all.length - 1);
+        assertTrue(engine.claimsOpen());
+        vm.prank(alice);
+        router.claimSettlement();
+    }
+
+    function test_claimDirectlyOrThroughTheRouterButOnce() public {
+        _fund(alice, 50_000 * USD);
+        _settleAndTallyEveryone();
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(ClearingEngine.NotRouter.selector, bob));
+        engine.claimSettlementFor(alice);
+        vm.prank(alice);
+        assertEq(engine.claimSettlement(), 50_000 * USD);
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(EmergencySettlement.AlreadyClaimed.selector, alice));
+        router.claimSettlement();
+        vm.prank(bob);
+        vm.expectRevert(abi.encodeWithSelector(EmergencySettlement.NothingToClaim.selector, bob));
+        router.claimSettlement();
+    }
+
+    /// An underwater account left unliquidated: the positive claims exceed the pool, so every payout is cut
+    /// pro rata. Each payout is the share, and together they never exceed the pool.
+    function test_haircutPayoutsAreTheSharesAndSumToAtMostThePool() public {
+        _fund(alice, 400_000 * USD);
+        _fund(bob, 30_000 * USD);
+        _trade(alice, ETH, 1_300e18); // 3.9M notional on 400k
+        _trade(bob, BTC, 1e18);
+        _setPrice(ETH, 2_580e8); // -14%: alice is ~150k under water, more than the 100k insurance fund
+        assertLt(_equity(alice), -100_000 * int256(USD));
+        _settleAndTallyEveryone();
+        uint256 pool = engine.settlementPool();
+        uint256 claims = engine.totalClaims();
+        assertLt(pool, claims, "a haircut");
+        assertEq(pool, vault.freeBalance());
+        address[] memory all = _everyone();
+        uint256 paid;
+        uint256 vaultBefore = usdc.balanceOf(address(vault));
+        for (uint256 i; i < all.length; ++i) {
+            (uint256 claim, uint256 payout) = engine.settlementPayoutOf(all[i]);
+            assertEq(payout, claim * pool / claims);
+            if (claim == 0) continue;
+            uint256 before = usdc.balanceOf(all[i]);
+            vm.prank(all[i]);
+            assertEq(router.claimSettlement(), payout);
+            assertEq(usdc.balanceOf(all[i]) - before, payout);
+            paid += payout;
+        }
+        (uint256 aliceClaim,) = engine.settlementPayoutOf(alice);
+        assertEq(aliceClaim, 0, "an account in bad debt claims nothing");
+        assertLe(paid, pool);
+        assertGe(paid + all.length, pool, "rounding loses at most one unit per claimant");
+        assertEq(engine.paidTotal(), paid);
+        assertEq(vaultBefore - usdc.balanceOf(address(vault)), paid);
     }
 }

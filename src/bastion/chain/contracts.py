@@ -99,7 +99,9 @@ class Sender:
         tx.update({k: v for k, v in self._fees().items() if k not in tx and "gasPrice" not in tx})
         if "gas" not in tx:
             try:
-                tx["gas"] = int(self.w3.eth.estimate_gas(tx) * 1.2) + 10_000
+                # Generous headroom: state can change between estimate and inclusion (a new second accrues
+                # funding, a price moves); unused gas is not charged.
+                tx["gas"] = int(self.w3.eth.estimate_gas(tx) * 1.3) + 60_000
             except (ContractLogicError, ContractCustomError) as exc:
                 raise TransactionFailed(f"{label} would revert: {describe_revert(exc, abi)}") from None
         signed = self.account.sign_transaction(tx)

@@ -56,6 +56,23 @@ class GuardState:
     settled: bool
 
 
+@dataclass(frozen=True)
+class SettlementState:
+    """The engine's EmergencySettlement guard (tally mode): trigger, tally progress, claims."""
+
+    settled: bool
+    pool: int  # collateral units available to claimants, fixed at the trigger
+    total_claims: int  # Σ tallied claims (final once claims are open)
+    tallied: int
+    claimants: int  # accounts to tally, fixed at the trigger
+    claims_open: bool
+    paid: int
+
+    @property
+    def haircut(self) -> bool:
+        return self.claims_open and self.pool < self.total_claims
+
+
 class Protocol:
     """Handles on every contract of a deployment, and the user actions of the clearinghouse."""
 
@@ -109,6 +126,28 @@ class Protocol:
     def claim_locked(self, anyone: Sender, recipient: str):
         return anyone.transact(self.vault.functions.claimLockedFunds(self.usdc.address, recipient))
 
+    # -- global settlement ---------------------------------------------------------------------
+    def trigger_settlement(self, caller: Sender):
+        """Governance or the council (the guardian Safe) at any time; anyone once the maker is insolvent."""
+        return caller.transact(self.engine.functions.triggerSettlement())
+
+    def tally(self, anyone: Sender, accounts: list[str] | None = None, *, batch: int = 50) -> int:
+        """Tally ``accounts`` (default: every account) in batches; returns the transactions sent."""
+        candidates = self.accounts() if accounts is None else accounts
+        todo = [a for a in candidates if not self.engine.functions.isTallied(a).call()]
+        for start in range(0, len(todo), batch):
+            anyone.transact(self.engine.functions.tally(todo[start : start + batch]))
+        return -(-len(todo) // batch)
+
+    def claim_settlement(self, user: Sender):
+        """Take ``user``'s pro-rata share (through the Router, paid to ``user``)."""
+        return user.transact(self.router.functions.claimSettlement())
+
+    def settlement_payout(self, address: str) -> tuple[int, int]:
+        """(claim, payout) of ``address``; the payout is 0 until claims open and after the claim."""
+        claim, payout = self.engine.functions.settlementPayoutOf(address).call()
+        return claim, payout
+
     # -- reads ---------------------------------------------------------------------------------
     def account(self, address: str) -> AccountState:
         equity, maintenance, initial = self.engine.functions.health(address).call()
@@ -145,6 +184,18 @@ class Protocol:
             limiter_tripped=self.vault.functions.isRateLimitTriggered(asset).call(),
             outstanding_claims=self.vault.functions.outstandingClaims().call(),
             settled=self.engine.functions.settled().call(),
+        )
+
+    def settlement(self) -> SettlementState:
+        e = self.engine.functions
+        return SettlementState(
+            settled=e.settled().call(),
+            pool=e.settlementPool().call(),
+            total_claims=e.totalClaims().call(),
+            tallied=e.talliedAccounts().call(),
+            claimants=e.claimantCount().call(),
+            claims_open=e.claimsOpen().call(),
+            paid=e.paidTotal().call(),
         )
 
     def accounts(self) -> list[str]:

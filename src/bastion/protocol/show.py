@@ -47,5 +47,13 @@ def print_state(console: Console, protocol: Protocol, *, title: str = "Protocol 
     guards.add_row("outflow limiter headroom / limit", f"{_usd(g.limiter_headroom)} / {_usd(g.limiter_limit)}")
     guards.add_row("outflow limiter tripped", str(g.limiter_tripped))
     guards.add_row("withdrawals queued by the limiter", _usd(g.outstanding_claims))
-    guards.add_row("emergency settlement", "triggered" if g.settled else "not triggered")
+    guards.add_row("emergency settlement", _settlement(protocol) if g.settled else "not triggered")
     console.print(guards)
+
+
+def _settlement(protocol: Protocol) -> str:
+    st = protocol.settlement()
+    if not st.claims_open:
+        return f"triggered: tallied {st.tallied}/{st.claimants} accounts, claims not open yet"
+    cut = f", payouts cut to {st.pool / st.total_claims:.2%}" if st.haircut else ""
+    return f"claims open: paid {_usd(st.paid)} of pool {_usd(st.pool)} (claims {_usd(st.total_claims)}{cut})"
