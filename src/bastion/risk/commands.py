@@ -195,9 +195,9 @@ def _chain(
                 con.print(cycle_table(result, _summary(result)))
                 con.print("why:")
                 for line in reason_lines(result):
-                    con.print(f"  {line}", highlight=False)
+                    con.print(f"  {line}", highlight=False, markup=False)
                 for note in result.plan.notes + [n for mp in result.plan.markets.values() for n in mp.obs.notes]:
-                    con.print(f"  note: {note}", highlight=False)
+                    con.print(f"  note: {note}", highlight=False, markup=False)
                 return
             live = cfg.output.display == "live" or (cfg.output.display == "auto" and con.is_terminal)
             con.print(f"risk engine on {where}, every {cfg.interval_seconds:g} s{' (dry run)' if dry else ''}")
@@ -207,14 +207,14 @@ def _chain(
                 line = f"cycle {n}: error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                 errors.append(line)
                 if not live:
-                    con.print(line, highlight=False)
+                    con.print(line, highlight=False, markup=False)
 
             if not live:
 
                 def on_log(n: int, result: Any) -> None:
                     stamp = time.strftime("%H:%M:%S")
                     for line in log_lines(n, result):
-                        con.print(f"{stamp} {line}", highlight=False, soft_wrap=True)
+                        con.print(f"{stamp} {line}", highlight=False, soft_wrap=True, markup=False)
 
                 run_loop(rt, cfg, on_log, on_error, cycles=cycles, stop=stop)
                 return

@@ -11,8 +11,10 @@ Two targets per registry parameter
 Registry parameter (``ParameterRegistry``)
     - stress tighter than structural by the margin and tighter than the current value: EMERGENCY
       (``emergencyTighten``, one ``maxStep`` from the effective value, ttl <= ``maxTtl``);
-    - an override live while the stress persists: RENEW it (same value) once its remaining life is below
-      ``renew_before``; renewing moves nothing, so the registry's interval does not apply;
+    - an override live while the stress persists (the stress target is still about as tight as the
+      override): RENEW it (same value) once its remaining life is below ``renew_before``; renewing moves
+      nothing, so the registry's interval does not apply. Once the stress target falls clearly below the
+      override, it is no longer renewed and lapses;
     - otherwise the base moves toward the structural target: TIGHTEN through the RISK role (one step), or
       PROPOSE a loosening through the timelock (``setBase``; one step; not while an override is live or a
       proposal for the key is pending);
@@ -179,13 +181,14 @@ def decide_registry(
                 return b.make(Kind.DEFER, p.effective, retry_at=retry, why=f"interval: next change at {retry}")
             step_note = " (step-limited)" if new != s_goal else ""
             return b.make(Kind.EMERGENCY, new, ttl=ttl, why=f"emergency tightening for {ttl} s{step_note}")
-        if live:
+        eased = _tighter(hit, p.override_value, s_goal) and _significant(p.override_value, s_goal, pol.deadband)
+        if live and not eased:
             if renew_due:
                 return b.make(Kind.RENEW, p.override_value, ttl=ttl, why=f"conditions persist: renewed for {ttl} s")
             return b.make(Kind.HOLD, p.effective, why=f"override live until {p.override_until}; conditions persist")
 
-    b = _Builder(p, b_goal, [*reasons, f"structural target {structural}"])
-    if live and not stress_on:
+    b = _Builder(p, b_goal, [*reasons, f"stress target {stress}, structural target {structural}"])
+    if live:
         b.reasons.append(f"override {p.override_value} lapses at {p.override_until}: not renewed, conditions eased")
     if _tighter(hit, b_goal, p.base) and _significant(p.base, b_goal, pol.deadband):
         new = _step(p.base, b_goal, p.max_step)
