@@ -142,7 +142,7 @@ class PolicyParams:
     max_cascade_impact: float = 0.05  # price impact that liquidating stress_liquidation_share of OI may cause
     stress_liquidation_share: float = 0.3
     max_loss_rate: float = 0.01  # stress bad debt per unit of OI the insurance fund must absorb
-    limiter_window_hours: float = 24.0
+    limiter_window_hours: float = 6.0  # the deployed vault's window: the target is its limitBps
     limiter_quantile: float = 0.999
     flow_vol_daily: float = 0.02
     panic_beta: float = 0.5

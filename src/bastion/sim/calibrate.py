@@ -188,7 +188,8 @@ def run_limiter(
         rate = total / attack.steps
         end = attack.start + response_steps
     for t in range(n_steps):
-        flow = out_frac[:, t] * tvl
+        # Net flow of the step, the pull back toward the starting TVL included (it is deposits too).
+        flow = out_frac[:, t] * tvl - reversion_per_step * (tvl0 - tvl)
         d = np.maximum(-flow, 0.0)[:, None]
         a = np.maximum(flow, 0.0)[:, None]
         lim = honest.settle(t)
@@ -217,7 +218,7 @@ def run_limiter(
                 caught = (want > 0.0) & ~paid  # tripped it, or queued behind a trip: a frozen claim
                 detected |= caught
                 stopped |= caught
-        tvl = tvl - flow + reversion_per_step * (tvl0 - tvl)
+        tvl = tvl - flow
     out["trips"] = trips
     out["delayed_usd_steps"] = waiting
     if attack is not None:
