@@ -6,10 +6,10 @@ import numpy as np
 
 from bastion.sim.backends import plan_shards
 from bastion.sim.calibrate import (
+    Bucket,
     BucketParams,
     DrainAttack,
     JumpGuardParams,
-    _Bucket,
     Manipulation,
     limiter_shard,
     merge_outcomes,
@@ -23,7 +23,6 @@ from bastion.sim.calibrate import (
 )
 from bastion.sim.config import CalibrateConfig, CostConfig, OracleConfig
 from bastion.sim.data import PriceHistory
-
 
 NO_REFILL = BucketParams(floor=1e-9, window_steps=1e12, cooldown_steps=3, credit_shift=1)
 
@@ -49,7 +48,9 @@ def test_limiter_queues_an_outflow_above_the_headroom_whole():
 
 def test_a_split_drain_takes_the_bucket_then_trips():
     flows = np.zeros((1, 10))
-    attack = DrainAttack(start=np.array([0]), fraction=np.array([0.5]), steps=np.array([10]), adaptive=np.array([False]))
+    attack = DrainAttack(
+        start=np.array([0]), fraction=np.array([0.5]), steps=np.array([10]), adaptive=np.array([False])
+    )
     out = run_limiter(
         flows, np.array([0.1]), tvl0=1_000.0, bucket=NO_REFILL, reversion_per_step=0.0, attack=attack, response_steps=10
     )
@@ -58,7 +59,7 @@ def test_a_split_drain_takes_the_bucket_then_trips():
 
 def test_bucket_refill_credit_and_trip_episodes():
     thr = np.array([[0.1]])
-    b = _Bucket(1_000.0, thr, 1, BucketParams(floor=1e-9, window_steps=4.0, cooldown_steps=2, credit_shift=1))
+    b = Bucket(1_000.0, thr, 1, BucketParams(floor=1e-9, window_steps=4.0, cooldown_steps=2, credit_shift=1))
     lim = b.settle(0)
     assert np.isclose(b.h, 100.0).all() and np.isclose(lim, 100.0).all()
     paid, trip = b.outflow(np.array([[100.0]]), 0)
@@ -78,7 +79,7 @@ def test_bucket_refill_credit_and_trip_episodes():
     assert np.isclose(b.backlog, 21.0).all() and np.isclose(b.liq, 1_620.0).all() and np.isclose(b.h, 0.0).all()
     b.settle(4)  # ...then the rest from the refill (a quarter of L(1620) = 40.5)
     assert np.isclose(b.backlog, 0.0).all() and np.isclose(b.liq, 1_599.0).all() and np.isclose(b.h, 19.5).all()
-    no_credit = _Bucket(1_000.0, thr, 1, BucketParams(floor=1e-9, window_steps=1e12, cooldown_steps=2, credit_shift=3))
+    no_credit = Bucket(1_000.0, thr, 1, BucketParams(floor=1e-9, window_steps=1e12, cooldown_steps=2, credit_shift=3))
     no_credit.outflow(np.array([[100.0]]), 0)
     no_credit.inflow(np.array([[900.0]]), no_credit.settle(1))
     assert np.isclose(no_credit.h, 90.0).all()  # min(0 + 900, L(900) + 0)

@@ -111,7 +111,7 @@ class BucketParams:
         return 0.0 if self.credit_shift >= 3 else 1.0 / (1 << self.credit_shift)
 
 
-class _Bucket:
+class Bucket:
     """Token-bucket state for every (path, threshold): liquidity, headroom, trip end, FIFO backlog."""
 
     def __init__(self, tvl0: float, thr: np.ndarray, n_paths: int, bp: BucketParams) -> None:
@@ -175,12 +175,12 @@ def run_limiter(
     thr = np.asarray(thresholds, dtype=np.float64)[None, :]
     k = thr.shape[1]
     tvl = np.full(n_paths, float(tvl0))
-    honest = _Bucket(tvl0, thr, n_paths, bucket)
+    honest = Bucket(tvl0, thr, n_paths, bucket)
     trips = np.zeros((n_paths, k), dtype=np.int32)
     waiting = np.zeros((n_paths, k))
     out: dict[str, np.ndarray] = {}
     if attack is not None:
-        hit = _Bucket(tvl0, thr, n_paths, bucket)  # the same honest history, plus the attacker
+        hit = Bucket(tvl0, thr, n_paths, bucket)  # the same honest history, plus the attacker
         extracted = np.zeros((n_paths, k))
         detected = np.zeros((n_paths, k), dtype=bool)
         stopped = np.zeros((n_paths, k), dtype=bool)
