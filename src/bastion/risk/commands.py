@@ -32,11 +32,20 @@ def _fmt(name: str, v: int) -> str:
 
 
 def _fmt_param(name: str, v: int) -> str:
+    """Registry units: bps, except the OI cap (whole units of the base asset) and the funding rate."""
     if name == "maxOpenInterest":
         return f"{v / 10**18:,.2f}"
     if name == "maxFundingRatePerDay":
         return f"{v / 10**18:.4%}"
-    return f"{v} bps"
+    return str(v)
+
+
+def _action(d: Any) -> str:
+    if d.kind.value in ("hold", "defer"):
+        return d.kind.value
+    route = "TL" if d.kind.value == "propose" else "RISK"
+    verb = d.kind.value if d.kind.value in ("emergency", "renew") else d.direction
+    return f"{route} {verb}"
 
 
 def _bundled(hours: int, base_fee_gwei: float, gas_used_ratio: float, pending: int, simulate: bool, as_json: bool):
@@ -91,10 +100,11 @@ def _bundled(hours: int, base_fee_gwei: float, gas_used_ratio: float, pending: i
 
 
 def cycle_table(result: Any, title: str, *, why: bool = False) -> Table:
-    """Every decision of a cycle: parameter, now, target, action, value and status (and the last reason)."""
-    t = Table(title=title, title_justify="left")
-    for col in ("market", "parameter", "now", "target", "action", "value", "status"):
-        t.add_column(col, no_wrap=True)
+    """Every decision of a cycle: parameter, now, target, action, new value and status (and the last
+    reason). Values in bps, except maxOpenInterest (units of the base asset). TL: timelock proposal."""
+    t = Table(title=title, title_justify="left", caption="bps; maxOpenInterest in base units; TL = timelock")
+    for col in ("market", "parameter", "now", "target", "action", "to", "status"):
+        t.add_column(col, no_wrap=col in ("now", "target", "to"), overflow="fold")
     if why:
         t.add_column("why", no_wrap=True, overflow="ellipsis", max_width=60)
     for o in result.outcomes:
@@ -104,7 +114,7 @@ def cycle_table(result: Any, title: str, *, why: bool = False) -> Table:
             d.name,
             _fmt_param(d.name, d.current),
             _fmt_param(d.name, d.target),
-            f"{d.kind.value} ({d.direction})" if d.direction != "none" else d.kind.value,
+            _action(d),
             _fmt_param(d.name, d.value),
             o.status,
         ]
