@@ -23,7 +23,7 @@ from bastion.protocol.client import Protocol
 from bastion.protocol.deploy import Manifest, deploy_system, dev_keys, dev_roles, param_key
 from bastion.respond.keys import signer_from_hex
 from bastion.respond.safe import SafeTx
-from bastion.risk.chainread import MarketObservation, depth_1pct, hourly_returns
+from bastion.risk.chainread import ChainReader, MarketObservation, depth_1pct, hourly_returns
 from bastion.risk.config import parse_risk_config
 from bastion.risk.decide import Kind
 from bastion.risk.engine import RiskEngine
@@ -248,3 +248,40 @@ def test_bundled_fallback_when_the_chain_is_young(env: Env):
     assert any("bundled" in n for n in obs.notes)
     assert obs.liquidity.amm_depth_1pct == depth_1pct(2_000 * 3_000 * 10**6)
     assert obs.liquidity.insurance_fund == 100_000 * 10**6
+
+
+def test_feed_history_from_rounds_and_from_events_agree(env: Env, tmp_path: Path):
+    feeder = Sender.from_key(env.w3, env.node.accounts[1].private_key)
+    feed = env.p.feed("ETH-PERP")
+    closes = 3_000 * np.exp(np.cumsum(np.array(btc_hourly_log_returns()[-40:])))
+    for price in closes:
+        env.advance(3_600)
+        feeder.transact(feed.functions.setAnswer(int(price * 10**8)))
+    seen = {}
+    for source in ("events", "rounds"):
+        est = {"history_source": source, "history_hours": 48, "min_history_hours": 24, "min_rounds": 20}
+        cfg = parse_risk_config({"estimators": est, "output": {"reports_dir": str(tmp_path / source), "dry_run": True}})
+        engine = RiskEngine(env.p, cfg, dry_run=True)
+        obs = engine.observe()["ETH-PERP"]
+        assert obs.history_source == "chain" and obs.rounds_seen >= 20
+        seen[source] = obs.returns_hourly
+        assert engine.reader.feed_rounds(feed.address)[-1][1] == int(closes[-1] * 10**8)
+    assert np.array_equal(seen["events"], seen["rounds"])
+    # The resampled returns are the pushed ones (one round per hour), up to the last whole hour: the
+    # newest round counts once the clock passes the next hour.
+    pushed = np.diff(np.log(np.floor(closes * 10**8)))
+    got = seen["events"][-30:]
+    assert any(np.allclose(got, pushed[pushed.size - 30 - lag : pushed.size - lag]) for lag in (0, 1))
+    # The other market kept its single round: bundled data there.
+    assert engine.observe()["BTC-PERP"].history_source == "bundled"
+
+
+def test_pending_pool_counts_transactions_waiting_for_a_block():
+    with AnvilNode(no_mining=True) as node:
+        w3 = connect(node.http_url)
+        sender = Sender.from_key(w3, node.accounts[0].private_key)
+        for i in range(3):
+            sender.send({"to": node.accounts[1].address, "value": 1, "gas": 21_000, "nonce": i}, wait=False)
+        reader = ChainReader.__new__(ChainReader)
+        reader.w3 = w3
+        assert reader._pending_count() == 3

@@ -98,3 +98,32 @@ def test_once_on_the_embedded_chain_prints_and_sends_nothing(tmp_path: Path):
     assert all(o["reasons"] for o in out["outcomes"])
     assert out["markets"]["ETH-PERP"]["history_source"] == "bundled"
     assert not (tmp_path / "reports").exists()
+
+
+def test_once_over_rpc_with_a_manifest_then_verify_a_report(tmp_path: Path):
+    from bastion.chain.contracts import Sender, connect
+    from bastion.chain.node import AnvilNode
+    from bastion.protocol.deploy import deploy_system, dev_keys, dev_roles
+
+    with AnvilNode(accounts=10) as node:
+        w3 = connect(node.http_url)
+        manifest = deploy_system(Sender.from_key(w3, node.accounts[0].private_key), dev_roles(node.accounts),
+                                 dev_keys(node.accounts))  # fmt: skip
+        path = tmp_path / "deployment.json"
+        manifest.write(path)
+        chain = ["--rpc-url", node.http_url, "--manifest", str(path)]
+        res = CliRunner().invoke(app, ["risk", "--once", *chain])
+        assert res.exit_code == 0, res.output
+        assert "dry run: nothing sent" in res.output and "maxOpenInterest" in res.output and "why:" in res.output
+        # Carry it out once, then check the report against its name and the chain.
+        cfg = _small(tmp_path)
+        res = CliRunner().invoke(app, ["risk", "--once", "--apply", "--config", str(cfg), *chain])
+        assert res.exit_code == 0, res.output
+        (report,) = (tmp_path / "reports").glob("0x*.json")
+        res = CliRunner().invoke(app, ["risk", "--verify", str(report), *chain])
+        assert res.exit_code == 0, res.output
+        # The RISK tightenings carry it; the proposal is salted with it once the Safe schedules it.
+        assert "sha256 matches" in res.output and "ParameterUpdated" in res.output
+        report.write_bytes(report.read_bytes() + b" ")
+        res = CliRunner().invoke(app, ["risk", "--verify", str(report)])
+        assert res.exit_code == 2 and "not to its name" in res.output

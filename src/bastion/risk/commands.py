@@ -245,6 +245,32 @@ def _chain(
         raise typer.Exit(2) from None
 
 
+def _verify(path: Path, rpc_url: str | None, manifest: Path | None) -> None:
+    from bastion.risk.reports import ReportMismatch, verify_report
+
+    err = Console(stderr=True)
+    try:
+        digest = verify_report(path)
+    except (OSError, ReportMismatch) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"0x{digest.hex()}  {path}: sha256 matches its name")
+    if rpc_url is None or manifest is None:
+        return
+    from bastion.chain.contracts import connect
+    from bastion.protocol.client import Protocol
+    from bastion.protocol.deploy import Manifest
+    from bastion.risk.engine import report_uses
+
+    uses = report_uses(Protocol(connect(rpc_url), Manifest.load(manifest)), digest)
+    for line in uses:
+        typer.echo(f"  on chain: {line}")
+    if not uses:
+        msg = "this report hash appears in no registry update or timelock operation"
+        err.print(f"[red]error:[/red] {msg}", highlight=False)
+        raise typer.Exit(1)
+
+
 @app.command("risk")
 def risk(
     once: bool = typer.Option(False, "--once", help="One recommendation with its reasons, then exit."),
@@ -260,9 +286,15 @@ def risk(
     pending: int = typer.Option(2_000, "--pending", min=0, help="Bundled mode: pending pool size."),
     simulate: bool = typer.Option(False, "--simulate", help="Bundled mode: re-simulate and print the hash."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table (--once)."),
+    verify: Path | None = typer.Option(
+        None, "--verify", help="Check a stored report's sha256 (and, with --rpc-url/--manifest, find it on chain)."
+    ),
 ) -> None:
     """Turn volatility, liquidity and congestion into bounded parameter changes: tighten at once through
     the RISK role, loosen through the timelock (a Safe proposal), every change re-simulated and reported."""
+    if verify is not None:
+        _verify(verify, rpc_url, manifest)
+        return
     on_chain = config is not None or rpc_url is not None or manifest is not None
     if once and not on_chain:
         _bundled(hours, base_fee_gwei, gas_used_ratio, pending, simulate, as_json)

@@ -462,3 +462,21 @@ class RiskEngine:
 
     def cycle(self, observations: dict[str, MarketObservation] | None = None) -> CycleResult:
         return self.execute(self.plan(observations))
+
+
+def report_uses(protocol: Protocol, digest: bytes) -> list[str]:
+    """Where a report hash appears on chain: registry updates carrying it, and timelock operations salted
+    with it (the engine's proposals)."""
+    start = protocol.manifest.deployment_block
+    found = [
+        f"ParameterUpdated key 0x{bytes(e['args']['key']).hex()} action {e['args']['action']} "
+        f"block {e['blockNumber']} tx 0x{bytes(e['transactionHash']).hex()}"
+        for e in protocol.registry.events.ParameterUpdated().get_logs(from_block=start)
+        if bytes(e["args"]["reportHash"]) == digest
+    ]
+    found += [
+        f"timelock operation 0x{bytes(e['args']['id']).hex()} scheduled in block {e['blockNumber']}"
+        for e in protocol.timelock.events.CallSalt().get_logs(from_block=start)
+        if bytes(e["args"]["salt"]) == digest
+    ]
+    return found
