@@ -178,6 +178,7 @@ class RiskEngine:
         self.symbols = list(cfg.markets) or list(protocol.markets)
         self.chain_id = protocol.w3.eth.chain_id
         self._scale = 10 ** (18 - int(protocol.manifest.parameters.get("usdc_decimals", 6)))
+        self._settled: set[str] = set()  # timelock operations known to be done
 
     # -- observe and plan ------------------------------------------------------------------------
     def observe(self) -> dict[str, MarketObservation]:
@@ -283,10 +284,12 @@ class RiskEngine:
         out: set[str] = set()
         ttl = self.cfg.policy.proposal_ttl_seconds
         for e in self.ledger.entries():
-            if e.get("kind") != "propose" or e.get("chain_id") != self.chain_id:
+            if e.get("kind") != "propose" or e.get("chain_id") != self.chain_id or e["operation_id"] in self._settled:
                 continue
             op = bytes.fromhex(e["operation_id"][2:])
             state = int(self.p.timelock.functions.getOperationState(op).call())
+            if state == OP_DONE:
+                self._settled.add(e["operation_id"])  # final: never asked again
             scheduled = state in (OP_WAITING, OP_READY)
             # Unset: the Safe has not executed the schedule yet (or the operation expired unexecuted).
             unsigned = state != OP_DONE and now - int(e["timestamp"]) < ttl
@@ -354,7 +357,11 @@ class RiskEngine:
             "limiter": vars(plan.limiter),
             "decisions": [d.to_dict() for d in plan.decisions if d.kind is not Kind.HOLD],
             "markets": markets,
-            "notes": plan.notes,
+            "notes": [
+                *plan.notes,
+                "simulation: the book is full to the proposed cap on both sides (proposal.oi_cap is the total, "
+                "in collateral units); margins as proposed",
+            ],
         }
 
     # -- act -------------------------------------------------------------------------------------
