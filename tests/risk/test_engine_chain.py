@@ -130,7 +130,7 @@ def test_loosening_becomes_a_safe_proposal_of_a_timelock_schedule(env: Env):
     assert row.to == env.p.timelock.address.lower() and row.safe == env.p.safe.address.lower()
     data = bytes.fromhex(row.data[2:])
     assert data[:4] == keccak(text="scheduleBatch(address[],uint256[],bytes[],bytes32,bytes32,uint256)")[:4]
-    targets, _values, payloads, _pred, salt, delay = decode(
+    targets, values, payloads, _pred, salt, delay = decode(
         ["address[]", "uint256[]", "bytes[]", "bytes32", "bytes32", "uint256"], data[4:]
     )
     assert salt == result.report_hash and delay == env.p.timelock.functions.getMinDelay().call()
@@ -159,6 +159,19 @@ def test_loosening_becomes_a_safe_proposal_of_a_timelock_schedule(env: Env):
     # While it waits, the engine does not propose the same loosening again.
     again = outcome(env.engine.cycle(), "maintenanceMarginBps")
     assert again.decision.kind is Kind.HOLD and "pending" in again.decision.reasons[-1]
+    # After the delay anyone executes it, and every call in it lands (feeds fresh for setMarket).
+    env.advance(delay + 1)
+    feeder = Sender.from_key(env.w3, acc[1].private_key)
+    for market, spec in env.p.markets.items():
+        for which in ("primary", "secondary"):
+            feeder.transact(env.p.feed(market, which).functions.setAnswer(spec["price_usd"] * 10**8))
+    checksummed = [Web3.to_checksum_address(t) for t in targets]
+    executor.transact(env.p.timelock.functions.executeBatch(checksummed, values, payloads, b"\0" * 32, salt))
+    assert env.get("maintenanceMarginBps") == o.decision.value
+    limiter = outcome(result, "limitBps", "vault").decision
+    assert env.p.vault.functions.assetConfig(env.p.usdc.address).call()[0] == limiter.value
+    jump = outcome(result, "maxJumpBps").decision
+    assert env.p.oracle.functions.configOf(env.p.market_id("ETH-PERP")).call()[4] == jump.value
 
 
 def test_min_interval_defers_instead_of_reverting(env: Env):
