@@ -21,6 +21,7 @@ import typer
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 app = typer.Typer(help="Risk engine: bounded parameter recommendations.", no_args_is_help=False)
 
@@ -229,15 +230,22 @@ def _chain(
                 run_loop(rt, cfg, on_log, on_error, cycles=cycles, stop=stop)
                 return
             with Live(console=con, auto_refresh=False, transient=False) as view:
+                last: list[Any] = []
+
+                def show() -> None:
+                    view.update(Group(*last, *[Text(e, style="red") for e in errors[-3:]]), refresh=True)
 
                 def on_live(n: int, result: Any) -> None:
-                    parts: list[Any] = [cycle_table(result, f"cycle {n}: {_summary(result)}", why=True)]
+                    last[:] = [cycle_table(result, f"cycle {n}: {_summary(result)}", why=True)]
                     if result.safe_tx_hash:
-                        parts.append(f"Safe proposal {result.safe_tx_hash} awaits co-signers")
-                    parts += errors[-3:]
-                    view.update(Group(*parts), refresh=True)
+                        last.append(Text(f"Safe proposal {result.safe_tx_hash} awaits co-signers"))
+                    show()
 
-                run_loop(rt, cfg, on_live, on_error, cycles=cycles, stop=stop)
+                def on_live_error(n: int, exc: Exception) -> None:
+                    on_error(n, exc)
+                    show()
+
+                run_loop(rt, cfg, on_live, on_live_error, cycles=cycles, stop=stop)
     except KeyboardInterrupt:
         con.print("stopped")
     except ConfigError as exc:
