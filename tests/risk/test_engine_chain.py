@@ -298,3 +298,20 @@ def test_pending_pool_counts_transactions_waiting_for_a_block():
         reader = ChainReader.__new__(ChainReader)
         reader.w3 = w3
         assert reader._pending_count() == 3
+
+
+def test_margins_stay_ordered_now_and_after_proposals():
+    from bastion.risk.decide import Decision, keep_margins_ordered
+
+    def d(name: str, kind: Kind, cur: int, val: int) -> Decision:
+        return Decision("M", name, kind, cur, val, val, "x", ("r",))
+
+    # A RISK tightening of maintenance above the live initial margin is held.
+    mm, im = keep_margins_ordered(d("mm", Kind.EMERGENCY, 500, 1_200), d("im", Kind.HOLD, 1_000, 1_000))
+    assert mm.kind is Kind.HOLD and im.kind is Kind.HOLD and "held" in mm.reasons[-1]
+    # A proposed loosening of initial below the maintenance margin that stays is held too.
+    mm, im = keep_margins_ordered(d("mm", Kind.HOLD, 500, 500), d("im", Kind.PROPOSE, 1_000, 400))
+    assert mm.kind is Kind.HOLD and im.kind is Kind.HOLD
+    # Both loosened together in one operation: fine.
+    mm, im = keep_margins_ordered(d("mm", Kind.PROPOSE, 500, 250), d("im", Kind.PROPOSE, 1_000, 500))
+    assert mm.kind is Kind.PROPOSE and im.kind is Kind.PROPOSE

@@ -248,17 +248,21 @@ def decide_governed(
 
 
 def keep_margins_ordered(maintenance: Decision, initial: Decision) -> tuple[Decision, Decision]:
-    """Never let a RISK move put the maintenance margin above the initial margin: hold the move that
-    would (proposals change nothing now and are left alone)."""
-    mm, im = maintenance.effective_after(), initial.effective_after()
-    if mm <= im:
-        return maintenance, initial
+    """Never let a move put the maintenance margin above the initial margin, neither now (RISK moves) nor
+    once the cycle's proposals execute: hold the move that would (the maintenance one first)."""
     note = "held: the move would put maintenance above initial margin"
 
     def hold(d: Decision) -> Decision:
         reasons = (*d.reasons, note)
         return Decision(d.market, d.name, Kind.HOLD, d.current, d.current, d.target, "none", reasons, key=d.key)
 
-    if maintenance.effective_after() != maintenance.current:
-        return hold(maintenance), initial
-    return maintenance, hold(initial)
+    def final(d: Decision) -> int:
+        return d.value if d.actionable else d.current
+
+    for mm, im in ((Decision.effective_after, Decision.effective_after), (final, final)):
+        if mm(maintenance) > im(initial):
+            if mm(maintenance) != maintenance.current:
+                maintenance = hold(maintenance)
+            else:
+                initial = hold(initial)
+    return maintenance, initial
