@@ -142,7 +142,7 @@ class PolicyParams:
     max_cascade_impact: float = 0.05  # price impact that liquidating stress_liquidation_share of OI may cause
     stress_liquidation_share: float = 0.3
     max_loss_rate: float = 0.01  # stress bad debt per unit of OI the insurance fund must absorb
-    limiter_window_hours: float = 24.0
+    limiter_window_hours: float = 6.0  # the deployed vault's window: the target is its limitBps
     limiter_quantile: float = 0.999
     flow_vol_daily: float = 0.02
     panic_beta: float = 0.5
@@ -160,12 +160,16 @@ class Targets:
 
 
 def compute_targets(
-    snap: MarketSnapshot, p: PolicyParams = PolicyParams(), calibrated: dict[str, int] | None = None
+    snap: MarketSnapshot,
+    p: PolicyParams = PolicyParams(),
+    calibrated: dict[str, int] | None = None,
+    vol: VolEstimate | None = None,
 ) -> Targets:
     """Unbounded targets for every parameter, with the reasons behind them. ``calibrated`` targets (for
     example the limiter and oracle thresholds of a ``bastion calibrate`` report, in bps) replace the
-    closed-form ones."""
-    vol = estimate_volatility(snap.returns_hourly, 1.0, method="garch")
+    closed-form ones. ``vol`` replaces the GARCH forecast (the engine passes a long-run estimate for the
+    structural targets)."""
+    vol = estimate_volatility(snap.returns_hourly, 1.0, method="garch") if vol is None else vol
     vol_note = (f"hourly vol {vol.sigma:.3%} ({vol.annualized:.0%} annualized, {vol.method})", *vol.notes)
     mr = recommend_margins(vol.sigma, snap.congestion, snap.liquidity, p.margin)
     values: dict[str, int] = {
@@ -281,11 +285,15 @@ def _canonical(x: Any) -> Any:
     return x
 
 
+def canonical_json(report: dict[str, Any]) -> bytes:
+    """The canonical bytes of a report: sorted keys, no spaces, floats to 9 significant digits. A report
+    stored as exactly these bytes verifies with any sha256 tool."""
+    return json.dumps(_canonical(report), sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
 def report_hash(report: dict[str, Any]) -> bytes:
-    """sha256 of the canonical JSON of a report (sorted keys, no spaces, floats to 9 significant digits):
-    the bytes32 emitted on-chain with the parameter update."""
-    blob = json.dumps(_canonical(report), sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(blob.encode()).digest()
+    """sha256 of the canonical JSON of a report: the bytes32 emitted on-chain with the parameter update."""
+    return hashlib.sha256(canonical_json(report)).digest()
 
 
 def simulate_proposal(

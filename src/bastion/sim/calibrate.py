@@ -1,29 +1,34 @@
 """Threshold calibration: false trips on honest markets against value extracted by attackers.
 
 Both guards are simulated for a whole grid of thresholds at once ((paths, thresholds) arrays), on benign
-paths and on the same paths with an attack injected, so every threshold sees the same randomness.
+paths and on the same paths with an attack injected, so every threshold sees the same randomness. The
+models follow the deployed contracts, so a recommended threshold IS the on-chain parameter:
 
-Outflow limiter (one slot per asset, decaying buffer)
-    ``used`` accumulates net outflow (inflows reduce it, never below zero, so depositing first buys no
-    extra headroom); it decays linearly by ``limit`` per window; ``limit = threshold * TVL + floor``.
-    An outflow that would take ``used`` above ``limit`` trips the limiter: on honest paths the excess
-    waits (a false trip), on attack paths the drain stops there (detected). ``TVL`` is the current one, so
-    a drain also shrinks the limit for what follows.
-Oracle guard (jump limit per interval)
-    An update is rejected when it moves more than ``threshold * n`` from the last good price, n being
-    the number of update intervals since that price was accepted (so a genuine move is followed after a
-    few intervals). A rejection is a trip; consecutive rejections are one trip.
+Outflow limiter (``contracts/guards/OutflowLimiter.sol``), a token bucket per asset, DELAYED mode
+    threshold = ``limitBps / 10_000``; limit ``L = max(floor, liquidity * threshold)``; the headroom ``h``
+    moves toward ``L`` by ``L / window`` per second (refills below, decays above); an inflow ``d`` raises it
+    to ``max(h, min(h + d, Lold + Lold >> creditShift))`` (no credit for shift 3), ``Lold`` being the limit
+    of the liquidity before the inflow; an outflow ``a <= h`` is paid (``h -= a``); a larger one TRIPS the
+    asset for ``cooldown``: that outflow and every later one become FIFO claims, released after the trip
+    as the headroom allows (a false trip delays honest withdrawals; it never loses them). The contract
+    settles lazily on the next outflow; here every step settles (one refill, then the step's net flow).
+Oracle guard (``contracts/guards/OracleGuard.sol``), one ``checkedPrice`` per feed round
+    threshold = ``maxJumpBps / 10_000``; the anchor is the last good price, rolled at most once per
+    ``jumpInterval`` (small moves cannot compound inside an interval); a price beyond the limit from the
+    anchor is a jump. Two agreeing feeds (``feeds = 2``): the jump is accepted at once and the market is
+    reduce-only for ``jumpCooldown``. One feed: the jump is a candidate and the market is reduce-only
+    until a later round at least ``jumpCooldown`` after the first sighting confirms it within the limit.
+    Every start of a reduce-only episode on an honest path is a trip.
 
 Attackers
-    Naive attackers move as they please (a drain of a log-uniform fraction of TVL over a few steps, a price
-    manipulation of a log-uniform size) and are detected when they exceed the guard. Adaptive attackers
-    know the threshold and stay just under it. Humans (or the watchtower) end every attack after
-    ``response_minutes``. The ROC curve uses naive attackers (adaptive ones are never detected by
-    construction); the expected extraction averages both kinds.
-
-    Finding: a jump guard set so tight that honest moves keep it rejecting goes stale, and the catch-up
-    allowance (``threshold * n``) then lets large manipulations through; at such thresholds the detection
-    rate falls again (the ROC curve bends back where the honest trip probability is already 1).
+    Limiter: a drain of a log-uniform fraction of TVL over a few steps. Naive drainers ask regardless and
+    are stopped by their first outflow above the headroom (it becomes a claim, frozen by the response);
+    adaptive ones take the headroom and never trip it. Oracle: a one-round manipulation of a log-uniform
+    size; it pays ``exposure * deviation`` only when the price is accepted AND the market is not
+    reduce-only (the attacker needs new risk at the false price); beyond the limit it is detected (two
+    feeds: accepted but reduce-only; one feed: held as a candidate). Adaptive manipulators stay inside the
+    anchor's band. Humans (or the watchtower) end every attack after ``response_minutes``. The ROC curve
+    uses naive attackers; the expected extraction averages both kinds.
 
 Expected yearly cost of a threshold = false trips per year * ``false_trip_cost``
     + ``attacks_per_year`` * mean value extracted per attack. The recommended threshold minimizes it.
@@ -92,29 +97,90 @@ def draw_drains(
     )
 
 
+@dataclass(frozen=True)
+class BucketParams:
+    """The limiter's parameters other than the threshold, in simulation units (USD, steps)."""
+
+    floor: float
+    window_steps: float  # refill time of the bucket, in steps
+    cooldown_steps: int  # length of a trip, in steps
+    credit_shift: int = 1  # inflow credit cap L >> shift; 3 = none
+
+    @property
+    def credit(self) -> float:
+        return 0.0 if self.credit_shift >= 3 else 1.0 / (1 << self.credit_shift)
+
+
+class Bucket:
+    """Token-bucket state for every (path, threshold): liquidity, headroom, trip end, FIFO backlog."""
+
+    def __init__(self, tvl0: float, thr: np.ndarray, n_paths: int, bp: BucketParams) -> None:
+        k = thr.shape[1]
+        self.thr, self.bp = thr, bp
+        self.liq = np.full((n_paths, k), float(tvl0))
+        self.h = self.limit()
+        self.until = np.full((n_paths, k), -1, dtype=np.int64)
+        self.backlog = np.zeros((n_paths, k))
+
+    def limit(self) -> np.ndarray:
+        return np.maximum(self.bp.floor, self.liq * self.thr)
+
+    def settle(self, t: int) -> np.ndarray:
+        """Refill toward the limit, release claims once the trip is over; returns the limit used."""
+        lim = self.limit()
+        step = lim / self.bp.window_steps
+        self.h = np.where(self.h < lim, np.minimum(lim, self.h + step), np.maximum(lim, self.h - step))
+        free = (self.until <= t) & (self.backlog > 0.0)
+        if free.any():
+            rel = np.where(free, np.minimum(self.backlog, self.h), 0.0)
+            self.h -= rel
+            self.liq -= rel
+            self.backlog -= rel
+        return lim
+
+    def inflow(self, d: np.ndarray, lim: np.ndarray) -> None:
+        cap = lim * (1.0 + self.bp.credit)
+        self.h = np.maximum(self.h, np.minimum(self.h + d, cap))
+        self.liq += d
+
+    def outflow(self, a: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Outflow ``a`` (>= 0) for every (path, threshold): returns (paid now, tripped now)."""
+        slow = (self.until > t) | (self.backlog > 0.0)
+        asked = a > 0.0
+        paid = asked & ~slow & (a <= self.h)
+        trip = asked & ~slow & ~paid
+        queued = asked & ~paid
+        self.h = np.where(paid, self.h - a, self.h)
+        self.liq = np.where(paid, self.liq - a, self.liq)
+        self.backlog = np.where(queued, self.backlog + a, self.backlog)
+        self.until = np.where(trip, t + self.bp.cooldown_steps, self.until)
+        return paid, trip
+
+
 def run_limiter(
     out_frac: np.ndarray,
     thresholds: np.ndarray,
     *,
     tvl0: float,
-    floor: float,
-    window_steps: float,
+    bucket: BucketParams,
     reversion_per_step: float,
     attack: DrainAttack | None = None,
     response_steps: int = 1,
 ) -> dict[str, np.ndarray]:
-    """Simulate the limiter for every (path, threshold). Returns ``trips`` (honest trip episodes) and, with
-    an attack, ``detected``, ``extracted`` (USD) and ``potential`` (USD the drain takes with no limiter)."""
+    """Simulate the limiter for every (path, threshold). ``out_frac`` is the honest net outflow per step as a
+    fraction of the path's TVL (negative: inflow). Returns ``trips`` (honest trip episodes) and
+    ``delayed_usd_hours_per_step`` (honest claims waiting, summed over steps), and, with an attack,
+    ``detected``, ``extracted`` (USD) and ``potential`` (USD the drain takes with no limiter)."""
     n_paths, n_steps = out_frac.shape
     thr = np.asarray(thresholds, dtype=np.float64)[None, :]
     k = thr.shape[1]
     tvl = np.full(n_paths, float(tvl0))
-    used = np.zeros((n_paths, k))
-    over_prev = np.zeros((n_paths, k), dtype=bool)
+    honest = Bucket(tvl0, thr, n_paths, bucket)
     trips = np.zeros((n_paths, k), dtype=np.int32)
+    waiting = np.zeros((n_paths, k))
     out: dict[str, np.ndarray] = {}
     if attack is not None:
-        used_a = np.zeros((n_paths, k))
+        hit = Bucket(tvl0, thr, n_paths, bucket)  # the same honest history, plus the attacker
         extracted = np.zeros((n_paths, k))
         detected = np.zeros((n_paths, k), dtype=bool)
         stopped = np.zeros((n_paths, k), dtype=bool)
@@ -122,40 +188,39 @@ def run_limiter(
         rate = total / attack.steps
         end = attack.start + response_steps
     for t in range(n_steps):
-        flow = out_frac[:, t] * tvl
-        limit = thr * tvl[:, None] + floor
+        # Net flow of the step, the pull back toward the starting TVL included (it is deposits too).
+        flow = out_frac[:, t] * tvl - reversion_per_step * (tvl0 - tvl)
+        d = np.maximum(-flow, 0.0)[:, None]
+        a = np.maximum(flow, 0.0)[:, None]
+        lim = honest.settle(t)
+        honest.inflow(d, lim)
+        _, trip = honest.outflow(np.broadcast_to(a, honest.h.shape), t)
+        trips += trip
+        waiting += honest.backlog
         if attack is not None:
-            fresh = np.flatnonzero(attack.start == t)
-            used_a[fresh] = used[fresh]  # the attacked run shares the honest history until the attack
-            rows = np.flatnonzero((attack.start <= t) & (t < end))
-            if rows.size:
-                ext = extracted[rows]
-                lim = thr * (tvl[rows, None] - ext) + floor
-                ua = np.maximum(np.maximum(used_a[rows] - lim / window_steps, 0.0) + flow[rows, None], 0.0)
-                remaining = total[rows, None] - ext
-                adaptive = attack.adaptive[rows, None]
-                naive_want = np.where(
-                    (t < attack.start[rows] + attack.steps[rows])[:, None],
-                    np.minimum(rate[rows, None], remaining),
-                    0.0,
-                )
-                want = np.where(stopped[rows], 0.0, np.where(adaptive, remaining, naive_want))
-                headroom = np.maximum(lim - ua, 0.0)
-                passed = np.minimum(want, headroom)
-                # Trips happen on an outflow: the drain beyond the headroom, or honest outflow over the limit.
-                honest_over = (ua > lim) & (flow[rows, None] > 0.0)
-                trip = ~stopped[rows] & ((~adaptive & (want > headroom)) | honest_over)
-                detected[rows] |= trip
-                stopped[rows] |= trip
-                extracted[rows] = ext + passed
-                used_a[rows] = np.minimum(ua + passed, lim)
-        used = np.maximum(np.maximum(used - limit / window_steps, 0.0) + flow[:, None], 0.0)
-        over = (used > limit) & (flow > 0.0)[:, None]
-        trips += over & ~over_prev
-        over_prev = over
-        np.minimum(used, limit, out=used)  # the excess waits for the buffer to refill
-        tvl = tvl - flow + reversion_per_step * (tvl0 - tvl)
+            lim_a = hit.settle(t)
+            hit.inflow(d, lim_a)
+            _, trip_h = hit.outflow(np.broadcast_to(a, hit.h.shape), t)
+            live = ((attack.start <= t) & (t < end))[:, None] & ~stopped
+            detected |= live & trip_h  # an honest trip during the attack stops it too
+            stopped |= live & trip_h
+            live &= ~trip_h
+            if live.any():
+                remaining = total[:, None] - extracted
+                naive_on = (t < attack.start + attack.steps)[:, None]
+                naive_want = np.where(naive_on, np.minimum(rate[:, None], remaining), 0.0)
+                adaptive = attack.adaptive[:, None]
+                open_ = (hit.until <= t) & (hit.backlog <= 0.0)
+                want = np.where(adaptive, np.where(open_, np.minimum(remaining, hit.h), 0.0), naive_want)
+                want = np.where(live, np.maximum(want, 0.0), 0.0)
+                paid, _ = hit.outflow(want, t)
+                extracted += np.where(paid, want, 0.0)
+                caught = (want > 0.0) & ~paid  # tripped it, or queued behind a trip: a frozen claim
+                detected |= caught
+                stopped |= caught
+        tvl = tvl - flow
     out["trips"] = trips
+    out["delayed_usd_steps"] = waiting
     if attack is not None:
         out["detected"] = detected
         out["extracted"] = extracted
@@ -164,6 +229,15 @@ def run_limiter(
             attack.adaptive, total, np.minimum(total, rate * np.minimum(attack.steps, response_steps))
         )
     return out
+
+
+def bucket_params(cfg: LimiterConfig, step_minutes: float) -> BucketParams:
+    return BucketParams(
+        floor=cfg.floor,
+        window_steps=cfg.window_hours * 60.0 / step_minutes,
+        cooldown_steps=max(1, round(cfg.cooldown_minutes / step_minutes)),
+        credit_shift=cfg.credit_shift,
+    )
 
 
 def limiter_shard(
@@ -180,8 +254,7 @@ def limiter_shard(
         flows,
         threshold_grid(limiter.thresholds),
         tvl0=limiter.tvl,
-        floor=limiter.floor,
-        window_steps=limiter.window_hours * 60.0 / limiter.step_minutes,
+        bucket=bucket_params(limiter, limiter.step_minutes),
         reversion_per_step=limiter.tvl_reversion_per_day * limiter.step_minutes / 1440.0,
         attack=attack,
         response_steps=response,
@@ -210,57 +283,120 @@ def draw_manipulations(n_paths: int, n_steps: int, cfg: OracleConfig, rng: np.ra
     )
 
 
+@dataclass(frozen=True)
+class JumpGuardParams:
+    """The oracle guard's parameters other than the threshold, in minutes."""
+
+    update_minutes: float  # time between feed rounds (one checkedPrice per round)
+    jump_interval_minutes: float = 60.0
+    cooldown_minutes: float = 15.0
+    feeds: int = 2  # 2: corroborated jumps accepted at once; 1: a later round must confirm
+
+
 def run_oracle_guard(
     log_prices: np.ndarray,
     thresholds: np.ndarray,
+    guard: JumpGuardParams,
     *,
     attack: Manipulation | None = None,
     exposure: float = 1.0,
+    record_starts: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Simulate the jump guard for every (path, threshold) over honest log prices (paths, updates + 1).
-    Returns ``trips`` (honest trip episodes) and, with an attack, ``detected``, ``extracted`` (USD) and
-    ``potential`` (USD extracted with no guard)."""
+    """Simulate the jump guard for every (path, threshold) over honest log prices (paths, rounds + 1), the
+    first column seeding the last good price and the anchor. Returns ``trips`` (reduce-only episodes
+    started on honest paths), ``reduce_only_rounds`` (and with ``record_starts`` the (rounds, paths,
+    thresholds) flags of the rounds that start one), and, with an attack, ``detected``, ``extracted``
+    (USD) and ``potential`` (USD extracted with no guard)."""
     n_paths, n_cols = log_prices.shape
     thr = np.asarray(thresholds, dtype=np.float64)[None, :]
     k = thr.shape[1]
-    last_good = np.repeat(log_prices[:, :1], k, axis=1)
-    n_since = np.ones((n_paths, k))
-    rejected_prev = np.zeros((n_paths, k), dtype=bool)
+    dt = guard.update_minutes
+    good = np.repeat(log_prices[:, :1], k, axis=1)  # last good price (log)
+    anchor = good.copy()
+    anchor_at = np.zeros((n_paths, k))
+    cool_until = np.full((n_paths, k), -np.inf)
+    pending = np.zeros((n_paths, k), dtype=bool)
+    cand = np.zeros((n_paths, k))
+    cand_since = np.full((n_paths, k), -np.inf)
     trips = np.zeros((n_paths, k), dtype=np.int32)
+    ro_rounds = np.zeros((n_paths, k), dtype=np.int32)
+    starts: list[np.ndarray] = []
     out: dict[str, np.ndarray] = {}
     if attack is not None:
         detected = np.zeros((n_paths, k), dtype=bool)
         extracted = np.zeros((n_paths, k))
+
+    def within(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        return np.abs(np.expm1(x - ref)) <= thr
+
     for t in range(1, n_cols):
-        x = log_prices[:, t]
-        allowed = thr * n_since
+        now = t * dt
+        x = np.broadcast_to(log_prices[:, t, None], good.shape)
+        roll = now >= anchor_at + guard.jump_interval_minutes
+        anchor = np.where(roll, good, anchor)
+        anchor_at = np.where(roll, now, anchor_at)
+        was_reduce_only = pending | (cool_until > now)
         if attack is not None:
             rows = np.flatnonzero(attack.step == t)
             if rows.size:
-                lg, al, xr = last_good[rows], allowed[rows], x[rows, None]
+                anc, xr = anchor[rows], x[rows]
                 d = attack.deviation[rows, None]
                 manipulated = xr + np.log1p(attack.direction[rows, None] * d)
-                accepted = np.abs(np.expm1(manipulated - lg)) <= al
-                # Adaptive: the largest deviation the guard accepts, in the better direction.
-                rel = np.exp(lg - xr)
-                room = np.maximum(np.maximum((1.0 + al) * rel - 1.0, 1.0 - (1.0 - al) * rel), 0.0)
+                accepted = within(manipulated, anc)
+                blocked = was_reduce_only[rows]
+                # Adaptive: the largest deviation inside the anchor's band, in the better direction.
+                rel = np.exp(anc - xr)
+                band = thr * np.ones_like(rel)
+                room = np.maximum(np.maximum((1.0 + band) * rel - 1.0, 1.0 - (1.0 - band) * rel), 0.0)
                 adaptive = attack.adaptive[rows, None]
                 gain = np.where(adaptive, np.minimum(d, room), np.where(accepted, d, 0.0))
                 detected[rows] = ~adaptive & ~accepted
-                extracted[rows] = exposure * gain
-        ok = np.abs(np.expm1(x[:, None] - last_good)) <= allowed
-        np.copyto(last_good, np.broadcast_to(x[:, None], last_good.shape), where=ok)
-        n_since = np.where(ok, 1.0, n_since + 1.0)
-        rejected = ~ok
-        trips += rejected & ~rejected_prev
-        rejected_prev = rejected
+                extracted[rows] = np.where(blocked, 0.0, exposure * gain)
+        ok = within(x, anchor)
+        jump = ~ok
+        if guard.feeds >= 2:
+            # Corroborated: accepted at once, reduce-only for the cooldown, the anchor restarts there.
+            good = x.copy()
+            anchor = np.where(jump, x, anchor)
+            anchor_at = np.where(jump, now, anchor_at)
+            cool_until = np.where(jump, now + guard.cooldown_minutes, cool_until)
+            pending = np.zeros_like(pending)
+        else:
+            confirm = jump & pending & (now >= cand_since + guard.cooldown_minutes) & within(x, cand)
+            restart = jump & ~confirm & (~pending | ~within(x, cand))
+            accept = ok | confirm
+            good = np.where(accept, x, good)
+            anchor = np.where(confirm, x, anchor)
+            anchor_at = np.where(confirm, now, anchor_at)
+            cand = np.where(restart, x, cand)
+            cand_since = np.where(restart, now, cand_since)
+            pending = jump & ~confirm
+        reduce_only = pending | (cool_until > now)
+        # A new episode: reduce-only now and not just before (a cooldown that ran out between rounds ends one).
+        started = reduce_only & ~was_reduce_only
+        trips += started
+        ro_rounds += reduce_only
+        if record_starts:
+            starts.append(started)
     out["trips"] = trips
+    if record_starts:
+        out["starts"] = np.stack(starts) if starts else np.zeros((0, n_paths, k), dtype=bool)
+    out["reduce_only_rounds"] = ro_rounds
     if attack is not None:
         out["detected"] = detected
         out["extracted"] = extracted
         out["naive"] = ~attack.adaptive
         out["potential"] = exposure * attack.deviation
     return out
+
+
+def guard_params(cfg: OracleConfig, update_minutes: float | None = None) -> JumpGuardParams:
+    return JumpGuardParams(
+        update_minutes=cfg.update_minutes if update_minutes is None else update_minutes,
+        jump_interval_minutes=cfg.jump_interval_minutes,
+        cooldown_minutes=cfg.cooldown_minutes,
+        feeds=cfg.feeds,
+    )
 
 
 def oracle_shard(
@@ -271,7 +407,9 @@ def oracle_shard(
     n_steps = max(1, round(oracle.horizon_days * 1440.0 / oracle.update_minutes))
     prices = price_paths(price, shard.n_paths, n_steps, oracle.update_minutes, rng, garch)
     attack = draw_manipulations(shard.n_paths, n_steps, oracle, rng)
-    return run_oracle_guard(np.log(prices), threshold_grid(oracle.thresholds), attack=attack, exposure=oracle.exposure)
+    return run_oracle_guard(
+        np.log(prices), threshold_grid(oracle.thresholds), guard_params(oracle), attack=attack, exposure=oracle.exposure
+    )
 
 
 # --- from shard outcomes to a recommendation ---------------------------------------------------------------
@@ -355,29 +493,32 @@ def _trip_times(unix: np.ndarray, flags: np.ndarray, limit: int = 10) -> list[st
     return [dt.datetime.fromtimestamp(int(unix[i]), dt.UTC).strftime("%Y-%m-%d %H:%M") for i in idx]
 
 
-def oracle_history_trips(history: PriceHistory, thresholds: np.ndarray, update_minutes: float) -> dict[str, Any]:
-    """Honest trips of the jump guard on the hourly closes, for every threshold. The per-interval limit is
-    converted to hourly (``threshold * 60 / update_minutes``) when updates are not hourly. Also counts
-    hours whose high or low strays beyond the limit from the previous close (what a faster feed could see)."""
-    per_hour = np.asarray(thresholds) * max(1.0, 60.0 / update_minutes)
+def oracle_history_trips(history: PriceHistory, thresholds: np.ndarray, cfg: OracleConfig) -> dict[str, Any]:
+    """Honest trips of the jump guard on the real hourly closes (one feed round per hour, the guard's own
+    interval, cooldown and number of feeds), for every threshold. Also counts hours whose high or low
+    strays beyond the limit from the previous close (what a faster feed could see)."""
+    th = np.asarray(thresholds, dtype=np.float64)
     logp = np.log(history.close)[None, :]
-    trips = run_oracle_guard(logp, per_hour)["trips"][0]
+    res = run_oracle_guard(logp, th, guard_params(cfg, update_minutes=60.0))
     prev = history.close[:-1]
     swing = np.maximum(np.abs(history.high[1:] / prev - 1.0), np.abs(history.low[1:] / prev - 1.0))
-    intrahour = (swing[:, None] > per_hour[None, :]).sum(axis=0)
+    intrahour = (swing[:, None] > th[None, :]).sum(axis=0)
     years = (history.unix[-1] - history.unix[0]) / (365.0 * 86400.0)
     return {
-        "trips": trips.tolist(),
+        "trips": res["trips"][0].tolist(),
+        "reduce_only_hours": res["reduce_only_rounds"][0].tolist(),
         "intrahour_exceedances": intrahour.tolist(),
         "years": years,
-        "per_hour_thresholds": per_hour.tolist(),
+        "feeds": cfg.feeds,
     }
 
 
-def oracle_history_detail(history: PriceHistory, threshold_per_hour: float) -> list[str]:
-    """When the hourly closes first broke a per-hour jump limit (first ten, UTC)."""
-    r = np.abs(np.expm1(np.diff(np.log(history.close))))
-    return _trip_times(history.unix[1:], r > threshold_per_hour)
+def oracle_history_detail(history: PriceHistory, threshold: float, cfg: OracleConfig) -> list[str]:
+    """When the hourly closes started reduce-only episodes at ``threshold`` (first ten, UTC)."""
+    res = run_oracle_guard(
+        np.log(history.close)[None, :], np.array([threshold]), guard_params(cfg, 60.0), record_starts=True
+    )
+    return _trip_times(history.unix[1:], res["starts"][:, 0, 0])
 
 
 def limiter_history_trips(
@@ -393,8 +534,7 @@ def limiter_history_trips(
         flows,
         thresholds,
         tvl0=cfg.tvl,
-        floor=cfg.floor,
-        window_steps=cfg.window_hours,
+        bucket=bucket_params(cfg, 60.0),
         reversion_per_step=cfg.tvl_reversion_per_day / 24.0,
     )
     trips = res["trips"]
@@ -403,6 +543,7 @@ def limiter_history_trips(
         "trips_mean": trips.mean(axis=0).tolist(),
         "trips_min": trips.min(axis=0).tolist(),
         "trips_max": trips.max(axis=0).tolist(),
+        "delayed_usd_hours_mean": res["delayed_usd_steps"].mean(axis=0).tolist(),
         "replicates": replicates,
         "years": years,
     }

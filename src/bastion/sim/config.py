@@ -84,13 +84,16 @@ class ThresholdGrid(_Strict):
 
 
 class LimiterConfig(_Strict):
-    """Outflow limiter: net outflow per window capped at ``threshold * TVL + floor``."""
+    """Outflow limiter (OutflowLimiter.sol, DELAYED mode): a token bucket of ``L = max(floor, TVL * threshold)``
+    refilled over ``window_hours``; the threshold is ``limitBps / 10_000``."""
 
     n_paths: int = Field(4_000, ge=1, le=1_000_000)
     step_minutes: int = Field(10, ge=1, le=24 * 60)
     horizon_days: float = Field(14.0, gt=0, le=3650)
-    window_hours: float = Field(24.0, gt=0, le=24 * 30)
-    floor: float = Field(100_000.0, ge=0)
+    window_hours: float = Field(6.0, ge=5 / 60, le=24 * 30)  # the contract's window: 5 min .. 30 days
+    floor: float = Field(50_000.0, gt=0)
+    cooldown_minutes: float = Field(60.0, ge=5, le=7 * 24 * 60)  # trip length: 5 min .. 7 days
+    credit_shift: int = Field(1, ge=0, le=3)  # inflow credit cap L >> shift (3: none)
     tvl: float = Field(100e6, gt=0)
     thresholds: ThresholdGrid = ThresholdGrid(min=0.01, max=0.6, count=24)
     # honest flows (fractions of TVL): noise per sqrt(day), panic outflow per unit of price drop, whales
@@ -109,10 +112,15 @@ class LimiterConfig(_Strict):
 
 
 class OracleConfig(_Strict):
-    """Oracle guard: reject an update moving more than ``threshold * intervals`` from the last good price."""
+    """Oracle guard (OracleGuard.sol): a price more than ``threshold`` (= ``maxJumpBps / 10_000``) from the
+    interval's anchor is a jump; two agreeing feeds accept it with a reduce-only cooldown, one feed waits
+    for a confirming round."""
 
     n_paths: int = Field(4_000, ge=1, le=1_000_000)
-    update_minutes: int = Field(60, ge=1, le=24 * 60)
+    update_minutes: int = Field(60, ge=1, le=24 * 60)  # time between feed rounds
+    jump_interval_minutes: float = Field(60.0, gt=0, le=24 * 60)  # the anchor rolls at most this often
+    cooldown_minutes: float = Field(15.0, ge=0, le=24 * 60)
+    feeds: Literal[1, 2] = 2
     horizon_days: float = Field(30.0, gt=0, le=3650)
     thresholds: ThresholdGrid = ThresholdGrid(min=0.005, max=0.5, count=24)
     exposure: float = Field(10e6, gt=0)  # notional an attacker profits on per unit of accepted deviation

@@ -99,7 +99,7 @@ def run_calibration(
 
     history = load_btc_hourly()
     lim_hist = limiter_history_trips(history, lim_th, cfg.limiter, seed=cfg.seed)
-    orc_hist = oracle_history_trips(history, orc_th, cfg.oracle.update_minutes)
+    orc_hist = oracle_history_trips(history, orc_th, cfg.oracle)
     li, oi = curves["limiter"].best, curves["oracle"].best
     samples = price_paths(
         cfg.price,
@@ -125,13 +125,15 @@ def run_calibration(
                 "recommended_trips_mean": lim_hist["trips_mean"][li],
                 "recommended_trips_min": lim_hist["trips_min"][li],
                 "recommended_trips_max": lim_hist["trips_max"][li],
+                "recommended_delayed_usd_hours": lim_hist["delayed_usd_hours_mean"][li],
             },
             "oracle": {
                 **orc_hist,
                 "recommended": curves["oracle"].recommended,
                 "recommended_trips": orc_hist["trips"][oi],
                 "recommended_intrahour_exceedances": orc_hist["intrahour_exceedances"][oi],
-                "recommended_first_trips_utc": oracle_history_detail(history, orc_hist["per_hour_thresholds"][oi]),
+                "recommended_reduce_only_hours": orc_hist["reduce_only_hours"][oi],
+                "recommended_first_trips_utc": oracle_history_detail(history, curves["oracle"].recommended, cfg.oracle),
             },
         },
         "_arrays": {"bad_debt": stress.bad_debt, "samples": samples, "curves": curves},
@@ -199,9 +201,11 @@ def render_markdown(res: dict[str, Any]) -> str:
         "",
         "![loss distribution](loss_distribution.png) ![sample paths](sample_paths.png)",
         "",
-        "## Outflow limiter threshold (net outflow per window, fraction of TVL)",
+        "## Outflow limiter threshold (`limitBps`: the token bucket's size, fraction of TVL, refilled per window)",
         "",
-        f"Window {cfg['limiter']['window_hours']} h, floor {_fmt_usd(cfg['limiter']['floor'])}, "
+        f"Token bucket as in OutflowLimiter.sol (DELAYED mode): window {cfg['limiter']['window_hours']} h, "
+        f"floor {_fmt_usd(cfg['limiter']['floor'])}, trip {cfg['limiter']['cooldown_minutes']:g} min, "
+        f"credit shift {cfg['limiter']['credit_shift']}, "
         f"TVL {_fmt_usd(cfg['limiter']['tvl'])}, {cfg['limiter']['n_paths']:,} paths of "
         f"{cfg['limiter']['horizon_days']} days; response time {cfg['limiter']['response_minutes']} min; "
         f"drain without a limiter: {_fmt_usd(lim['mean_potential'])} per attack. "
@@ -209,33 +213,38 @@ def render_markdown(res: dict[str, Any]) -> str:
         "",
         *_curve_table(lim, lambda v: f"{v:.2%}"),
         "",
-        f"**Recommended: {lim['recommended']:.2%} of TVL per {cfg['limiter']['window_hours']} h.**",
+        f"**Recommended: {lim['recommended']:.2%} of TVL per {cfg['limiter']['window_hours']} h "
+        f"(`limitBps = {round(lim['recommended'] * 10_000)}`).**",
         "",
-        "## Oracle jump limit (per update interval, vs last good price)",
+        "## Oracle jump limit (`maxJumpBps`: move from the interval's anchor price)",
         "",
-        f"Updates every {cfg['oracle']['update_minutes']} min, {cfg['oracle']['n_paths']:,} paths of "
+        f"As in OracleGuard.sol: {cfg['oracle']['feeds']} feed(s), anchor rolled every "
+        f"{cfg['oracle']['jump_interval_minutes']:g} min, cooldown {cfg['oracle']['cooldown_minutes']:g} min; "
+        f"rounds every {cfg['oracle']['update_minutes']} min, {cfg['oracle']['n_paths']:,} paths of "
         f"{cfg['oracle']['horizon_days']} days, attacker exposure {_fmt_usd(cfg['oracle']['exposure'])}; "
         f"manipulation without a guard: {_fmt_usd(orc['mean_potential'])} per attack. "
         f"ROC AUC {orc['roc_auc']:.3f}.",
         "",
         *_curve_table(orc, lambda v: f"{v:.2%}"),
         "",
-        f"**Recommended: {orc['recommended']:.2%} per {cfg['oracle']['update_minutes']}-minute interval.**",
+        f"**Recommended: {orc['recommended']:.2%} from the anchor "
+        f"(`maxJumpBps = {round(orc['recommended'] * 10_000)}`).**",
         "",
         "![ROC](roc.png) ![cost](cost.png)",
         "",
         f"## Honest history: {hist['source']} ({hist['years']:.2f} years)",
         "",
-        f"- Oracle jump limit {orc['recommended']:.2%} per interval "
-        f"({hist['oracle']['per_hour_thresholds'][orc['recommended_index']]:.2%} per hour): "
-        f"**{hist['oracle']['recommended_trips']} trips** on hourly closes; "
+        f"- Oracle jump limit {orc['recommended']:.2%} ({hist['oracle']['feeds']} feed(s), one round per hour): "
+        f"**{hist['oracle']['recommended_trips']} reduce-only episodes** on hourly closes "
+        f"({hist['oracle']['recommended_reduce_only_hours']} rounds reduce-only); "
         f"{hist['oracle']['recommended_intrahour_exceedances']} hours whose high/low strayed that far "
         f"from the previous close (what a faster feed could have seen). First trips (UTC): "
         f"{', '.join(hist['oracle']['recommended_first_trips_utc']) or 'none'}.",
         f"- Outflow limiter {lim['recommended']:.2%} per window: "
         f"**{hist['limiter']['recommended_trips_mean']:.1f} trips** on average "
         f"(min {hist['limiter']['recommended_trips_min']}, max {hist['limiter']['recommended_trips_max']}) "
-        f"over {hist['limiter']['replicates']} draws of honest flows "
+        f"over {hist['limiter']['replicates']} draws of honest flows, "
+        f"{_fmt_usd(hist['limiter']['recommended_delayed_usd_hours'])}-hours of honest withdrawals delayed, "
         "driven by the real hourly returns (no flow data exists: flows follow the calibration's flow model).",
         "",
         "## Method",
