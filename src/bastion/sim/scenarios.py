@@ -46,7 +46,7 @@ def resolve_garch(cfg: PriceConfig) -> GarchParams | None:
         return None
     if cfg.garch_omega is not None and cfg.garch_alpha is not None and cfg.garch_beta is not None:
         return GarchParams(cfg.garch_omega, cfg.garch_alpha, cfg.garch_beta, cfg.garch_nu)
-    from bastion.risk.estimators import fit_garch
+    from bastion.sim.garch import fit_garch
 
     fit = fit_garch(btc_hourly_log_returns()[-24 * 365 :])
     return GarchParams(fit.omega, fit.alpha, fit.beta, fit.nu if cfg.garch_nu is None else cfg.garch_nu)
