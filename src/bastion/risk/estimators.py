@@ -29,7 +29,6 @@ import numpy as np
 from bastion.sim.garch import GarchFit, GarchFitError, fit_garch
 from bastion.sim.garch import clean_returns as _clean
 
-__all__ = ["GarchFit", "GarchFitError", "fit_garch"]  # GARCH fitting lives with the simulator that uses it
 
 HOURS_PER_YEAR = 365.0 * 24.0
 RISKMETRICS_DAILY_LAMBDA = 0.94
