@@ -29,7 +29,6 @@ import numpy as np
 from bastion.sim.garch import GarchFit, GarchFitError, fit_garch
 from bastion.sim.garch import clean_returns as _clean
 
-
 HOURS_PER_YEAR = 365.0 * 24.0
 RISKMETRICS_DAILY_LAMBDA = 0.94
 USDC_DECIMALS = 6
