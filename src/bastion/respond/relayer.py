@@ -137,6 +137,11 @@ class Relayer:
         pre = self._presigned.get(name)
         return pre is not None and pre.nonce == self.next_nonce()
 
+    def presigned_ready(self) -> int:
+        """How many ready transactions are valid for the current nonce."""
+        nonce = self._nonce
+        return sum(1 for pre in list(self._presigned.values()) if pre.nonce == nonce)
+
     def drop_presigned(self, name: str | None = None) -> None:
         """Forget one ready transaction (``name``) or all of them."""
         if name is None:

@@ -587,9 +587,35 @@ def _is_address(value: str) -> bool:
         return False
 
 
-def load_config(path: str | Path) -> WatchConfig:
+def load_config(
+    path: str | Path,
+    *,
+    manifest: str | Path | None = None,
+    rpc_url: str | None = None,
+    ws_url: str | None = None,
+    dry_run: bool | None = None,
+) -> WatchConfig:
+    """Load and validate a config file; the keyword arguments replace what the file says (a manifest
+    path given here is taken relative to the working directory, the file's relative to the file)."""
     path = Path(path)
     data = _expand_env(parse_file(path))
+    if manifest is not None:
+        data.setdefault("protocol", {})
+        if not isinstance(data["protocol"], dict):
+            raise ConfigError("config error: protocol: must be a table")
+        data["protocol"] = {**data["protocol"], "manifest": str(Path(manifest).resolve())}
+    if rpc_url is not None or ws_url is not None:
+        nets = data.get("networks") if isinstance(data.get("networks"), dict) else {}
+        service = data.get("service") if isinstance(data.get("service"), dict) else {}
+        name = service.get("network") or (next(iter(nets)) if nets else "default")
+        net = dict(nets.get(name) or {})
+        if rpc_url is not None:
+            net["rpc_urls"] = [rpc_url]
+        if ws_url is not None:
+            net["ws_url"] = ws_url
+        data["networks"] = {**nets, name: net}
+    if dry_run is not None:
+        data["service"] = {**(data.get("service") or {}), "dry_run": dry_run}
     return validate_config(data, path.resolve().parent)
 
 

@@ -272,7 +272,11 @@ def load_manifest(path: str | Path, name: str = "protocol") -> Protocol:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"manifest {path} is unreadable ({type(exc).__name__}: {exc})") from None
+        why = exc.strerror if isinstance(exc, OSError) else f"invalid JSON: {exc}"
+        raise ValueError(
+            f"manifest {path} is unreadable ({why}): write one with `bastion deploy --manifest FILE` "
+            "or point --manifest at one"
+        ) from None
     if not isinstance(data, dict):
         raise ValueError(f"manifest {path}: the top level must be an object")
     return protocol_from_data(data, name)
