@@ -183,15 +183,14 @@ def _drain(tower: Any, node: AnvilNode, head: int) -> None:
 def _settle(tower: Any, node: AnvilNode, relayer: Any) -> None:
     """Let the watchtower see the (reverted) head, handle the reorg and pre-sign its pause again."""
     head = int(node.rpc("eth_blockNumber"), 16)
-    ticks = tower.service.ticks
-    tower.service.wake.set()
-    ok = tower.wait_for(
-        lambda: tower.service.ticks >= ticks + 2 and tower.checkpoint() == head and relayer.presigned_ready() > 0,
-        timeout=10.0,
-        interval=0.005,
-    )
-    if not ok:
-        raise RuntimeError(f"the watchtower did not settle on block {head} ({tower.error or 'no error'})")
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        ticks = tower.service.ticks
+        tower.service.wake.set()
+        tower.wait_for(lambda ticks=ticks: tower.service.ticks > ticks, timeout=5.0, interval=0.002)
+        if tower.checkpoint() == head and relayer.presigned_ready() > 0 and not tower.service.wake.is_set():
+            return
+    raise RuntimeError(f"the watchtower did not settle on block {head} ({tower.error or 'no error'})")
 
 
 if __name__ == "__main__":

@@ -235,7 +235,7 @@ class PauseScopeAction(_Model):
         for op in ops:
             name = str(op).upper()
             if name in EXIT_OPS:
-                raise ValueError(f"{name} is an exit: the guardian can never pause it")
+                raise ValueError(f"op {name} is an exit: the guardian can never pause it")
             if name not in PAUSE_OPS:
                 raise ValueError(f"unknown op {op!r} (one of {', '.join(PAUSE_OPS)})")
             out.append(name)

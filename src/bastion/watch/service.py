@@ -423,6 +423,8 @@ class WatchService:
             },
         )
         failures = 0
+        gc.collect()
+        gc.freeze()  # what exists now (libraries, ABIs, config) is never scanned again: shorter pauses
         while not self.stop_event.is_set():
             try:
                 self.run_once()

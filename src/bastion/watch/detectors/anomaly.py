@@ -6,9 +6,11 @@ Two models (``model``):
   z = (x - median) / (1.4826 * MAD), with the scale floored at ``min_scale`` (quiet history has MAD 0);
 - ``isolation_forest``: scikit-learn's IsolationForest fitted on the per-block features (net outflow,
   gross outflow, gross inflow, number of movements) of the window; the block's anomaly score is
-  ``-score_samples`` (about 0.5 for ordinary blocks, towards 1 for isolated ones) and fires at
-  ``if_threshold``. The forest is refitted every ``refit_blocks`` blocks and memoized on the block it
-  was fitted at (``History.derive``), so the detector keeps no state of its own.
+  ``-score_samples`` (about 0.5 for ordinary blocks, towards 1 for isolated ones); it fires when the
+  score reaches ``if_threshold`` and the block is more isolated than every block of the history, or
+  outflows more than any (a forest cannot isolate beyond its training range better than the range's
+  own extreme). The forest is refitted every ``refit_blocks`` blocks and memoized on the block it was
+  fitted at (``History.derive``), so the detector keeps no state of its own.
 
 Only blocks with a net outflow above ``min_amount`` are scored. Statistics are floats; the amounts
 stay integers.
@@ -42,7 +44,7 @@ class FlowAnomaly(Detector):
         min_scale: dict[str, int] = Field(default_factory=dict, description="floor of the scale per asset")
         assets: list[str] = Field(default_factory=list)
         model: Literal["zscore", "isolation_forest"] = "zscore"
-        if_threshold: float = Field(default=0.7, gt=0.5, lt=1.0, description="isolation forest score to fire")
+        if_threshold: float = Field(default=0.6, gt=0.5, lt=1.0, description="isolation forest score to fire")
         refit_blocks: int = Field(default=20, gt=0)
         n_estimators: int = Field(default=64, gt=0, le=1_000)
         seed: int = 7
@@ -98,8 +100,9 @@ class FlowAnomaly(Detector):
             for b in view.history.window(anchor, blocks=cfg.window_blocks)
         ]
         forest = IsolationForest(n_estimators=cfg.n_estimators, max_samples=min(256, len(rows)), random_state=cfg.seed)
-        forest.fit([[float(v) for v in r] for r in rows])
-        return forest, len(rows)
+        x = [[float(v) for v in r] for r in rows]
+        forest.fit(x)
+        return forest, len(rows), float(max(-forest.score_samples(x))), max(r[0] for r in rows)
 
     def _forest(self, event: Block, view: ChainView, now: dict[str, int], minimums: dict[str, int]) -> list[Finding]:
         cfg = self.config
@@ -113,11 +116,11 @@ class FlowAnomaly(Detector):
             if x <= 0 or x < minimums.get(token, 1):
                 continue
             name = f"iforest:{token}:{cfg.window_blocks}:{cfg.n_estimators}:{cfg.seed}"
-            forest, n = view.history.derive(anchor, name, lambda b, t=token: self._fit(view, b, t))
+            forest, n, worst, most = view.history.derive(anchor, name, lambda b, t=token: self._fit(view, b, t))
             row = [[float(v) for v in features.get(token, (0, 0, 0, 0))]]
             score = float(-forest.score_samples(row)[0])
-            if score < cfg.if_threshold:
-                continue
+            if score < cfg.if_threshold or (score <= worst and x <= most):
+                continue  # not anomalous enough, or nothing the history has not seen
             out.append(
                 self.finding(
                     event,
@@ -131,6 +134,8 @@ class FlowAnomaly(Detector):
                         "model": "isolation_forest",
                         "history_blocks": n,
                         "fitted_at": anchor.number,
+                        "history_max_score": round(worst, 3),
+                        "history_max_outflow": most,
                     },
                 )
             )
