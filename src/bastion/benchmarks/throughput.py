@@ -1,10 +1,13 @@
-"""Watchtower throughput: ingestion (normalization + decoding) and every generic detector over
-synthetic blocks of realistic protocol traffic, in memory (no network), on one core.
+"""Watchtower throughput: ingestion (normalization + decoding) and every detector (the generic ones
+and those of the reference clearinghouse) over synthetic blocks of realistic protocol traffic, in
+memory (no network: chain reads answer from a fixed table), on one core.
 
 Traffic per transaction: a receipt with 1-3 ERC-20 Transfer logs (deposits into and withdrawals
 out of the protected vault, transfers between users), an event of the protocol the registry does
 not know (kept raw), a ``callTracer`` trace of 2-3 frames; some contract creations; every 50th
-block holds a timelock ``CallScheduled``. Timings are medians of ``repeats`` runs. Prints a table,
+block holds a timelock ``CallScheduled``; one transaction in 20 swaps on the market's AMM pool
+(two ``Sync``), one block in 10 holds both feeds' ``AnswerUpdated``, one in 25 a guard's ``Paused``.
+Timings are medians of ``repeats`` runs. Prints a table,
 then a LAST line of JSON with ``transactions`` and ``tx_per_s`` (the full pipeline).
 
 Run: ``PYTHONPATH=src python bench/bench_throughput.py`` (or ``run()`` from ``bastion bench``).
@@ -18,15 +21,17 @@ import random
 import statistics
 import sys
 import time
+from types import MappingProxyType
 from typing import Any
 
 from eth_abi import encode
 
 from bastion.watch.decode import TRANSFER_TOPIC, AbiRegistry, event_topic
 from bastion.watch.detectors import REGISTRY
+from bastion.watch.detectors.abi import sel
 from bastion.watch.detectors.governance import GOVERNANCE_ABI, selector
 from bastion.watch.ingest import normalize_block
-from bastion.watch.protocol import build_protocol
+from bastion.watch.protocol import MarketInfo, Protocol, build_protocol
 from bastion.watch.service import run_detectors, tune_gc
 from bastion.watch.view import History, StaticView
 
@@ -36,6 +41,30 @@ TOKEN = "0x" + "b2" * 20
 TIMELOCK = "0x" + "c3" * 20
 SCHEDULED = event_topic("CallScheduled(bytes32,uint256,address,uint256,bytes,bytes32,uint256)")
 UNKNOWN = event_topic("PositionOpened(address,uint256,int256)")
+ROUTER = "0x" + "d4" * 20
+ENGINE = "0x" + "e5" * 20
+FEED1, FEED2, POOL, GUARD = ("0x" + c * 20 for c in ("f1", "f2", "a7", "9a"))
+MARKET_ID = "0x" + b"ETH-PERP".ljust(32, b"\0").hex()
+ANSWER_UPDATED = event_topic("AnswerUpdated(int256,uint256,uint256)")
+SYNC = event_topic("Sync(uint112,uint112)")
+PAUSED = event_topic("Paused(uint256,uint32,uint256,address)")
+
+
+def _event(name: str, *inputs: tuple[str, str, bool]) -> dict[str, Any]:
+    return {"type": "event", "name": name, "inputs": [{"name": n, "type": t, "indexed": i} for n, t, i in inputs]}
+
+
+PROTOCOL_ABI = [
+    _event("AnswerUpdated", ("current", "int256", True), ("roundId", "uint256", True), ("updatedAt", "uint256", False)),
+    _event("Sync", ("reserve0", "uint112", False), ("reserve1", "uint112", False)),
+    _event(
+        "Paused",
+        ("market", "uint256", True),
+        ("ops", "uint32", False),
+        ("until", "uint256", False),
+        ("by", "address", True),
+    ),
+]
 
 
 def _h(rng: random.Random) -> str:
@@ -81,6 +110,18 @@ def synthetic_blocks(n_blocks: int, txs_per_block: int, seed: int = 7) -> list[t
                     "data": "0x" + encode(["uint256", "int256"], [rng.randint(1, 10**9), -5]).hex(),
                 }
             )
+            if i % 20 == 7:  # a swap on the pool inside a protocol transaction (small: no manipulation)
+                for r0 in (2_000 * 10**18, 2_001 * 10**18):
+                    data = encode(["uint112", "uint112"], [r0, 6_000_000 * 10**6])
+                    logs.append({"address": POOL, "topics": [SYNC], "data": "0x" + data.hex()})
+            if number % 10 == 0 and i == 1:  # the feeder's two updates
+                for feed in (FEED1, FEED2):
+                    topics = [ANSWER_UPDATED, "0x" + _word(3_000 * 10**8).hex(), "0x" + _word(number).hex()]
+                    logs.append({"address": feed, "topics": topics, "data": "0x" + _word(_ts(number)).hex()})
+            if number % 25 == 0 and i == 2:  # a guard acted
+                topics = [PAUSED, "0x" + _word(1).hex(), _addr_topic(sender)]
+                data = encode(["uint32", "uint256"], [4, _ts(number) + 3_600])
+                logs.append({"address": ROUTER, "topics": topics, "data": "0x" + data.hex()})
             if number % 50 == 0 and i == 0:
                 data = bytes.fromhex(selector("upgradeTo(address)")[2:]) + bytes(12) + bytes.fromhex(VAULT[2:])
                 payload = encode(
@@ -158,13 +199,21 @@ def synthetic_blocks(n_blocks: int, txs_per_block: int, seed: int = 7) -> list[t
             "number": hex(number),
             "hash": block_hash,
             "parentHash": parent,
-            "timestamp": hex(1_700_000_000 + 2 * number),
+            "timestamp": hex(_ts(number)),
             "baseFeePerGas": hex(10**9),
             "transactions": txs,
         }
         parent = block_hash
         out.append((raw, receipts, traces))
     return out
+
+
+def _ts(number: int) -> int:
+    return 1_700_000_000 + 2 * number
+
+
+def _word(*values: int) -> bytes:
+    return b"".join(v.to_bytes(32, "big", signed=True) for v in values)
 
 
 def _detectors() -> list:
@@ -174,25 +223,68 @@ def _detectors() -> list:
         "attacker_prep": {"window_blocks": 50},
         "governance": {},
         "flow_anomaly": {"window_blocks": 200, "min_history": 20},
+        "oracle_deviation": {"recheck_blocks": 10},
+        "stale_feed": {},
+        "price_manipulation": {},
+        "guard_event": {},
+        "solvency": {"asset": TOKEN},
     }
     return REGISTRY.build(configs)
+
+
+def _protocol_and_answers() -> tuple[Protocol, dict[tuple[str, bytes], bytes]]:
+    """The reference-protocol shape (vault, engine, router, one market with its feeds and pool) and the
+    fixed answers of every read the protocol detectors make (fresh feeds, a quiet pool, a solvent vault)."""
+    base = build_protocol(
+        "bench",
+        1,
+        {
+            "vault": {"address": VAULT},
+            "engine": {"address": ENGINE},
+            "router": {"address": ROUTER},
+            "oracle_guard": {"address": GUARD, "protected": False},
+            "timelock": {"address": TIMELOCK, "kind": "timelock", "protected": False},
+        },
+        {"USD": {"address": TOKEN, "decimals": 6}},
+    )
+    market = MarketInfo("ETH-PERP", 0, MARKET_ID, FEED1, FEED2, POOL)
+    protocol = Protocol(
+        base.name,
+        1,
+        base.contracts,
+        base.assets,
+        MappingProxyType({"ETH-PERP": market}),
+        MappingProxyType({}),
+        MappingProxyType({"feed_decimals": 8}),
+    )
+    spot = 3_000 * 10**18
+    fresh = _ts(10**6)  # updatedAt in the future of every synthetic block: never stale
+    round_data = _word(1, 3_000 * 10**8, fresh, fresh, 1)
+    guard_config = _word(int(FEED1, 16), 10_800, 8, 200, 1_500, 3_600, int(FEED2, 16), 10_800, 8, 900)
+    answers = {
+        (FEED1, sel("latestRoundData()")): round_data,
+        (FEED2, sel("latestRoundData()")): round_data,
+        (GUARD, sel("configOf(bytes32)")): guard_config,
+        (POOL, sel("priceCumulative()")): _word(0),
+        (POOL, sel("lastUpdate()")): _word(_ts(0)),
+        (POOL, sel("spotPrice()")): _word(spot),
+        (POOL, sel("reserve0()")): _word(2_000 * 10**18),
+        (POOL, sel("reserve1()")): _word(6_000_000 * 10**6),
+        (VAULT, sel("outstandingClaims()")): _word(0),
+        (ENGINE, sel("obligations()")): _word(10**9 * 10**6 - 10),
+        (ENGINE, sel("settled()")): _word(0),
+    }
+    return protocol, answers
 
 
 def run_once(blocks: list[tuple[dict, list, list]], *, detect: bool = True) -> tuple[float, int, int]:
     """Seconds to normalize (and optionally detect on) every block; transactions; findings."""
     registry = AbiRegistry()
     registry.register(GOVERNANCE_ABI)
-    protocol = build_protocol(
-        "bench",
-        1,
-        {
-            "vault": {"address": VAULT},
-            "timelock": {"address": TIMELOCK, "kind": "timelock", "protected": False},
-        },
-        {"USD": {"address": TOKEN, "decimals": 6}},
-    )
+    registry.register(PROTOCOL_ABI)
+    protocol, answers = _protocol_and_answers()
     history = History(256)
-    view = StaticView(1, protocol, history, erc20={(TOKEN, VAULT): 10**9 * 10**6})
+    view = StaticView(1, protocol, history, erc20={(TOKEN, VAULT): 10**9 * 10**6}, answers=answers)
     detectors = _detectors()
     n_tx = n_findings = 0
     start = time.perf_counter()

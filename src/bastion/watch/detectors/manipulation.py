@@ -36,14 +36,23 @@ def move_bps(ref: tuple[int, int], now: tuple[int, int]) -> int:
     return abs(n1 * r0 - r1 * n0) * 10_000 // (r1 * n0)
 
 
-def touches(tx: Tx, block: Block, protected: frozenset[str]) -> bool:
-    if any(lg.address in protected for lg in tx.logs):
+def touches(tx: Tx, block: Block, protected: frozenset[str], frames: dict[str, set[str]] | None = None) -> bool:
+    """Whether ``tx`` involves a protected contract: its target, a log it emitted, or (with traces) a
+    call frame into it. ``frames``: the block's call targets by transaction, when already indexed."""
+    if tx.to in protected or any(lg.address in protected for lg in tx.logs):
         return True
-    if tx.to in protected:
-        return True
-    if block.traces is not None:
-        return any(f.tx_hash == tx.hash and f.to in protected for f in block.traces)
-    return False
+    if block.traces is None:
+        return False
+    targets = frames.get(tx.hash, set()) if frames is not None else {f.to for f in block.traces if f.tx_hash == tx.hash}
+    return not targets.isdisjoint(protected)
+
+
+def _frames(block: Block) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for f in block.traces or ():
+        if f.to is not None:
+            out.setdefault(f.tx_hash, set()).add(f.to)
+    return out
 
 
 @register
@@ -57,22 +66,28 @@ class PriceManipulation(Detector):
         pools: list[str] = Field(default_factory=list, description="empty: every pool (any Sync emitter)")
         require_protocol: bool = True
 
-    def _syncs(self, tx: Tx, chosen: frozenset[str] | None) -> dict[str, list[tuple[int, int]]]:
-        out: dict[str, list[tuple[int, int]]] = {}
-        for lg in tx.logs:
-            if lg.topic0 == SYNC and (chosen is None or lg.address in chosen):
-                r = _reserves(lg.data)
-                if r is not None:
-                    out.setdefault(lg.address, []).append(r)
-        return out
-
     def run(self, event: Block, view: ChainView) -> list[Finding]:
         cfg = self.config
         chosen = frozenset(view.protocol.resolve(p) for p in cfg.pools) if cfg.pools else None
+        per_tx: list[tuple[Tx, dict[str, list[tuple[int, int]]]]] = []
+        for tx in event.txs:  # one pass; a dict only for the rare transaction with a Sync
+            if tx.status == 0:
+                continue
+            syncs: dict[str, list[tuple[int, int]]] | None = None
+            for lg in tx.logs:
+                if lg.topic0 == SYNC and (chosen is None or lg.address in chosen):
+                    r = _reserves(lg.data)
+                    if r is not None:
+                        if syncs is None:
+                            syncs = {}
+                        syncs.setdefault(lg.address, []).append(r)
+            if syncs is not None:
+                per_tx.append((tx, syncs))
+        if not per_tx:
+            return []
         protected = view.protocol.protected
-        per_tx = [(tx, self._syncs(tx, chosen)) for tx in event.txs if tx.status != 0]
-        per_tx = [(tx, syncs) for tx, syncs in per_tx if syncs]
-        suspects = {tx.hash for tx, _ in per_tx if not cfg.require_protocol or touches(tx, event, protected)}
+        frames = _frames(event) if event.traces is not None else None
+        suspects = {tx.hash for tx, _ in per_tx if not cfg.require_protocol or touches(tx, event, protected, frames)}
         if not suspects:
             return []
         # reserves before the block (the reference of a pool's first transaction in the block)
