@@ -163,3 +163,16 @@ def test_playbook_when_filters_on_details():
     }
     pb = validate_config(data).playbooks[0]
     assert pb.accepts({"event": "FundsLocked"}) and not pb.accepts({"event": "Paused"}) and not pb.accepts(None)
+
+
+def test_throughput_bench_runs_every_detector():
+    import io
+    import json
+
+    from bastion.benchmarks.throughput import _detectors, run
+
+    assert {d.id for d in _detectors()} == set(REGISTRY.ids()) - {"pending_sensitive_call"}
+    out = io.StringIO()
+    result = run(n_blocks=25, txs_per_block=20, repeats=1, out=out)
+    assert json.loads(out.getvalue().strip().splitlines()[-1]) == result
+    assert result["transactions"] == 500 and result["tx_per_s"] > 0
