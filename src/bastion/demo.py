@@ -68,9 +68,6 @@ class World:
     rpc: RpcClient
     sender: ScriptedSender
 
-    def call(self, fn) -> Any:
-        return fn.call()
-
 
 def _encode(fn) -> bytes:
     return bytes.fromhex(fn._encode_transaction_data()[2:])
