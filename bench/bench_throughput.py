@@ -1,257 +1,33 @@
-"""Watchtower throughput: ingestion (normalization + decoding) and every generic detector over
-synthetic blocks of realistic protocol traffic, in memory (no network), on one core.
+"""Watchtower throughput (see bastion.benchmarks.throughput): ingestion and every detector over synthetic
+blocks of protocol traffic, in memory, one core.
 
-Traffic per transaction: a receipt with 1-3 ERC-20 Transfer logs (deposits into and withdrawals
-out of the protected vault, transfers between users), an event of the protocol the registry does
-not know (kept raw), a ``callTracer`` trace of 2-3 frames; some contract creations; every 50th
-block holds a timelock ``CallScheduled``. Timings are medians of ``repeats`` runs. Prints a table,
-then a LAST line of JSON with ``transactions`` and ``tx_per_s`` (the full pipeline).
+    PYTHONPATH=src python bench/bench_throughput.py [--blocks 100] [--txs 100] [--repeats 5]
 
-Run: ``PYTHONPATH=src python bench/bench_throughput.py`` (or ``run()`` from ``bastion bench``).
+Prints a table; the last line is JSON with ``transactions`` and ``tx_per_s``.
 """
 
 from __future__ import annotations
 
-import gc
-import json
-import random
-import statistics
+import argparse
 import sys
-import time
+from pathlib import Path
 from typing import Any
 
-from eth_abi import encode
-
-from bastion.watch.decode import TRANSFER_TOPIC, AbiRegistry, event_topic
-from bastion.watch.detectors import REGISTRY
-from bastion.watch.detectors.governance import GOVERNANCE_ABI, selector
-from bastion.watch.ingest import normalize_block
-from bastion.watch.protocol import build_protocol
-from bastion.watch.service import run_detectors, tune_gc
-from bastion.watch.view import History, StaticView
-
-TARGET_TX_PER_S = 5_000
-VAULT = "0x" + "a1" * 20
-TOKEN = "0x" + "b2" * 20
-TIMELOCK = "0x" + "c3" * 20
-SCHEDULED = event_topic("CallScheduled(bytes32,uint256,address,uint256,bytes,bytes32,uint256)")
-UNKNOWN = event_topic("PositionOpened(address,uint256,int256)")
+try:
+    from bastion.benchmarks.throughput import run
+except ImportError:  # run from a checkout without an install: use its src/
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+    from bastion.benchmarks.throughput import run
 
 
-def _h(rng: random.Random) -> str:
-    return "0x" + rng.randbytes(32).hex()
-
-
-def _addr_topic(a: str) -> str:
-    return "0x" + "00" * 12 + a[2:]
-
-
-def synthetic_blocks(n_blocks: int, txs_per_block: int, seed: int = 7) -> list[tuple[dict, list, list]]:
-    """Raw JSON-RPC answers (block with full txs, receipts, callTracer traces) for ``n_blocks``."""
-    rng = random.Random(seed)
-    users = ["0x" + rng.randbytes(20).hex() for _ in range(500)]
-    out = []
-    parent = _h(rng)
-    for number in range(1, n_blocks + 1):
-        block_hash = _h(rng)
-        txs, receipts, traces = [], [], []
-        for i in range(txs_per_block):
-            tx_hash = _h(rng)
-            sender = rng.choice(users)
-            create = rng.random() < 0.01
-            to = None if create else VAULT
-            logs = []
-            for _ in range(rng.randint(1, 3)):
-                kind = rng.random()
-                src, dst = (
-                    (sender, VAULT) if kind < 0.45 else (VAULT, sender) if kind < 0.9 else (sender, rng.choice(users))
-                )
-                amount = rng.randint(1, 5_000) * 10**6
-                logs.append(
-                    {
-                        "address": TOKEN,
-                        "topics": [TRANSFER_TOPIC, _addr_topic(src), _addr_topic(dst)],
-                        "data": "0x" + amount.to_bytes(32, "big").hex(),
-                    }
-                )
-            logs.append(
-                {
-                    "address": VAULT,
-                    "topics": [UNKNOWN, _addr_topic(sender)],
-                    "data": "0x" + encode(["uint256", "int256"], [rng.randint(1, 10**9), -5]).hex(),
-                }
-            )
-            if number % 50 == 0 and i == 0:
-                data = bytes.fromhex(selector("upgradeTo(address)")[2:]) + bytes(12) + bytes.fromhex(VAULT[2:])
-                payload = encode(
-                    ["address", "uint256", "bytes", "bytes32", "uint256"],
-                    [VAULT, 0, data, bytes(32), 86_400],
-                )
-                logs.append(
-                    {
-                        "address": TIMELOCK,
-                        "topics": [SCHEDULED, _h(rng), "0x" + "00" * 32],
-                        "data": "0x" + payload.hex(),
-                    }
-                )
-            for j, lg in enumerate(logs):
-                lg.update(
-                    {
-                        "logIndex": hex(len(receipts) * 4 + j),
-                        "transactionHash": tx_hash,
-                        "transactionIndex": hex(i),
-                        "blockNumber": hex(number),
-                        "blockHash": block_hash,
-                    }
-                )
-            txs.append(
-                {
-                    "hash": tx_hash,
-                    "from": sender,
-                    "to": to,
-                    "value": "0x0",
-                    "nonce": hex(rng.randint(0, 999)),
-                    "gas": hex(300_000),
-                    "type": "0x2",
-                    "maxFeePerGas": hex(30 * 10**9),
-                    "maxPriorityFeePerGas": hex(10**9),
-                    "input": "0x" + rng.randbytes(100).hex(),
-                    "blockNumber": hex(number),
-                    "blockHash": block_hash,
-                    "transactionIndex": hex(i),
-                }
-            )
-            created = "0x" + rng.randbytes(20).hex() if create else None
-            receipts.append(
-                {
-                    "transactionHash": tx_hash,
-                    "blockHash": block_hash,
-                    "status": "0x1",
-                    "gasUsed": hex(rng.randint(50_000, 250_000)),
-                    "effectiveGasPrice": hex(20 * 10**9),
-                    "contractAddress": created,
-                    "logs": logs,
-                }
-            )
-            root = {
-                "type": "CREATE" if create else "CALL",
-                "from": sender,
-                "to": created or VAULT,
-                "value": "0x0",
-                "input": "0x1234",
-                "output": "0x",
-                "gasUsed": "0x5208",
-                "calls": [
-                    {
-                        "type": "CALL",
-                        "from": created or VAULT,
-                        "to": TOKEN,
-                        "value": "0x0",
-                        "input": "0xa9059cbb",
-                        "output": "0x01",
-                        "gasUsed": "0x100",
-                    }
-                ],
-            }
-            traces.append({"txHash": tx_hash, "result": root})
-        raw = {
-            "number": hex(number),
-            "hash": block_hash,
-            "parentHash": parent,
-            "timestamp": hex(1_700_000_000 + 2 * number),
-            "baseFeePerGas": hex(10**9),
-            "transactions": txs,
-        }
-        parent = block_hash
-        out.append((raw, receipts, traces))
-    return out
-
-
-def _detectors() -> list:
-    configs = {
-        "large_transfer": {"min_amount": {TOKEN: 4_990 * 10**6}},
-        "outflow_rate": {"window_blocks": 50, "max_fraction_bps": 500},
-        "attacker_prep": {"window_blocks": 50},
-        "governance": {},
-        "flow_anomaly": {"window_blocks": 200, "min_history": 20},
-    }
-    return REGISTRY.build(configs)
-
-
-def run_once(blocks: list[tuple[dict, list, list]], *, detect: bool = True) -> tuple[float, int, int]:
-    """Seconds to normalize (and optionally detect on) every block; transactions; findings."""
-    registry = AbiRegistry()
-    registry.register(GOVERNANCE_ABI)
-    protocol = build_protocol(
-        "bench",
-        1,
-        {
-            "vault": {"address": VAULT},
-            "timelock": {"address": TIMELOCK, "kind": "timelock", "protected": False},
-        },
-        {"USD": {"address": TOKEN, "decimals": 6}},
-    )
-    history = History(256)
-    view = StaticView(1, protocol, history, erc20={(TOKEN, VAULT): 10**9 * 10**6})
-    detectors = _detectors()
-    n_tx = n_findings = 0
-    start = time.perf_counter()
-    for raw, receipts, traces in blocks:
-        block = normalize_block(1, raw, receipts, traces, registry)
-        n_tx += len(block.txs)
-        if detect:
-            view.block_number = block.number
-            n_findings += len(run_detectors(detectors, block, view))
-        history.append(block)
-    return time.perf_counter() - start, n_tx, n_findings
-
-
-def _median(blocks, repeats: int, detect: bool) -> tuple[float, int, int]:
-    runs = [run_once(blocks, detect=detect) for _ in range(repeats)]
-    return statistics.median(r[0] for r in runs), runs[0][1], runs[0][2]
-
-
-def run(n_blocks: int = 100, txs_per_block: int = 100, repeats: int = 5, out: Any = None) -> dict[str, Any]:
-    """The benchmark; returns (and prints last) the JSON result."""
-    out = out or sys.stdout
-    blocks = synthetic_blocks(n_blocks, txs_per_block)
-    run_once(blocks[:5])  # warm caches and imports
-    saved = gc.get_threshold()
-    try:
-        gc.set_threshold(700, 10, 10)  # CPython's default: the baseline
-        base_ingest, n_tx, _ = _median(blocks, repeats, False)
-        base_full, _, _ = _median(blocks, repeats, True)
-        tune_gc()  # what the service runs with
-        t_ingest, _, _ = _median(blocks, repeats, False)
-        t_full, _, n_findings = _median(blocks, repeats, True)
-    finally:
-        gc.set_threshold(*saved)
-    rows = [
-        ("ingest, default gc", base_ingest),
-        ("ingest + detectors, default gc", base_full),
-        ("ingest, service gc", t_ingest),
-        ("ingest + detectors, service gc", t_full),
-    ]
-    print(f"{'stage (' + str(n_tx) + ' txs)':<34} {'median s':>9} {'tx/s':>10} {'vs baseline':>12}", file=out)
-    for name, t in rows:
-        print(f"{name:<34} {t:>9.4f} {n_tx / t:>10,.0f} {base_full / t:>11.2f}x", file=out)
-    result = {
-        "benchmark": "watch_throughput",
-        "blocks": n_blocks,
-        "transactions": n_tx,
-        "logs_per_tx": round(sum(len(r["logs"]) for _, rs, _ in blocks for r in rs) / n_tx, 2),
-        "findings": n_findings,
-        "repeats": repeats,
-        "ingest_tx_per_s": round(n_tx / t_ingest),
-        "tx_per_s": round(n_tx / t_full),
-        "baseline_default_gc_tx_per_s": round(n_tx / base_full),
-        "speedup_vs_baseline": round(base_full / t_full, 2),
-        "target_tx_per_s": TARGET_TX_PER_S,
-        "meets_target": n_tx / t_full >= TARGET_TX_PER_S,
-    }
-    print(json.dumps(result), file=out)
-    return result
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--blocks", type=int, default=100)
+    ap.add_argument("--txs", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=5)
+    a = ap.parse_args(argv)
+    return run(n_blocks=a.blocks, txs_per_block=a.txs, repeats=a.repeats)
 
 
 if __name__ == "__main__":
-    run()
+    main()

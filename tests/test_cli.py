@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
+
+import bastion
+
+_SRC = str(Path(bastion.__file__).resolve().parents[1])  # this checkout's code, whatever the working directory
 
 
 def _run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -20,16 +26,30 @@ def _run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_help_lists_the_commands():
     result = _run("--help")
     assert result.returncode == 0
-    for command in ("node", "demo"):
+    for command in ("node", "demo", "watch", "bench"):
         assert command in result.stdout
 
 
-def test_demo_deploys_checks_and_exits_zero():
-    result = _run("demo")
+def test_demo_tells_the_whole_story_and_exits_zero(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bastion.cli", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,  # the incident report goes to ./runs
+        env={**os.environ, "COLUMNS": "200", "PYTHONPATH": _SRC + os.pathsep + os.environ.get("PYTHONPATH", "")},
+    )
     assert result.returncode == 0, result.stderr
-    assert "demo finished" in result.stdout
-    assert "keeper liquidated" in result.stdout
-    assert "Vault and guards" in result.stdout
+    out = result.stdout
+    assert "demo finished" in out
+    assert "detected, paused" in out
+    saved = re.search(r"value saved ([\d,]+) USDC", out)
+    assert saved is not None and int(saved.group(1).replace(",", "")) > 0
+    assert "first malicious tx" in out and "pause mined" in out
+    reports = list((tmp_path / "runs").glob("incident-*.md"))
+    assert len(reports) == 1
+    text = reports[0].read_text()
+    assert "## Timeline" in text and "Value saved" in text
 
 
 def test_setup_problem_is_one_line_and_exit_2():

@@ -16,7 +16,6 @@ from bastion.chain.artifacts import ArtifactError
 from bastion.chain.contracts import Sender, TransactionFailed, connect
 from bastion.chain.node import AnvilNode
 from bastion.paths import SetupError
-from bastion.protocol.client import Protocol
 from bastion.protocol.deploy import Manifest, deploy_system, dev_keys, dev_roles
 
 app = typer.Typer(
@@ -29,13 +28,15 @@ app = typer.Typer(
 console = Console()
 
 # Each ring brings its own commands; they are mounted here, on top of everything (nothing imports cli).
+from bastion.bench import app as _bench_app  # noqa: E402
 from bastion.risk.commands import app as _risk_app  # noqa: E402
 from bastion.sim.commands import app as _sim_app  # noqa: E402
-from bastion.sim.commands import bench_app  # noqa: E402
+from bastion.watch.commands import cli_app as _watch_app  # noqa: E402
 
 app.add_typer(_sim_app)
 app.add_typer(_risk_app)
-app.add_typer(bench_app, name="bench")
+app.add_typer(_bench_app, name="bench")
+app.add_typer(_watch_app)
 
 
 DEV_ACCOUNTS = 16
@@ -86,22 +87,11 @@ def node(
 
 @app.command()
 def demo() -> None:
-    """Deploy everything on an embedded chain, trade through a price drop and a liquidation, print the state.
+    """The whole story on an embedded chain (1 s blocks): deploy, watchtower, honest traffic, a compromised
+    price feeder's attack, detection, pause; timeline, value saved and an incident report. Ends by itself."""
+    from bastion.demo import run_demo
 
-    Prints positions, markets, the insurance fund and every guard's state, then stops the chain and exits."""
-    from bastion.protocol.session import run_session
-    from bastion.protocol.show import print_state
-
-    with AnvilNode(accounts=DEV_ACCOUNTS) as chain:
-        _print_node(chain)
-        manifest = _deploy_dev(chain)
-        console.print(f"deployed {len(manifest.contracts)} contracts from block {manifest.deployment_block}")
-        protocol = Protocol(connect(chain.http_url), manifest)
-        log = run_session(chain, protocol)
-        for line in log.events:
-            console.print(f"  {line}")
-        print_state(console, protocol, title="After the session")
-    console.print("demo finished: chain stopped")
+    run_demo(console)
 
 
 @app.command()

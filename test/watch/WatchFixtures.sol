@@ -96,3 +96,33 @@ contract WatchLogger {
         }
     }
 }
+
+/// @title PoolManipulator
+/// @notice The flash-loan pattern in one transaction, for the price-manipulation detector's tests: buy
+///         the base token on a pool (the spot jumps), call a target (the protocol), sell it back.
+contract PoolManipulator {
+    /// @notice Swap `quoteIn` of the pool's quote token in, call `target` with `data`, swap back.
+    /// @dev Holds the quote tokens it spends (mint them to this contract first).
+    function swapCallSwap(IPoolLike pool, uint256 quoteIn, address target, bytes calldata data) external {
+        IERC20 base = pool.token0();
+        IERC20 quote = pool.token1();
+        uint256 baseOut = pool.getAmountOut(quoteIn, false);
+        require(quote.transfer(address(pool), quoteIn), "quote transfer");
+        pool.swap(baseOut, 0, address(this), "");
+        if (target != address(0)) {
+            (bool ok,) = target.call(data);
+            require(ok, "target call");
+        }
+        uint256 quoteBack = pool.getAmountOut(baseOut, true);
+        require(base.transfer(address(pool), baseOut), "base transfer");
+        pool.swap(0, quoteBack, address(this), "");
+    }
+}
+
+/// @notice The part of ConstantProductPool the manipulator uses.
+interface IPoolLike {
+    function token0() external view returns (IERC20);
+    function token1() external view returns (IERC20);
+    function getAmountOut(uint256 amountIn, bool zeroForOne) external view returns (uint256);
+    function swap(uint256 amount0Out, uint256 amount1Out, address to, bytes calldata data) external;
+}

@@ -12,6 +12,16 @@ timelock cancel). Action types:
 - ``safe_propose``: build a Safe 1.4.1 transaction, sign it as one owner, store it for co-signers;
 - ``notify``: send to the named notifiers (default: all).
 
+Actions of the reference clearinghouse (targets named by the deployment manifest):
+
+- ``pause_scope``: ``Router.pause(scope, ops, duration)``; scope from the finding (``$detail.scope``)
+  or fixed (0 = every market); pre-signed for every possible scope when ``presign`` (the default);
+- ``force_reduce_only``: ``OracleGuard.forceReduceOnly(market, duration)``;
+- ``extend_limiter``: ``Vault.extendRateLimit(asset, until)`` of a tripped limiter, up to the
+  guardian's cap;
+- ``emergency_tighten``: ``ParameterRegistry.emergencyTighten`` of a market parameter by one
+  ``maxStep`` (or to a fixed value), within its bounds and its maximum TTL.
+
 Arguments may use ``$subject``, ``$actor``, ``$tx``, ``$detail.<name>`` (from the finding), contract
 names and asset symbols of the protocol (for addresses), and ``keccak:<text>`` (for bytes32).
 ``dry_run`` (per playbook or global) records every action without sending anything.
@@ -35,7 +45,11 @@ from bastion.store import ActionRow, Database, FindingRow, IncidentRow, Notifica
 from bastion.watch.config import (
     CallAction,
     CancelTimelockAction,
+    EmergencyTightenAction,
+    ExtendLimiterAction,
+    ForceReduceOnlyAction,
     NotifyAction,
+    PauseScopeAction,
     PlaybookConfig,
     SafeProposeAction,
     SetParamAction,
@@ -104,6 +118,19 @@ def encode_call(signature: str, args: list[Any], protocol: Protocol, finding: Fi
         raise ActionError(f"{signature} takes {len(types)} argument(s), {len(args)} given")
     values = [convert(t, _template(a, finding), protocol) for t, a in zip(types, args, strict=True)]
     return selector(signature) + encode(types, values)
+
+
+def presign_name(to: str, data: bytes) -> str:
+    """The relayer's name for a pre-signed transaction: its target and calldata."""
+    return f"{to.lower()}:{data.hex()}"
+
+
+def _word(raw: str, i: int = 0) -> int:
+    """The ``i``-th 32-byte word of an ``eth_call`` answer, as an unsigned int."""
+    data = bytes.fromhex(raw[2:])
+    if len(data) < 32 * (i + 1):
+        raise ActionError(f"short eth_call answer ({len(data)} bytes)")
+    return int.from_bytes(data[32 * i : 32 * (i + 1)], "big")
 
 
 class NotifierHub:
@@ -195,7 +222,9 @@ class PlaybookRunner:
     def matching(self, finding: FindingRow) -> list[PlaybookConfig]:
         sev = Severity.parse(finding.severity)
         return [
-            pb for pb in self.config.playbooks if ("*" in pb.on or finding.detector in pb.on) and sev >= pb.min_severity
+            pb
+            for pb in self.config.playbooks
+            if ("*" in pb.on or finding.detector in pb.on) and sev >= pb.min_severity and pb.accepts(finding.details)
         ]
 
     def respond(self, findings: list[FindingRow]) -> list[Any]:
@@ -232,7 +261,7 @@ class PlaybookRunner:
                     data=data,
                     gas=action.gas,
                     kind=action.type,
-                    presigned=f"{pb.name}:{action.target}" if action.presign else None,
+                    presigned=presign_name(to, data) if action.presign else None,
                     payload={"function": action.function},
                     **common,
                 )
@@ -276,10 +305,186 @@ class PlaybookRunner:
             ]
         if isinstance(action, SafeProposeAction):
             return [self._safe(action, key, f, dry, pb)]
+        if isinstance(action, PauseScopeAction):
+            to = self.protocol.resolve(action.target)
+            scope = self.scope_of(action.scope, f)
+            data = encode_call("pause(uint256,uint32,uint256)", [scope, action.mask, action.duration], self.protocol)
+            return [
+                self.relayers[action.key].submit(
+                    key,
+                    to=to,
+                    data=data,
+                    gas=action.gas,
+                    kind="pause",
+                    presigned=presign_name(to, data) if action.presign else None,
+                    payload={"function": "pause", "scope": scope, "ops": action.ops, "duration": action.duration},
+                    **common,
+                )
+            ]
+        if isinstance(action, ForceReduceOnlyAction):
+            to = self.protocol.resolve(action.target)
+            market = self.market_of(action.market, f)
+            data = encode_call("forceReduceOnly(bytes32,uint256)", [market.id, action.duration], self.protocol)
+            return [
+                self.relayers[action.key].submit(
+                    key,
+                    to=to,
+                    data=data,
+                    kind="force_reduce_only",
+                    payload={"function": "forceReduceOnly", "market": market.symbol, "duration": action.duration},
+                    **common,
+                )
+            ]
+        if isinstance(action, ExtendLimiterAction):
+            return self._extend_limiter(action, key, f, common)
+        if isinstance(action, EmergencyTightenAction):
+            return self._emergency_tighten(action, key, f, common)
         if isinstance(action, NotifyAction):
             msg = self.message(f)
             return self.hub.notify(key, msg, action.channels or None, dry_run=dry)
         raise ActionError(f"unsupported action {action!r}")
+
+    # -- the reference clearinghouse -------------------------------------------------------------
+    def scope_of(self, ref: int | str, f: FindingRow | None) -> int:
+        """A pause scope: an int, ``all``, a market symbol, or a ``$detail.<name>`` of the finding."""
+        value = _template(ref, f) if isinstance(ref, str) and ref.startswith("$") else ref
+        if isinstance(value, bool):
+            raise ActionError(f"not a pause scope: {value!r}")
+        if isinstance(value, int):
+            return value
+        text = str(value)
+        if text.lower() == "all":
+            return 0
+        if text.isdigit():
+            return int(text)
+        try:
+            return self.protocol.market(text).scope
+        except ValueError as exc:
+            raise ActionError(str(exc)) from None
+
+    def market_of(self, ref: str, f: FindingRow | None):
+        value = _template(ref, f) if ref.startswith("$") else ref
+        try:
+            return self.protocol.market(int(value) if isinstance(value, int) else str(value))
+        except ValueError as exc:
+            raise ActionError(str(exc)) from None
+
+    def _eth_call(self, to: str, data: bytes) -> str:
+        return self.rpc.call("eth_call", {"to": to, "data": "0x" + data.hex()}, "latest")
+
+    def _extend_limiter(self, action: ExtendLimiterAction, key: str, f: FindingRow, common: dict) -> list[Any]:
+        to = self.protocol.resolve(action.target)
+        asset = self.protocol.resolve(_template(action.asset, f) if action.asset.startswith("$") else action.asset)
+        raw = self._eth_call(to, encode_call("tripInfo(address)", [asset], self.protocol))
+        until, cap = _word(raw, 0), _word(raw, 1)
+        target = cap if action.extend_s is None else min(cap, until + action.extend_s)
+        if target <= until:
+            raise ActionError(f"limiter of {asset} cannot be extended (until {until}, guardian cap {cap})")
+        data = encode_call("extendRateLimit(address,uint256)", [asset, target], self.protocol)
+        return [
+            self.relayers[action.key].submit(
+                key,
+                to=to,
+                data=data,
+                kind="extend_limiter",
+                payload={"function": "extendRateLimit", "asset": asset, "until": target, "was": until},
+                **common,
+            )
+        ]
+
+    def _emergency_tighten(self, action: EmergencyTightenAction, key: str, f: FindingRow, common: dict) -> list[Any]:
+        to = self.protocol.resolve(action.target)
+        market = self.market_of(action.market, f)
+        pkey = keccak(bytes.fromhex(market.id[2:]) + keccak(text=action.parameter))
+        current = _word(self._eth_call(to, encode_call("get(bytes32)", [pkey], self.protocol)))
+        # Rules: (min, max, ?, higherIsTighter, maxStep, minInterval, maxTtl, ...)
+        rules = self._eth_call(to, encode_call("rulesOf(bytes32)", [pkey], self.protocol))
+        lo, hi, higher, step, max_ttl = (
+            _word(rules, 0),
+            _word(rules, 1),
+            _word(rules, 3),
+            _word(rules, 4),
+            _word(rules, 6),
+        )
+        tighter = current + step if higher else current - min(step, current)
+        value = action.value if action.value is not None else tighter
+        value = max(lo, min(hi, value))
+        if value == current:
+            raise ActionError(f"{market.symbol}.{action.parameter} is already at its tightest bound ({current})")
+        ttl = min(action.ttl, max_ttl) if max_ttl else action.ttl
+        report = keccak(text=f"incident:{f.incident_id}:{f.key}")
+        data = encode_call(
+            "emergencyTighten(bytes32,uint256,uint256,bytes32)", [pkey, value, ttl, report], self.protocol
+        )
+        return [
+            self.relayers[action.key].submit(
+                key,
+                to=to,
+                data=data,
+                kind="emergency_tighten",
+                payload={
+                    "function": "emergencyTighten",
+                    "parameter": f"{market.symbol}.{action.parameter}",
+                    "from": current,
+                    "to": value,
+                    "ttl": ttl,
+                },
+                **common,
+            )
+        ]
+
+    # -- pre-signed transactions -----------------------------------------------------------------
+    def presign_candidates(self) -> list[tuple[str, str, bytes, int | None]]:
+        """(key name, to, data, gas) of every transaction a playbook may need first and can sign ahead:
+        ``pause_scope`` (one per possible scope) and ``pause``/``call`` actions without placeholders."""
+        out: list[tuple[str, str, bytes, int | None]] = []
+        if self.dry_run:
+            return out
+        for pb in self.config.playbooks:
+            if pb.dry_run:
+                continue
+            for action in self.config.actions(pb):
+                try:
+                    if isinstance(action, PauseScopeAction) and action.presign:
+                        to = self.protocol.resolve(action.target)
+                        if isinstance(action.scope, str) and action.scope.startswith("$"):
+                            scopes = sorted({m.scope for m in self.protocol.markets.values()})
+                        else:
+                            scopes = [self.scope_of(action.scope, None)]
+                        for scope in scopes:
+                            data = encode_call(
+                                "pause(uint256,uint32,uint256)", [scope, action.mask, action.duration], self.protocol
+                            )
+                            out.append((action.key, to, data, action.gas))
+                    elif isinstance(action, CallAction) and action.presign:
+                        if any(isinstance(a, str) and a.startswith("$") for a in action.args):
+                            continue
+                        to = self.protocol.resolve(action.target)
+                        out.append(
+                            (action.key, to, encode_call(action.function, action.args, self.protocol), action.gas)
+                        )
+                except (ActionError, ValueError) as exc:
+                    log.warning("cannot presign", extra={"event": "presign_skipped", "error": str(exc)})
+        return out
+
+    def refresh_presigned(self) -> int:
+        """Sign (again) every candidate whose ready transaction is missing or has a stale nonce; the
+        number signed. A candidate that would revert now (the estimate fails) is skipped."""
+        signed = 0
+        for key_name, to, data, gas in self.presign_candidates():
+            relayer = self.relayers.get(key_name)
+            if relayer is None:
+                continue
+            name = presign_name(to, data)
+            if relayer.has_presigned(name):
+                continue
+            try:
+                relayer.presign(name, to, data, gas)
+                signed += 1
+            except Exception as exc:  # a pause that would revert now (cooldown, already paused): not ready
+                relayer.drop_presigned(name)
+                log.debug("presign failed", extra={"event": "presign_failed", "to": to, "error": str(exc)[:200]})
+        return signed
 
     def _safe(self, action: SafeProposeAction, key: str, f: FindingRow, dry: bool, pb: PlaybookConfig) -> ActionRow:
         safe = self.protocol.resolve(action.safe)

@@ -132,6 +132,23 @@ class Relayer:
         self._presigned[name] = _Presigned(nonce, to.lower(), data, raw, tx_hash, max_fee, priority)
         return tx_hash
 
+    def has_presigned(self, name: str) -> bool:
+        """A ready transaction named ``name`` exists for the current nonce."""
+        pre = self._presigned.get(name)
+        return pre is not None and pre.nonce == self.next_nonce()
+
+    def presigned_ready(self) -> int:
+        """How many ready transactions are valid for the current nonce."""
+        nonce = self._nonce
+        return sum(1 for pre in list(self._presigned.values()) if pre.nonce == nonce)
+
+    def drop_presigned(self, name: str | None = None) -> None:
+        """Forget one ready transaction (``name``) or all of them."""
+        if name is None:
+            self._presigned.clear()
+        else:
+            self._presigned.pop(name, None)
+
     # -- submit ----------------------------------------------------------------------------------
     def submit(
         self,

@@ -1,4 +1,4 @@
-"""``bastion calibrate`` (and ``bastion bench sim``): typer commands, wired into the main CLI by the lead."""
+"""``bastion calibrate``: typer command, wired into the main CLI (``bastion bench sim`` lives in ``bastion.bench``)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bastion.sim.config import ConfigError, load_config
 
 app = typer.Typer(help="Stress simulator: calibrate guard thresholds, benchmark the engine.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
-
-
-@bench_app.callback()
-def _bench_group() -> None:
-    """Benchmarks."""
 
 
 @app.command()
@@ -75,15 +69,3 @@ def calibrate(
         f"(history: {hist['oracle']['recommended_trips']} honest trips in {hist['years']:.1f} years)"
     )
     console.print(f"report: {files['markdown']}")
-
-
-@bench_app.command("sim")
-def bench_sim(
-    paths: int = typer.Option(20_000, "--paths", help="Paths per run of the vectorized engine."),
-    radcad_paths: int = typer.Option(40, "--radcad-paths", help="Paths per run of the radCAD model."),
-    repeats: int = typer.Option(5, "--repeats", help="Runs per engine (the median is reported)."),
-) -> None:
-    """Liquidation-cascade benchmark: vectorized engine vs the same model in radCAD (last line: JSON)."""
-    from bastion.sim.bench import run_bench
-
-    run_bench(paths=paths, radcad_paths=radcad_paths, repeats=repeats)

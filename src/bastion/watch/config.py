@@ -204,6 +204,94 @@ class NotifyAction(_Model):
     channels: list[str] = Field(default_factory=list)  # empty: every notifier
 
 
+# -- actions of the reference clearinghouse (a deployment manifest names every target) -----------
+PAUSE_OPS = {"DEPOSIT": 0, "WITHDRAW": 1, "OPEN": 2, "TRADE": 3, "BORROW": 4, "FLASH_LOAN": 5}
+"""Operations the guardian may pause (``contracts/guards/PauseOps.sol``); exits are never pausable."""
+EXIT_OPS = ("CLOSE", "REPAY", "ADD_COLLATERAL", "LIQUIDATE")
+GUARDIAN_MAX_PAUSE = 24 * 3600
+GUARDIAN_MAX_FORCE = 24 * 3600
+
+
+class PauseScopeAction(_Model):
+    """``Router.pause(scope, ops, duration)`` with the guardian key.
+
+    ``scope``: 0 (every market), a market index + 1, a market symbol, or ``"$detail.scope"`` (the
+    finding's market). ``ops``: names from PauseOps (no exit op: the guardian can never pause those).
+    ``presign``: keep a signed transaction ready for each possible scope (lowest latency)."""
+
+    type: Literal["pause_scope"]
+    target: str = "router"
+    scope: int | str = "$detail.scope"
+    ops: list[str] = Field(default_factory=lambda: ["OPEN"], min_length=1)
+    duration: int = Field(default=3600, gt=0, le=GUARDIAN_MAX_PAUSE)
+    key: str = "guardian"
+    presign: bool = True
+    gas: int | None = Field(default=None, gt=0)
+
+    @field_validator("ops")
+    @classmethod
+    def _ops(cls, ops: list[str]) -> list[str]:
+        out = []
+        for op in ops:
+            name = str(op).upper()
+            if name in EXIT_OPS:
+                raise ValueError(f"op {name} is an exit: the guardian can never pause it")
+            if name not in PAUSE_OPS:
+                raise ValueError(f"unknown op {op!r} (one of {', '.join(PAUSE_OPS)})")
+            out.append(name)
+        return out
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("must be >= 0 (0 is every market)")
+        return value
+
+    @property
+    def mask(self) -> int:
+        m = 0
+        for op in self.ops:
+            m |= 1 << PAUSE_OPS[op]
+        return m
+
+
+class ForceReduceOnlyAction(_Model):
+    """``OracleGuard.forceReduceOnly(market, duration)``: no new risk in the market, exits go on."""
+
+    type: Literal["force_reduce_only"]
+    target: str = "oracle_guard"
+    market: str = "$detail.market"  # a symbol, a 0x market id, or $detail.<name>
+    duration: int = Field(default=3600, gt=0, le=GUARDIAN_MAX_FORCE)
+    key: str = "guardian"
+
+
+class ExtendLimiterAction(_Model):
+    """``Vault.extendRateLimit(asset, until)`` on a tripped limiter: ``until`` is the trip's end plus
+    ``extend_s``, at most as far as the guardian may (``tripInfo``'s guardian cap)."""
+
+    type: Literal["extend_limiter"]
+    target: str = "vault"
+    asset: str = "USDC"
+    extend_s: int | None = Field(default=None, gt=0, description="None: to the guardian cap")
+    key: str = "guardian"
+
+
+class EmergencyTightenAction(_Model):
+    """``ParameterRegistry.emergencyTighten(key, value, ttl, reportHash)`` of one market parameter.
+
+    ``value`` fixed, or (default) one ``maxStep`` tighter than the effective value, clamped to the
+    parameter's bounds; ``ttl`` is clamped to the parameter's ``maxTtl``."""
+
+    type: Literal["emergency_tighten"]
+    target: str = "registry"
+    market: str = "$detail.market"
+    parameter: str
+    value: int | None = Field(default=None, ge=0)
+    ttl: int = Field(default=6 * 3600, gt=0)
+    key: str = "guardian"
+
+
 ACTION_TYPES: dict[str, type[_Model]] = {
     "pause": CallAction,
     "call": CallAction,
@@ -211,8 +299,22 @@ ACTION_TYPES: dict[str, type[_Model]] = {
     "cancel_timelock": CancelTimelockAction,
     "safe_propose": SafeProposeAction,
     "notify": NotifyAction,
+    "pause_scope": PauseScopeAction,
+    "force_reduce_only": ForceReduceOnlyAction,
+    "extend_limiter": ExtendLimiterAction,
+    "emergency_tighten": EmergencyTightenAction,
 }
-Action = CallAction | SetParamAction | CancelTimelockAction | SafeProposeAction | NotifyAction
+Action = (
+    CallAction
+    | SetParamAction
+    | CancelTimelockAction
+    | SafeProposeAction
+    | NotifyAction
+    | PauseScopeAction
+    | ForceReduceOnlyAction
+    | ExtendLimiterAction
+    | EmergencyTightenAction
+)
 
 
 class PlaybookConfig(_Model):
@@ -220,7 +322,18 @@ class PlaybookConfig(_Model):
     on: list[str] = Field(min_length=1, description="detector ids, or '*'")
     min_severity: Severity = Severity.HIGH
     dry_run: bool = False
+    when: dict[str, Any] = Field(
+        default_factory=dict, description="finding details that must match: name -> value or list of values"
+    )
     actions: list[dict[str, Any]] = Field(min_length=1)
+
+    def accepts(self, details: dict[str, Any] | None) -> bool:
+        d = details or {}
+        for k, want in self.when.items():
+            got = d.get(k)
+            if got not in (want if isinstance(want, list) else [want]):
+                return False
+        return True
 
     _severity = field_validator("min_severity", mode="before")(lambda cls, v: _severity(v))
 
@@ -284,6 +397,7 @@ class ServiceConfig(_Model):
     metrics_port: int | None = Field(default=None, gt=0, lt=65536)
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    dry_run: bool = False  # every playbook records its actions and sends nothing
 
     @field_validator("start_block")
     @classmethod
@@ -455,7 +569,7 @@ def validate_config(data: dict[str, Any], base_dir: Path = Path(".")) -> WatchCo
             for ch in getattr(action, "channels", []):
                 if ch not in cfg.notifiers:
                     raise ConfigError(f"config error: {_where((*where, 'channels'))}: no [notifiers.{ch}]")
-            for attr in ("target", "safe", "to", "timelock"):
+            for attr in ("target", "safe", "to", "timelock", "asset"):
                 ref = getattr(action, attr, None)
                 if ref is not None and ref not in names and not _is_address(ref) and cfg.protocol.manifest is None:
                     raise ConfigError(
@@ -473,9 +587,35 @@ def _is_address(value: str) -> bool:
         return False
 
 
-def load_config(path: str | Path) -> WatchConfig:
+def load_config(
+    path: str | Path,
+    *,
+    manifest: str | Path | None = None,
+    rpc_url: str | None = None,
+    ws_url: str | None = None,
+    dry_run: bool | None = None,
+) -> WatchConfig:
+    """Load and validate a config file; the keyword arguments replace what the file says (a manifest
+    path given here is taken relative to the working directory, the file's relative to the file)."""
     path = Path(path)
     data = _expand_env(parse_file(path))
+    if manifest is not None:
+        data.setdefault("protocol", {})
+        if not isinstance(data["protocol"], dict):
+            raise ConfigError("config error: protocol: must be a table")
+        data["protocol"] = {**data["protocol"], "manifest": str(Path(manifest).resolve())}
+    if rpc_url is not None or ws_url is not None:
+        nets = data.get("networks") if isinstance(data.get("networks"), dict) else {}
+        service = data.get("service") if isinstance(data.get("service"), dict) else {}
+        name = service.get("network") or (next(iter(nets)) if nets else "default")
+        net = dict(nets.get(name) or {})
+        if rpc_url is not None:
+            net["rpc_urls"] = [rpc_url]
+        if ws_url is not None:
+            net["ws_url"] = ws_url
+        data["networks"] = {**nets, name: net}
+    if dry_run is not None:
+        data["service"] = {**(data.get("service") or {}), "dry_run": dry_run}
     return validate_config(data, path.resolve().parent)
 
 

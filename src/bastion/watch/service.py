@@ -36,7 +36,7 @@ from bastion.watch.findings import Finding
 from bastion.watch.incidents import Correlator
 from bastion.watch.ingest import BlockFetcher, Follower, HeadWatcher, PendingWatcher
 from bastion.watch.metrics import Metrics
-from bastion.watch.protocol import Protocol, build_protocol, load_manifest
+from bastion.watch.protocol import Protocol, build_protocol, load_manifest, with_overrides
 from bastion.watch.rpc import RpcClient, RpcError
 from bastion.watch.view import ChainView, History, RpcView
 
@@ -153,6 +153,7 @@ class Pipeline:
         self.runner = runner
         self.metrics = metrics
         self.repo = Repository()
+        self.reorged = False
 
     def view(self, block_number: int) -> RpcView:
         return RpcView(self.rpc, self.chain_id, self.protocol, self.history, block_number)
@@ -189,6 +190,7 @@ class Pipeline:
 
     def on_reorg(self, ancestor: int, retracted: list[FindingRow], session: Session) -> None:
         self.correlator.on_retracted(session, retracted)
+        self.reorged = True  # the service resynchronizes its relayers' nonces
 
     def after_commit(self, block: Block, new: list[FindingRow]) -> None:
         if self.runner is None or not new:
@@ -206,20 +208,19 @@ class Pipeline:
             )
 
 
-def load_protocol(cfg: WatchConfig, chain_id: int) -> Protocol:
+def load_protocol(cfg: WatchConfig, chain_id: int, manifest: Protocol | None = None) -> Protocol:
+    """The protocol under watch: the manifest (``manifest`` given, or ``[protocol].manifest``: either
+    shape) with the config's own contracts and assets added on top."""
     p = cfg.protocol
-    if p.manifest is not None:
-        base = load_manifest(cfg.path(p.manifest), p.name)
-        contracts = {
-            n: {"address": c.address, "abi": list(c.abi), "protected": c.protected, "kind": c.kind}
-            for n, c in base.contracts.items()
-        }
-        assets = {s: {"address": a.address, "decimals": a.decimals} for s, a in base.assets.items()}
-    else:
-        contracts, assets = {}, {}
-    contracts.update({n: c.model_dump() for n, c in p.contracts.items()})
-    assets.update({s: a.model_dump() for s, a in p.assets.items()})
-    return build_protocol(p.name, chain_id, contracts, assets)
+    if manifest is None and p.manifest is not None:
+        manifest = load_manifest(cfg.path(p.manifest), p.name)
+    contracts = {n: c.model_dump() for n, c in p.contracts.items()}
+    assets = {s: a.model_dump() for s, a in p.assets.items()}
+    if manifest is None:
+        return build_protocol(p.name, chain_id, contracts, assets)
+    if manifest.chain_id is not None and manifest.chain_id != chain_id:
+        raise RpcError(f"protocol.manifest is for chain {manifest.chain_id} but the node says {chain_id}")
+    return with_overrides(manifest, p.name, chain_id, contracts, assets)
 
 
 def max_window(detectors: Sequence[Detector]) -> int:
@@ -233,8 +234,39 @@ def max_window(detectors: Sequence[Detector]) -> int:
     return out
 
 
+def check_targets(cfg: WatchConfig, protocol: Protocol) -> None:
+    """Every contract an action names must resolve in the loaded protocol: one-line ``ConfigError``."""
+    from bastion.watch.config import ConfigError
+
+    for i, pb in enumerate(cfg.playbooks):
+        for j, action in enumerate(cfg.actions(pb)):
+            for attr in ("target", "safe", "to", "timelock", "asset"):
+                ref = getattr(action, attr, None)
+                if ref is None or (isinstance(ref, str) and ref.startswith("$")):
+                    continue
+                try:
+                    protocol.resolve(ref)
+                except ValueError:
+                    known = ", ".join(sorted(protocol.contracts)) or "none"
+                    raise ConfigError(
+                        f"config error: playbooks[{i}].actions[{j}].{attr}: {ref!r} is neither an address nor a "
+                        f"contract of the protocol (contracts: {known})"
+                    ) from None
+
+
 class WatchService:
-    def __init__(self, config: WatchConfig, *, metrics: Metrics | None = None, configure_logging: bool = True) -> None:
+    """The watchtower. ``protocol`` (an already loaded manifest) and ``signers`` (keys by name) may be
+    passed in by an embedding program instead of being read from the config's files and env vars."""
+
+    def __init__(
+        self,
+        config: WatchConfig,
+        *,
+        metrics: Metrics | None = None,
+        configure_logging: bool = True,
+        protocol: Protocol | None = None,
+        signers: dict[str, Signer] | None = None,
+    ) -> None:
         self.cfg = config
         svc = config.service
         if configure_logging:
@@ -249,7 +281,8 @@ class WatchService:
                 f"networks.{config.network_name}.chain_id is {net.chain_id} but the node says {self.chain_id}"
             )
         self.db = Database(self._db_url())
-        self.protocol = load_protocol(config, self.chain_id)
+        self.protocol = load_protocol(config, self.chain_id, protocol)
+        check_targets(config, self.protocol)
         self.abis = AbiRegistry()
         self.abis.register(GOVERNANCE_ABI)
         for c in self.protocol.contracts.values():
@@ -258,8 +291,11 @@ class WatchService:
         self.detectors = REGISTRY.build(config.detector_configs)
         self.history = History(max(svc.history_blocks, max_window(self.detectors)))
         self.fetcher = BlockFetcher(self.rpc, self.chain_id, self.abis, traces=svc.traces, metrics=self.metrics)
+        given = dict(signers or {})
         self.signers: dict[str, Signer] = {
-            name: load_signer(
+            name: given[name]
+            if name in given
+            else load_signer(
                 env=k.env,
                 keystore=config.path(k.keystore) if k.keystore else None,
                 password_env=k.password_env,
@@ -281,6 +317,7 @@ class WatchService:
             signers=self.signers,
             hub=self.hub,
             rpc=self.rpc,
+            dry_run=svc.dry_run,
         )
         self.correlator = Correlator(self.chain_id, window_blocks=svc.incident_window_blocks)
         self.pipeline = Pipeline(
@@ -307,6 +344,9 @@ class WatchService:
         self.pending = PendingWatcher(self.rpc, self.abis) if svc.pending and self._wants_pending() else None
         self.wake = threading.Event()
         self.stop_event = threading.Event()
+        self.ready = threading.Event()  # set after the first successful iteration of ``run``
+        self.ticks = 0
+        self.last_error: str | None = None
         self.heads: HeadWatcher | None = None
         self._resumed = False
 
@@ -325,12 +365,24 @@ class WatchService:
                 r.resume()
             self._resumed = True
         done = self.follower.sync(max_blocks)
+        if self.pipeline.reorged:  # a reorg may have dropped our mined transactions: nonces from the node
+            self.pipeline.reorged = False
+            for r in self.relayers.values():
+                r.resync_nonce()
+                r.drop_presigned()
         if self.pending is not None:
             self._scan_pending()
         self._respond_backlog()
         for r in self.relayers.values():
             r.poll()
+        self._presign()
         return done
+
+    def _presign(self) -> None:
+        try:
+            self.runner.refresh_presigned()
+        except RpcError as exc:  # only latency is at stake: the normal path signs on demand
+            log.warning("presign failed", extra={"event": "presign_error", "error": str(exc)[:200]})
 
     def _scan_pending(self) -> None:
         txs = self.pending.poll()
@@ -371,12 +423,17 @@ class WatchService:
             },
         )
         failures = 0
+        gc.collect()
+        gc.freeze()  # what exists now (libraries, ABIs, config) is never scanned again: shorter pauses
         while not self.stop_event.is_set():
             try:
                 self.run_once()
                 failures = 0
                 wait = svc.poll_interval
+                self.ticks += 1
+                self.ready.set()
             except RpcError as exc:  # a bad endpoint or a junk answer: log, back off, try again
+                self.last_error = f"{type(exc).__name__}: {exc}"
                 failures += 1
                 wait = min(30.0, svc.poll_interval * 2 ** min(failures, 5))
                 self.metrics.skipped.labels("rpc").inc()

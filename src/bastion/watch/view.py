@@ -12,13 +12,14 @@ the detector, owns the memory, drops orphaned blocks on a reorg and refills it a
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from eth_utils import keccak
 
 from bastion.watch.events import Block
 from bastion.watch.protocol import Protocol as ProtocolInfo
+from bastion.watch.rpc import RpcCallError
 
 T = TypeVar("T")
 BALANCE_OF = keccak(text="balanceOf(address)")[:4]
@@ -93,6 +94,10 @@ class ChainView(Protocol):
 
     def code(self, address: str, block: int | None = None) -> bytes: ...
 
+    def call_many(self, calls: Sequence[tuple[str, bytes, int | None]]) -> list[bytes | None]:
+        """Several read-only calls ``(to, data, block)`` at once (one round trip); None for a revert."""
+        ...
+
 
 class RpcView:
     """A ``ChainView`` over a JSON-RPC client, caching answers per (method, args, block)."""
@@ -140,6 +145,26 @@ class RpcView:
         )
         return bytes.fromhex(raw[2:])
 
+    def call_many(self, calls: Sequence[tuple[str, bytes, int | None]]) -> list[bytes | None]:
+        keys = [("call", to, data, self._tag(block)) for to, data, block in calls]
+        todo = [k for k in dict.fromkeys(keys) if k not in self._cache]
+        if todo:
+            answers = self._rpc.batch([("eth_call", [{"to": k[1], "data": "0x" + k[2].hex()}, k[3]]) for k in todo])
+            for k, raw in zip(todo, answers, strict=True):
+                if isinstance(raw, RpcCallError):
+                    self._cache[k] = None  # a revert is an answer
+                elif isinstance(raw, Exception):
+                    raise raw
+                else:
+                    self._cache[k] = raw
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        out: list[bytes | None] = []
+        for k in keys:
+            raw = self._cache.get(k)
+            out.append(None if raw is None else bytes.fromhex(raw[2:]))
+        return out
+
     def balance(self, address: str, block: int | None = None) -> int:
         tag = self._tag(block)
         return int(self._cached(("bal", address, tag), lambda: self._rpc.call("eth_getBalance", address, tag)), 16)
@@ -156,7 +181,8 @@ class RpcView:
 
 
 class StaticView:
-    """A ``ChainView`` over fixed balances, for benchmarks and unit tests (no network)."""
+    """A ``ChainView`` over fixed balances and fixed call answers, for benchmarks and unit tests (no
+    network). ``answers`` maps ``(to, 4-byte selector)`` to the returned bytes (any block)."""
 
     def __init__(
         self,
@@ -165,17 +191,22 @@ class StaticView:
         history: History,
         block_number: int = 0,
         erc20: Mapping[tuple[str, str], int] | None = None,
+        answers: Mapping[tuple[str, bytes], bytes] | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.protocol = protocol
         self.history = history
         self.block_number = block_number
         self._erc20 = dict(erc20 or {})
+        self._answers = dict(answers or {})
 
     def call(self, to: str, data: bytes, block: int | None = None) -> bytes:
         if data[:4] == BALANCE_OF:
             return self.erc20_balance(to, "0x" + data[16:36].hex(), block).to_bytes(32, "big")
-        return b""
+        return self._answers.get((to, data[:4]), b"")
+
+    def call_many(self, calls: Sequence[tuple[str, bytes, int | None]]) -> list[bytes | None]:
+        return [self.call(to, data, block) for to, data, block in calls]
 
     def balance(self, address: str, block: int | None = None) -> int:
         return 0

@@ -1,8 +1,21 @@
 """Detectors: small pure classes in a registry (``REGISTRY``). Importing this package registers the
-generic ones: large_transfer, outflow_rate, attacker_prep, governance, flow_anomaly and
-pending_sensitive_call (on pending transactions)."""
+generic ones (large_transfer, outflow_rate, attacker_prep, governance, flow_anomaly and
+pending_sensitive_call on pending transactions) and those of the reference clearinghouse, which read
+its markets from the deployment manifest (oracle_deviation, stale_feed, price_manipulation,
+guard_event, solvency)."""
 
-from bastion.watch.detectors import anomaly, governance, outflow, pending, preparation, transfers  # noqa: F401
+from bastion.watch.detectors import (  # noqa: F401
+    anomaly,
+    governance,
+    guards,
+    manipulation,
+    oracle,
+    outflow,
+    pending,
+    preparation,
+    solvency,
+    transfers,
+)
 from bastion.watch.detectors.base import REGISTRY, Detector, DetectorConfig, Registry, register
 
 __all__ = ["REGISTRY", "Detector", "DetectorConfig", "Registry", "register"]

@@ -1,17 +1,30 @@
-"""Anomaly score: robust z-score of a protected asset's per-block net outflow against its history.
+"""Anomaly score of a protected asset's per-block flows against the protocol's own recent history.
 
-z = (x - median) / (1.4826 * MAD), with the scale floored at ``min_scale`` (quiet history has
-MAD 0). Only outflows are scored. The statistic is a float; the amounts stay integers.
+Two models (``model``):
+
+- ``zscore`` (default): robust z-score of the block's net outflow,
+  z = (x - median) / (1.4826 * MAD), with the scale floored at ``min_scale`` (quiet history has MAD 0);
+- ``isolation_forest``: scikit-learn's IsolationForest fitted on the per-block features (net outflow,
+  gross outflow, gross inflow, number of movements) of the window; the block's anomaly score is
+  ``-score_samples`` (about 0.5 for ordinary blocks, towards 1 for isolated ones); it fires when the
+  score reaches ``if_threshold`` and the block is more isolated than every block of the history, or
+  outflows more than any (a forest cannot isolate beyond its training range better than the range's
+  own extreme). The forest is refitted every ``refit_blocks`` blocks and memoized on the block it was
+  fitted at (``History.derive``), so the detector keeps no state of its own.
+
+Only blocks with a net outflow above ``min_amount`` are scored. Statistics are floats; the amounts
+stay integers.
 """
 
 from __future__ import annotations
 
 import statistics
+from typing import Any, Literal
 
 from pydantic import Field
 
 from bastion.watch.detectors.base import Detector, DetectorConfig, register
-from bastion.watch.detectors.flows import block_net_outflows, resolve_amounts
+from bastion.watch.detectors.flows import block_flow_features, block_net_outflows, resolve_amounts
 from bastion.watch.events import Block
 from bastion.watch.findings import Finding, Severity
 from bastion.watch.view import ChainView
@@ -30,6 +43,11 @@ class FlowAnomaly(Detector):
         min_amount: dict[str, int] = Field(default_factory=dict, description="ignore outflows below this")
         min_scale: dict[str, int] = Field(default_factory=dict, description="floor of the scale per asset")
         assets: list[str] = Field(default_factory=list)
+        model: Literal["zscore", "isolation_forest"] = "zscore"
+        if_threshold: float = Field(default=0.6, gt=0.5, lt=1.0, description="isolation forest score to fire")
+        refit_blocks: int = Field(default=20, gt=0)
+        n_estimators: int = Field(default=64, gt=0, le=1_000)
+        seed: int = 7
 
     def run(self, event: Block, view: ChainView) -> list[Finding]:
         cfg = self.config
@@ -41,6 +59,8 @@ class FlowAnomaly(Detector):
             return []
         minimums = resolve_amounts(view, cfg.min_amount)
         floors = resolve_amounts(view, cfg.min_scale)
+        if cfg.model == "isolation_forest":
+            return self._forest(event, view, now, minimums)
         out = []
         for token, x in now.items():
             if x <= 0 or x < minimums.get(token, 1):
@@ -65,6 +85,57 @@ class FlowAnomaly(Detector):
                         "mad": mad,
                         "z": round(z, 2),
                         "history_blocks": len(series),
+                    },
+                )
+            )
+        return out
+
+    # -- isolation forest -------------------------------------------------------------------------
+    def _fit(self, view: ChainView, anchor: Block, token: str) -> Any:
+        from sklearn.ensemble import IsolationForest
+
+        cfg = self.config
+        rows = [
+            block_flow_features(b, view, cfg.assets).get(token, (0, 0, 0, 0))
+            for b in view.history.window(anchor, blocks=cfg.window_blocks)
+        ]
+        forest = IsolationForest(n_estimators=cfg.n_estimators, max_samples=min(256, len(rows)), random_state=cfg.seed)
+        x = [[float(v) for v in r] for r in rows]
+        forest.fit(x)
+        return forest, len(rows), float(max(-forest.score_samples(x))), max(r[0] for r in rows)
+
+    def _forest(self, event: Block, view: ChainView, now: dict[str, int], minimums: dict[str, int]) -> list[Finding]:
+        cfg = self.config
+        past = view.history.window(event, blocks=cfg.window_blocks)[:-1]
+        # fit on the window ending at the last refit boundary (memoized on that block)
+        anchors = [b for b in past if b.number % cfg.refit_blocks == 0] or [past[-1]]
+        anchor = anchors[-1]
+        features = block_flow_features(event, view, cfg.assets)
+        out = []
+        for token, x in now.items():
+            if x <= 0 or x < minimums.get(token, 1):
+                continue
+            name = f"iforest:{token}:{cfg.window_blocks}:{cfg.n_estimators}:{cfg.seed}"
+            forest, n, worst, most = view.history.derive(anchor, name, lambda b, t=token: self._fit(view, b, t))
+            row = [[float(v) for v in features.get(token, (0, 0, 0, 0))]]
+            score = float(-forest.score_samples(row)[0])
+            if score < cfg.if_threshold or (score <= worst and x <= most):
+                continue  # not anomalous enough, or nothing the history has not seen
+            out.append(
+                self.finding(
+                    event,
+                    f"net outflow of {view.protocol.label(token)} is an outlier (isolation score {score:.2f})",
+                    subject=token,
+                    discriminator="iforest",
+                    details={
+                        "token": token,
+                        "net_outflow": x,
+                        "score": round(score, 3),
+                        "model": "isolation_forest",
+                        "history_blocks": n,
+                        "fitted_at": anchor.number,
+                        "history_max_score": round(worst, 3),
+                        "history_max_outflow": most,
                     },
                 )
             )

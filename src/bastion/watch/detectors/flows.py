@@ -73,3 +73,29 @@ def watched_tokens(view: ChainView, assets: Iterable[str]) -> frozenset[str] | N
 def resolve_amounts(view: ChainView, amounts: dict[str, int]) -> dict[str, int]:
     """Thresholds keyed by asset symbol, contract name or address, re-keyed by address."""
     return {view.protocol.resolve(k): v for k, v in amounts.items()}
+
+
+def block_flow_features(
+    block: Block, view: ChainView, assets: Iterable[str] = ()
+) -> dict[str, tuple[int, int, int, int]]:
+    """Per token: (net outflow, gross outflow, gross inflow, movements) of protected holders in ``block``."""
+    tokens = _watched(view, assets)
+    key = "flow_features:" + ("*" if tokens is None else ",".join(sorted(tokens)))
+
+    def compute(b: Block) -> dict[str, tuple[int, int, int, int]]:
+        protected = view.protocol.protected
+        acc: dict[str, list[int]] = {}
+        for tx in b.txs:
+            if tx.status == 0:
+                continue
+            for m in tx_movements(tx, protected, tokens):
+                row = acc.setdefault(m.token, [0, 0, 0, 0])
+                row[0] += m.amount
+                if m.amount > 0:
+                    row[1] += m.amount
+                else:
+                    row[2] -= m.amount
+                row[3] += 1
+        return {t: (r[0], r[1], r[2], r[3]) for t, r in acc.items()}
+
+    return view.history.derive(block, key, compute)

@@ -1,0 +1,240 @@
+"""Oracle detectors for the reference clearinghouse (markets from the deployment manifest).
+
+- ``oracle_deviation``: when a market's feed reports (``AnswerUpdated``), or every ``recheck_blocks``,
+  compare the primary feed with the secondary feed and with the AMM pool's TWAP
+  (``ConstantProductPool.priceCumulative`` over ``twap_blocks``). Feeds that agree with each other but
+  not with the pool are the compromised-feeder pattern: the OracleGuard accepts such a move (it is
+  corroborated), so it is CRITICAL.
+- ``stale_feed``: a feed's ``updatedAt`` older than its heartbeat (the OracleGuard's own, unless
+  configured), reported on the block where it becomes stale.
+
+Prices are compared as integers in 1e18 USD per unit of the base asset.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from bastion.watch.detectors.abi import ANSWER_UPDATED, bps, call_data, sel, word
+from bastion.watch.detectors.base import Detector, DetectorConfig, register
+from bastion.watch.events import Block, Log
+from bastion.watch.findings import Finding, Severity
+from bastion.watch.protocol import MarketInfo
+from bastion.watch.view import ChainView
+
+LATEST = sel("latestRoundData()")
+WAD = 10**18
+
+
+def _markets(view: ChainView, chosen: list[str]) -> list[MarketInfo]:
+    ms = view.protocol.markets
+    return [ms[s] for s in chosen if s in ms] if chosen else list(ms.values())
+
+
+def feed_decimals(view: ChainView) -> int:
+    return int(view.protocol.parameters.get("feed_decimals", 8))
+
+
+def to_wad(answer: int, decimals: int) -> int:
+    return answer * 10 ** (18 - decimals) if decimals <= 18 else answer // 10 ** (decimals - 18)
+
+
+def pool_cumulative(answers: list[bytes | None], ts: int) -> tuple[int, int] | None:
+    """(cumulative price at ``ts``, spot) from (priceCumulative, lastUpdate, spotPrice) answers."""
+    cum, last, spot = (word(a) for a in answers)
+    if cum is None or last is None or spot is None:
+        return None
+    return cum + spot * max(0, ts - last), spot
+
+
+POOL_READS = ("priceCumulative()", "lastUpdate()", "spotPrice()")
+
+
+def pool_twap(view: ChainView, m: MarketInfo, block: Block, twap_blocks: int) -> tuple[int, int] | None:
+    """(TWAP over the last ``twap_blocks`` blocks, spot) of the market's pool; the spot when the
+    window is empty; None without a pool."""
+    if m.pool is None:
+        return None
+    window = view.history.window(block, blocks=twap_blocks + 1)
+    first = window[0]
+    reads = [(m.pool, sel(s), block.number) for s in POOL_READS]
+    if first.number < block.number:
+        reads += [(m.pool, sel(s), first.number) for s in POOL_READS]
+    answers = view.call_many(reads)
+    now = pool_cumulative(answers[:3], block.timestamp)
+    if now is None:
+        return None
+    if first.number == block.number or block.timestamp <= first.timestamp:
+        return now[1], now[1]
+    then = pool_cumulative(answers[3:], first.timestamp)
+    if then is None:
+        return now[1], now[1]
+    return (now[0] - then[0]) // (block.timestamp - first.timestamp), now[1]
+
+
+def _updates(block: Block, feeds: set[str]) -> dict[str, Log]:
+    """The first ``AnswerUpdated`` of each feed in ``block`` (successful transactions only)."""
+    out: dict[str, Log] = {}
+    for tx in block.txs:
+        if tx.status == 0:
+            continue
+        for lg in tx.logs:
+            if lg.address in feeds and lg.topic0 == ANSWER_UPDATED and lg.address not in out:
+                out[lg.address] = lg
+    return out
+
+
+@register
+class OracleDeviation(Detector):
+    id = "oracle_deviation"
+    severity = Severity.HIGH
+    description = (
+        "A market's primary feed deviates from its secondary feed or from the AMM pool's TWAP beyond a "
+        "threshold (critical when both feeds agree on a price the pool does not show)"
+    )
+
+    class Config(DetectorConfig):
+        markets: list[str] = Field(default_factory=list, description="symbols; empty: every market")
+        max_feed_deviation_bps: int = Field(default=100, gt=0, le=10_000)
+        max_twap_deviation_bps: int = Field(default=500, gt=0, le=10_000)
+        twap_blocks: int = Field(default=30, gt=0)
+        recheck_blocks: int = Field(default=0, ge=0, description="also check every N blocks; 0: on updates only")
+
+    def run(self, event: Block, view: ChainView) -> list[Finding]:
+        cfg = self.config
+        markets = _markets(view, cfg.markets)
+        feeds = {f for m in markets for f in (m.feed_primary, m.feed_secondary) if f}
+        updates = _updates(event, feeds)
+        recheck = cfg.recheck_blocks and event.number % cfg.recheck_blocks == 0
+        out: list[Finding] = []
+        dec = feed_decimals(view)
+        for m in markets:
+            touched = [updates[f] for f in (m.feed_primary, m.feed_secondary) if f in updates]
+            if not touched and not recheck:
+                continue
+            reads = [(m.feed_primary, LATEST, event.number)]
+            if m.feed_secondary:
+                reads.append((m.feed_secondary, LATEST, event.number))
+            answers = view.call_many(reads)
+            primary = word(answers[0], 1, signed=True)
+            if primary is None or primary <= 0:
+                continue  # an invalid feed is the OracleGuard's (and stale_feed's) business
+            p = to_wad(primary, dec)
+            s = None
+            if m.feed_secondary:
+                raw = word(answers[1], 1, signed=True)
+                s = to_wad(raw, dec) if raw is not None and raw > 0 else None
+            first = min(touched, key=lambda lg: (lg.tx_index, lg.log_index)) if touched else None
+            tx = event.tx(first.tx_hash) if first else None
+            base = {
+                "market": m.symbol,
+                "scope": m.scope,
+                "market_id": m.id,
+                "price": p,
+                "secondary": s,
+                "contract": m.feed_primary,
+            }
+            feeds_apart = s is not None and bps(s, p) > cfg.max_feed_deviation_bps
+            if feeds_apart:
+                out.append(
+                    self.finding(
+                        event,
+                        f"{m.symbol} feeds disagree by {bps(s, p) / 100:.2f}% ({p / WAD:,.2f} vs {s / WAD:,.2f})",
+                        tx_hash=first.tx_hash if first else None,
+                        subject=m.feed_primary,
+                        actor=tx.sender if tx else None,
+                        discriminator=f"{m.symbol}:feeds",
+                        details={**base, "deviation_bps": bps(s, p), "reference": "secondary"},
+                    )
+                )
+            twap = pool_twap(view, m, event, cfg.twap_blocks)
+            if twap is None or twap[0] <= 0:
+                continue
+            dev = bps(p, twap[0])
+            if dev <= cfg.max_twap_deviation_bps:
+                continue
+            agreed = s is not None and not feeds_apart
+            out.append(
+                self.finding(
+                    event,
+                    f"{m.symbol} oracle {p / WAD:,.2f} is {dev / 100:.2f}% away from the pool TWAP "
+                    f"{twap[0] / WAD:,.2f}"
+                    + (" (both feeds agree: corroborated, the guard accepts it)" if agreed else ""),
+                    tx_hash=first.tx_hash if first else None,
+                    subject=m.feed_primary,
+                    actor=tx.sender if tx else None,
+                    discriminator=f"{m.symbol}:twap",
+                    severity=Severity.CRITICAL if agreed else self.level,
+                    details={**base, "twap": twap[0], "spot": twap[1], "deviation_bps": dev, "reference": "twap"},
+                )
+            )
+        return out
+
+
+@register
+class StaleFeed(Detector):
+    id = "stale_feed"
+    severity = Severity.HIGH
+    description = "A market's feed has not reported within its heartbeat (reported when it becomes stale)"
+
+    class Config(DetectorConfig):
+        markets: list[str] = Field(default_factory=list)
+        heartbeat_s: int | None = Field(default=None, gt=0, description="None: the OracleGuard's per feed")
+
+    def run(self, event: Block, view: ChainView) -> list[Finding]:
+        cfg = self.config
+        markets = _markets(view, cfg.markets)
+        if not markets:
+            return []
+        guard = view.protocol.address_of("oracle_guard")
+        reads: list[tuple[str, bytes, int | None]] = []
+        for m in markets:
+            reads.append((m.feed_primary, LATEST, event.number))
+            reads.append((m.feed_secondary or m.feed_primary, LATEST, event.number))
+            if cfg.heartbeat_s is None and guard:
+                reads.append((guard, call_data("configOf(bytes32)", m.id), event.number))
+        answers = view.call_many(reads)
+        window = view.history.window(event, blocks=2)
+        prev = window[0] if window[0].number == event.number - 1 else None
+        out: list[Finding] = []
+        k = 0
+        for m in markets:
+            prim, sec = answers[k], answers[k + 1]
+            k += 2
+            beats = (cfg.heartbeat_s, cfg.heartbeat_s)
+            if cfg.heartbeat_s is None and guard:
+                conf = answers[k]
+                k += 1
+                beats = (word(conf, 1), word(conf, 7))
+            for which, ans, beat, feed in (
+                ("primary", prim, beats[0], m.feed_primary),
+                ("secondary", sec, beats[1], m.feed_secondary),
+            ):
+                if feed is None or beat is None or beat == 0:
+                    continue
+                updated = word(ans, 3)
+                if updated is None:
+                    continue
+                age = event.timestamp - updated
+                if age <= beat:
+                    continue
+                if prev is not None and prev.timestamp - updated > beat:
+                    continue  # already stale in the previous block: reported then
+                out.append(
+                    self.finding(
+                        event,
+                        f"{m.symbol} {which} feed is stale: last answer {age}s ago (heartbeat {beat}s)",
+                        subject=feed,
+                        discriminator=f"{m.symbol}:{which}",
+                        details={
+                            "market": m.symbol,
+                            "scope": m.scope,
+                            "market_id": m.id,
+                            "feed": feed,
+                            "age_s": age,
+                            "heartbeat_s": beat,
+                            "contract": m.feed_primary,
+                        },
+                    )
+                )
+        return out
