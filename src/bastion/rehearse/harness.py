@@ -39,6 +39,7 @@ def run_one(
         world.settle_in(6 * 3600, world.protocol.vault)  # the protocol has been running for a while
         world.run_phase()
         defence.start(world)
+        run.refresh()  # fresh feeds after the set-up's time jumps
         scenario.play(run)
         out = Outcome(key, level.value, scenario.kind)
         _common(run, out)

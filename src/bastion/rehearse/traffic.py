@@ -90,6 +90,10 @@ class Traffic:
             elif dt:
                 w.true_price[symbol] *= math.exp(w.rng.gauss(0.0, SIGMA_PER_SQRT_S * math.sqrt(dt)))
 
+    def hold_prices(self) -> None:
+        """The random walk does not move over the next gap in time (a quiet period)."""
+        self._last_ts = None
+
     def refresh_feeds(self) -> None:
         """Push every running feed now (after a long quiet period)."""
         w = self.world

@@ -297,7 +297,7 @@ class Humans:
                 self.log.append({"at": self.now, "what": "declined a cancel of our own operation", "proposal": safe_hash})
                 continue
             rec = self._execute_safe(to, raw, int(value), int(operation), int(nonce), {signer.lower(): bytes.fromhex(signature[2:])})
-            self.log.append({"at": self.now, "what": "co-signed and executed the watchtower's Safe proposal", "ok": rec.ok, "block": rec.block})
+            self.log.append({"at": self.now, "what": "co-signed and executed the watchtower's Safe proposal", "tx": rec.tx_hash})
         own = None
         for fid, block, tx_hash in findings:
             if fid in self._reviewed:
@@ -355,7 +355,7 @@ class Humans:
         rec = self._execute_safe(p.timelock.address, bytes.fromhex(data[2:]), 0, 0, nonce, {})
         self._rotation = {"targets": targets, "datas": datas, "salt": salt, "ready_at": self.now + delay + w.clock.block_time,
                           "executed": False}  # fmt: skip
-        self.log.append({"at": self.now, "what": "scheduled the guardian rotation in the timelock", "ok": rec.ok})
+        self.log.append({"at": self.now, "what": "scheduled the guardian rotation in the timelock", "tx": rec.tx_hash})
 
     def _execute_rotation(self) -> None:
         w = self.world
@@ -364,6 +364,6 @@ class Humans:
         fn = w.protocol.timelock.functions.executeBatch(r["targets"], [0] * len(r["targets"]), r["datas"], b"\0" * 32, r["salt"])
         rec = w.clock.send(self._owner("safe_owner_2"), fn, label="execute guardian rotation", gas=1_000_000)
         r["executed"] = True
-        self.log.append({"at": self.now, "what": "executed the guardian rotation", "ok": rec.ok})
+        self.log.append({"at": self.now, "what": "executed the guardian rotation", "tx": rec.tx_hash})
 
 

@@ -137,7 +137,8 @@ class Run:
             self.slot()
 
     def quiet(self, seconds: int) -> int:
-        """Let ``seconds`` of chain time pass in one block (nothing happens meanwhile)."""
+        """Let ``seconds`` of chain time pass in one block (nothing happens meanwhile, prices included)."""
+        self.traffic.hold_prices()
         self.defence.before_block()
         number = self.clock.mine(seconds)
         self.defence.after_block()
@@ -155,6 +156,14 @@ class Run:
         self.defence.after_block()
         if self.on_slot is not None:
             self.on_slot(1)
+        return number
+
+    def refresh(self) -> int:
+        """One block in which the honest feeder pushes every running feed (e.g. when the run starts)."""
+        self.traffic.refresh_feeds()
+        self.defence.before_block()
+        number = self.clock.mine()
+        self.defence.after_block()
         return number
 
     def send(self, actor: Actor, fn: Any, *, malicious: bool = False, **kw: Any) -> TxRecord:
