@@ -13,7 +13,7 @@ STAMPS := .stamps
 export BASTION_ROOT := $(CURDIR)
 export FOUNDRY_SOLC := $(CURDIR)/tools/solc
 
-.PHONY: help setup build test test-forge test-py lint demo bench-gas test-deep clean
+.PHONY: help setup build test test-forge test-py lint demo bench-gas test-deep clean rehearse
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ test: build ## Forge tests, gas regression check, pytest and ruff; non-zero exit
 
 demo: build ## Run Bastion's main job on an embedded local chain, then exit
 	$(VENV)/bin/bastion demo
+
+rehearse: build ## Exploit rehearsal: every scenario at every defence level (table, runs/rehearsal.json, docs/rehearsal.md)
+	$(VENV)/bin/bastion rehearse --defences none,onchain,watchtower,all --jobs 2 --json runs/rehearsal.json
 
 test-deep: build ## Forge fuzz and invariant tests with far more runs
 	FOUNDRY_PROFILE=deep $(FORGE) test

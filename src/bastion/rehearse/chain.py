@@ -12,7 +12,6 @@ the harness can find the first malicious transaction and the first protective ac
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from functools import cache
@@ -35,6 +34,8 @@ _ERROR_SOURCES = (
     "VulnerableCallbackVault", "VulnerableSetterVault", "RoundingBugVault", "DonationVault",
     "SpotOracleAttack", "CallbackReentrancyAttack", "RoundingDrain", "DonationAttack", "MaliciousEngine",
 )  # fmt: skip
+
+FORCED_GAS = 3_000_000
 
 # Reverts that are a Bastion guard saying no: the protective outcomes the harness looks for.
 GUARD_ERRORS = frozenset(
@@ -176,12 +177,16 @@ class Clock:
         gas: int | None = None,
         value: int = 0,
         tip_gwei: float = 1.0,
+        force: bool | None = None,
     ) -> TxRecord:
         """Sign and submit ``fn`` (``contract.functions.f(args)``) from ``actor``.
 
         Without ``gas`` the node estimates it first; a call that would revert is recorded as refused
-        (never sent) with its decoded reason, exactly like a wallet that refuses to send it.
+        (never sent) with its decoded reason, exactly like a wallet that refuses to send it. With
+        ``force`` (the default for malicious transactions: attack scripts broadcast regardless) it is sent
+        anyway with a fixed gas limit, and reverts on chain, where a watchtower can see it.
         """
+        force = malicious if force is None else force
         rec = TxRecord(actor.name, label or fn.fn_name, malicious, slot=self._head + 1)
         data = fn._encode_transaction_data()
         call: dict[str, Any] = {"from": actor.address, "data": data, "value": hex(value)}
@@ -191,9 +196,12 @@ class Clock:
             try:
                 gas = int(int(self.rpc.call("eth_estimateGas", call), 16) * 1.3) + 20_000
             except RpcCallError as exc:
-                rec.ok, rec.reason = False, decode_error(exc.data if isinstance(exc.data, str) else None) or exc.message[:80]
-                self.records.append(rec)
-                return rec
+                if not force:
+                    rec.ok = False
+                    rec.reason = decode_error(exc.data if isinstance(exc.data, str) else None) or exc.message[:80]
+                    self.records.append(rec)
+                    return rec
+                gas = FORCED_GAS
         tip = int(tip_gwei * 10**9)
         tx = {
             "data": data,
@@ -209,7 +217,9 @@ class Clock:
             tx["to"] = Web3.to_checksum_address(fn.address)
         signed = Account.sign_transaction(tx, actor.key)
         try:
-            rec.tx_hash = self.rpc.call("eth_sendRawTransaction", "0x" + signed.raw_transaction.hex().removeprefix("0x"))
+            rec.tx_hash = self.rpc.call(
+                "eth_sendRawTransaction", "0x" + signed.raw_transaction.hex().removeprefix("0x")
+            )
         except RpcCallError as exc:
             self._nonces.pop(actor.address, None)
             rec.ok, rec.reason = False, exc.message[:80]
@@ -226,7 +236,9 @@ class Clock:
             self._settle_one(rec)
         return rec
 
-    def deploy(self, actor: Actor, name: str, *args: Any, label: str | None = None, malicious: bool = False) -> TxRecord:
+    def deploy(
+        self, actor: Actor, name: str, *args: Any, label: str | None = None, malicious: bool = False
+    ) -> TxRecord:
         """Submit the deployment of contract ``name``; its address is ``contract_address(rec)`` once mined."""
         art = load_artifact(name)
         data = self.w3.eth.contract(abi=art.abi, bytecode=art.bytecode).constructor(*args).data_in_transaction

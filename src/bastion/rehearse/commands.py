@@ -42,7 +42,10 @@ def _levels(value: str) -> list[Level]:
 def rehearse(
     scenarios: list[str] | None = typer.Argument(None, help="Scenario keys (default: the whole corpus)."),
     defences: str = typer.Option(
-        "none,onchain,watchtower,all", "--defences", "-d", help="Defence levels, comma-separated: none, onchain, watchtower, all."
+        "none,onchain,watchtower,all",
+        "--defences",
+        "-d",
+        help="Defence levels, comma-separated: none, onchain, watchtower, all.",
     ),
     json_out: Path = typer.Option(Path("runs/rehearsal.json"), "--json", help="Write every figure here (JSON)."),
     chart: Path | None = typer.Option(None, "--chart", help="PNG chart (default: next to the JSON)."),
@@ -130,7 +133,9 @@ def rehearse(
         doc_chart = doc_path.with_suffix(".png")
         if chart_path.exists() and chart_path.resolve() != doc_chart.resolve():
             shutil.copyfile(chart_path, doc_chart)
-        report.write_markdown(doc_path, report.markdown(outcomes, summary, meta, doc_chart.name if chart_path.exists() else None))
+        report.write_markdown(
+            doc_path, report.markdown(outcomes, summary, meta, doc_chart.name if chart_path.exists() else None)
+        )
     for line in summary["missed"]:
         console.print(f"[yellow]target missed:[/] {line}", highlight=False)
     console.print(f"wrote {json_out}, {chart_path}" + (f", {doc_path}" if doc_path else ""), highlight=False)

@@ -5,9 +5,10 @@ pydantic configs) and know nothing about any scenario: each watches a property a
 kind can declare.
 
 - ``oracle_reference``: a price feed's answer deviates from an independent market reference (the
-  time-weighted price of an AMM pool) by more than ``max_deviation_bps``. Catches a compromised
-  feeder, a stuck feed during a fast move, a feed pinned at a floor. A time-weighted reference cannot be
-  moved by one flash-loan transaction.
+  time-weighted price of an AMM pool) by more than ``max_deviation_bps``, or from a peer feed of the same
+  asset by more than ``max_peer_deviation_bps``. Catches a compromised feeder (even of both feeds), a
+  stuck feed during a fast move, a feed pinned at a floor. A time-weighted reference cannot be moved by
+  one flash-loan transaction.
 - ``unit_price``: the price of one share of a vault (assets / supply) falls, or rises by more than
   ``max_rise_bps`` in one block, or starts far above its nominal price. Rounding in the protocol's
   favour never lowers it, so any drop means value is leaving the remaining holders.
@@ -49,6 +50,7 @@ class FeedRef(BaseModel):
     pool: str  # ConstantProductPool-like: priceCumulative(), lastUpdate(), spotPrice() (1e18)
     market: str = ""  # free label passed through to findings (e.g. a bytes32 market id for playbooks)
     decimals: int = Field(default=8, ge=0, le=36)
+    peer: str = ""  # optional second, independent feed of the same asset (same decimals) to cross-check
 
 
 class VaultRef(BaseModel):
@@ -76,6 +78,7 @@ if "oracle_reference" not in REGISTRY:
         class Config(DetectorConfig):
             feeds: dict[str, FeedRef] = Field(default_factory=dict)
             max_deviation_bps: int = Field(default=300, gt=0, le=10_000)
+            max_peer_deviation_bps: int = Field(default=100, gt=0, le=10_000)
             twap_seconds: int = Field(default=300, gt=0)
 
         def _state(self, view: ChainView, block: Block) -> dict[str, Any]:
@@ -91,8 +94,14 @@ if "oracle_reference" not in REGISTRY:
                     spot = _uint(view.call(pool, SPOT_PRICE, b.number))
                     cum = _uint(view.call(pool, PRICE_CUMULATIVE, b.number))
                     last = _uint(view.call(pool, LAST_UPDATE, b.number))
+                    peer = 0
+                    if ref.peer:
+                        raw = view.call(view.protocol.resolve(ref.peer), LATEST_ROUND_DATA, b.number)
+                        peer = max(int(decode(["uint80", "int256", "uint256", "uint256", "uint80"], raw)[1]), 0)
+                    scale = 10 ** (18 - ref.decimals) if ref.decimals <= 18 else 0
                     out[name] = {
-                        "price": max(int(answer), 0) * 10 ** (18 - ref.decimals) if ref.decimals <= 18 else 0,
+                        "price": max(int(answer), 0) * scale,
+                        "peer": peer * scale,
                         "updated_at": int(updated_at),
                         "spot": spot,
                         "cum": cum + spot * max(0, b.timestamp - last),
@@ -102,18 +111,29 @@ if "oracle_reference" not in REGISTRY:
             return view.history.derive(block, "oracle_reference", compute)
 
         def _deviations(self, view: ChainView, block: Block) -> dict[str, tuple[int, int, dict[str, Any]]]:
+            """Per feed: (how far beyond its threshold in bps, the reference it was judged against, readings).
+
+            The market reference is the pool's time-weighted price over ``twap_seconds``; a feed with a
+            peer is also judged against the peer (a tighter threshold: two feeds of one asset agree)."""
+            cfg = self.config
             now = self._state(view, block)
-            window = view.history.window(block, seconds=self.config.twap_seconds)
+            window = view.history.window(block, seconds=cfg.twap_seconds)
             first = self._state(view, window[0]) if len(window) > 1 else None
             out = {}
-            for name in self.config.feeds:
+            for name in cfg.feeds:
                 cur = now[name]
                 ref = cur["spot"]
                 if first is not None and now["ts"] > first["ts"]:
                     ref = (cur["cum"] - first[name]["cum"]) // (now["ts"] - first["ts"])
                 if ref <= 0 or cur["price"] <= 0:
                     continue
-                out[name] = (abs(cur["price"] - ref) * 10_000 // ref, ref, cur)
+                over = abs(cur["price"] - ref) * 10_000 // ref - cfg.max_deviation_bps
+                judged = ref
+                if cur["peer"] > 0:
+                    peer_over = abs(cur["price"] - cur["peer"]) * 10_000 // cur["peer"] - cfg.max_peer_deviation_bps
+                    if peer_over > over:
+                        over, judged = peer_over, cur["peer"]
+                out[name] = (over, judged, cur)
             return out
 
         def run(self, event: Block, view: ChainView) -> list[Finding]:
@@ -122,16 +142,17 @@ if "oracle_reference" not in REGISTRY:
             prev_block = view.history.last
             before = self._deviations(view, prev_block) if prev_block is not None else {}
             out = []
-            for name, (bps, ref, cur) in now.items():
-                if bps <= cfg.max_deviation_bps:
+            for name, (over, ref, cur) in now.items():
+                if over <= 0:
                     continue
-                if name in before and before[name][0] > cfg.max_deviation_bps:
+                if name in before and before[name][0] > 0:
                     continue  # already reported when it crossed
                 fr = cfg.feeds[name]
+                bps = abs(cur["price"] - ref) * 10_000 // ref
                 out.append(
                     self.finding(
                         event,
-                        f"feed {name} is {bps} bps away from its market reference",
+                        f"feed {name} is {bps} bps away from its reference",
                         subject=view.protocol.resolve(fr.feed),
                         discriminator=name,
                         details={

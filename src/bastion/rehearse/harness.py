@@ -81,7 +81,7 @@ def _common(run: Run, out: Outcome) -> None:
         for r in malicious:
             if r.guard_said_no:
                 candidates.append((r.block or r.slot or 0, f"guard refused the attack ({r.reason})"))
-        for r in run.traffic.records + run.extra:
+        for r in run.extra:  # the scenario's own honest users: its potential victims
             where = r.block or r.slot or 0
             if r.guard_said_no and where >= out.first_malicious_block:
                 candidates.append((where, f"guard refused a victim's transaction ({r.reason})"))

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from bastion.rehearse.scenarios import SCENARIOS
@@ -58,11 +57,11 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     detected = [o for o in attacks if o.detected_within_one_block]
     for o in attacks:
         if not o.detected_within_one_block:
-            when = (
-                "no finding"
-                if o.first_finding_block is None
-                else f"first finding ({o.first_finding}) {o.first_finding_block - (o.first_malicious_block or 0)} blocks after"
-            )
+            if o.first_finding_block is None:
+                when = "no finding"
+            else:
+                late = o.first_finding_block - (o.first_malicious_block or 0)
+                when = f"first finding ({o.first_finding}) {late} blocks after"
             missed.append(f"{o.scenario}: not detected within one block of its first malicious tx ({when})")
     trips = sum(o.trips for o in benign)
     for o in benign:
@@ -199,7 +198,9 @@ def chart(path: Path, outcomes: Sequence[Outcome]) -> None:
     ax.set_ylabel("value preserved (%)")
     ax.set_ylim(0, 105)
     ax.axhline(95, color="#54a24b", lw=0.8, ls="--")
-    ax.set_title("Exploit rehearsal: value preserved per attack and defence level\n(rogue-guardian: share of time not frozen)")
+    ax.set_title(
+        "Exploit rehearsal: value preserved per attack and defence level\n(rogue-guardian: share of time not frozen)"
+    )
     ax.legend(title="defences", ncol=len(levels), fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

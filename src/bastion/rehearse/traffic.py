@@ -106,9 +106,9 @@ class Traffic:
 
     def _feed(self, now: int) -> None:
         w = self.world
-        for symbol, m in w.markets.items():
+        for symbol in w.markets:
             price = w.true_price[symbol]
-            for which, feed in (("primary", m.primary), ("secondary", m.secondary)):
+            for which in ("primary", "secondary"):
                 if (symbol, which) in self.stopped_feeds:
                     continue
                 last, at = self._pushed.get((symbol, which), (0.0, 0))
@@ -144,7 +144,7 @@ class Traffic:
             return
         k = r0 * r1
         arb = w.actors["arbitrageur"]
-        target0 = int(math.isqrt(int(k / price_raw)))
+        target0 = math.isqrt(int(k / price_raw))
         if target0 < r0:  # the pool is cheap: buy base with quote
             target1 = k // max(target0, 1)
             amount_in = int((target1 - r1) / FEE_IN)
@@ -152,14 +152,18 @@ class Traffic:
             if out <= 0:
                 return
             self.records.append(w.clock.send(arb, w.usdc.functions.transfer(pool.address, amount_in), label="arb pay"))
-            self.records.append(w.clock.send(arb, pool.functions.swap(out, 0, arb.address, b""), label="arb swap", gas=200_000))
+            self.records.append(
+                w.clock.send(arb, pool.functions.swap(out, 0, arb.address, b""), label="arb swap", gas=200_000)
+            )
         else:  # the pool is dear: sell base for quote
             amount_in = int((target0 - r0) / FEE_IN)
             out = amount_in * 9970 * r1 // (r0 * 10_000 + amount_in * 9970)
             if out <= 0:
                 return
             self.records.append(w.clock.send(arb, m.token.functions.transfer(pool.address, amount_in), label="arb pay"))
-            self.records.append(w.clock.send(arb, pool.functions.swap(0, out, arb.address, b""), label="arb swap", gas=200_000))
+            self.records.append(
+                w.clock.send(arb, pool.functions.swap(0, out, arb.address, b""), label="arb swap", gas=200_000)
+            )
 
     # -- traders -----------------------------------------------------------------------------------
     def _trade(self) -> None:
@@ -194,7 +198,9 @@ class Traffic:
         else:
             free = equity - initial
             if free > 100 * USD and w.rng.random() < 0.5:
-                rec = w.clock.send(t, p.router.functions.withdraw(int(free * w.rng.uniform(0.05, 0.3))), label="withdraw")
+                rec = w.clock.send(
+                    t, p.router.functions.withdraw(int(free * w.rng.uniform(0.05, 0.3))), label="withdraw"
+                )
             else:
                 bal = w.clock.balance_of(w.usdc, t.address)
                 if bal < 100 * USD:
@@ -211,7 +217,9 @@ class Traffic:
         for address in [t.address for t in self.traders] + self.watched_accounts:
             equity, maintenance, _ = w.read(w.protocol.engine.functions.health(address))
             if maintenance > 0 and equity < maintenance:
-                rec = w.clock.send(w.actors["keeper"], w.protocol.router.functions.liquidate(address), label="liquidate")
+                rec = w.clock.send(
+                    w.actors["keeper"], w.protocol.router.functions.liquidate(address), label="liquidate"
+                )
                 self.records.append(rec)
                 sent += 1
         self.liquidations += sent

@@ -71,8 +71,13 @@ def watch_config(world: World, database: Path) -> dict[str, Any]:
     feeds = {}
     for m in world.markets.values():
         tag = m.symbol.split("-")[0].lower()
-        for which in ("primary", "secondary"):
-            feeds[f"{tag}_{which}"] = {"feed": f"feed_{tag}_{which}", "pool": f"pool_{tag}", "market": "0x" + m.id.hex()}
+        for which, other in (("primary", "secondary"), ("secondary", "primary")):
+            feeds[f"{tag}_{which}"] = {
+                "feed": f"feed_{tag}_{which}",
+                "pool": f"pool_{tag}",
+                "market": "0x" + m.id.hex(),
+                "peer": f"feed_{tag}_{other}",
+            }
     playbooks: list[dict[str, Any]] = [
         {
             "name": "oracle",
@@ -85,7 +90,12 @@ def watch_config(world: World, database: Path) -> dict[str, Any]:
                     "function": "forceReduceOnly(bytes32,uint256)",
                     "args": ["$detail.market", DAY],
                 },
-                {"type": "pause", "target": "router", "function": "pause(uint256,uint32,uint256)", "args": [0, WITHDRAW_MASK, DAY]},
+                {
+                    "type": "pause",
+                    "target": "router",
+                    "function": "pause(uint256,uint32,uint256)",
+                    "args": [0, WITHDRAW_MASK, DAY],
+                },
             ],
         },
         {
@@ -103,7 +113,12 @@ def watch_config(world: World, database: Path) -> dict[str, Any]:
                 }
             ],
         },
-        {"name": "guardian-review", "on": ["guardian_action"], "min_severity": "medium", "actions": [{"type": "notify"}]},
+        {
+            "name": "guardian-review",
+            "on": ["guardian_action"],
+            "min_severity": "medium",
+            "actions": [{"type": "notify"}],
+        },
     ]
     for key in world.variants:
         playbooks.append(
@@ -112,7 +127,12 @@ def watch_config(world: World, database: Path) -> dict[str, Any]:
                 "on": ["large_transfer", "unit_price", "pending_sensitive_call"],
                 "min_severity": "medium",
                 "actions": [
-                    {"type": "pause", "target": key, "function": "pause(uint256,uint32,uint256)", "args": [0, VARIANT_PAUSE_MASK, DAY]}
+                    {
+                        "type": "pause",
+                        "target": key,
+                        "function": "pause(uint256,uint32,uint256)",
+                        "args": [0, VARIANT_PAUSE_MASK, DAY],
+                    }
                 ],
             }
         )
@@ -128,7 +148,9 @@ def watch_config(world: World, database: Path) -> dict[str, Any]:
             "log_format": "text",
             "log_level": "ERROR",
         },
-        "networks": {"rehearsal": {"rpc_urls": [world.node.http_url], "chain_id": world.clock.chain_id, "timeout": 30.0}},
+        "networks": {
+            "rehearsal": {"rpc_urls": [world.node.http_url], "chain_id": world.clock.chain_id, "timeout": 30.0}
+        },
         "protocol": {"name": "reference-perp", "contracts": world.watch_contracts, "assets": world.watch_assets},
         "keys": {"guardian": {"env": GUARDIAN_KEY_ENV}, "owner": {"env": OWNER_KEY_ENV}},
         "relayer": {"replace_after_s": 600.0},
@@ -138,7 +160,12 @@ def watch_config(world: World, database: Path) -> dict[str, Any]:
             "attacker_prep": {"window_blocks": 100},
             "governance": {"extra_selectors": EXTRA_SELECTORS},
             "pending_sensitive_call": {},
-            "oracle_reference": {"feeds": feeds, "max_deviation_bps": 300, "twap_seconds": 300},
+            "oracle_reference": {
+                "feeds": feeds,
+                "max_deviation_bps": 300,
+                "max_peer_deviation_bps": 100,
+                "twap_seconds": 300,
+            },
             "unit_price": {"vaults": world.unit_price_vaults},
             "guardian_action": {},
         },
@@ -221,7 +248,7 @@ class InProcessWatchtower(Defence):
             for r in rows:
                 block = r.block_number if r.block_number is not None else self._pending_slot.get(r.id)
                 out.append(FindingRecord(r.detector, r.severity, block, self._ts(block), r.title, r.tx_hash, r.subject))
-        return sorted(out, key=lambda f: (f.block or 0, f.detector))
+        return sorted(out, key=lambda f: f.block or 0)  # stable: first stored first within a block
 
     def actions(self) -> list[ActionRecord]:
         if self.service is None:
@@ -283,9 +310,14 @@ class Humans:
 
     def step(self) -> None:
         with self.service.db.session() as s:
-            proposals = [(p.safe_tx_hash, p.to, p.data, p.value, p.operation, p.nonce, p.signature, p.signer) for p in Repository.safe_proposals(s)]
+            proposals = [
+                (p.safe_tx_hash, p.to, p.data, p.value, p.operation, p.nonce, p.signature, p.signer)
+                for p in Repository.safe_proposals(s)
+            ]
             findings = [
-                (f.id, f.block_number, f.tx_hash) for f in Repository.findings(s, include_retracted=False) if f.detector == "guardian_action"
+                (f.id, f.block_number, f.tx_hash)
+                for f in Repository.findings(s, include_retracted=False)
+                if f.detector == "guardian_action"
             ]
         for safe_hash, to, data, value, operation, nonce, signature, signer in proposals:
             first = self._seen.setdefault(safe_hash, self.now)
@@ -294,10 +326,16 @@ class Humans:
             self._done.add(safe_hash)
             raw = bytes.fromhex(data[2:])
             if raw[:4] == keccak(text="cancel(bytes32)")[:4] and "0x" + raw[4:36].hex() in self.own_ops:
-                self.log.append({"at": self.now, "what": "declined a cancel of our own operation", "proposal": safe_hash})
+                self.log.append(
+                    {"at": self.now, "what": "declined a cancel of our own operation", "proposal": safe_hash}
+                )
                 continue
-            rec = self._execute_safe(to, raw, int(value), int(operation), int(nonce), {signer.lower(): bytes.fromhex(signature[2:])})
-            self.log.append({"at": self.now, "what": "co-signed and executed the watchtower's Safe proposal", "tx": rec.tx_hash})
+            rec = self._execute_safe(
+                to, raw, int(value), int(operation), int(nonce), {signer.lower(): bytes.fromhex(signature[2:])}
+            )
+            self.log.append(
+                {"at": self.now, "what": "co-signed and executed the watchtower's Safe proposal", "tx": rec.tx_hash}
+            )
         own = None
         for fid, block, tx_hash in findings:
             if fid in self._reviewed:
@@ -350,20 +388,22 @@ class Humans:
         delay = int(p.timelock.functions.getMinDelay().call())
         op_id = p.timelock.functions.hashOperationBatch(targets, [0] * len(targets), datas, b"\0" * 32, salt).call()
         self.own_ops.add("0x" + op_id.hex())
-        data = p.timelock.functions.scheduleBatch(targets, [0] * len(targets), datas, b"\0" * 32, salt, delay)._encode_transaction_data()
+        data = p.timelock.functions.scheduleBatch(
+            targets, [0] * len(targets), datas, b"\0" * 32, salt, delay
+        )._encode_transaction_data()
         nonce = safe_nonce(self.service.rpc, p.safe.address)
         rec = self._execute_safe(p.timelock.address, bytes.fromhex(data[2:]), 0, 0, nonce, {})
-        self._rotation = {"targets": targets, "datas": datas, "salt": salt, "ready_at": self.now + delay + w.clock.block_time,
-                          "executed": False}  # fmt: skip
+        ready_at = self.now + delay + w.clock.block_time
+        self._rotation = {"targets": targets, "datas": datas, "salt": salt, "ready_at": ready_at, "executed": False}
         self.log.append({"at": self.now, "what": "scheduled the guardian rotation in the timelock", "tx": rec.tx_hash})
 
     def _execute_rotation(self) -> None:
         w = self.world
         r = self._rotation
         assert r is not None
-        fn = w.protocol.timelock.functions.executeBatch(r["targets"], [0] * len(r["targets"]), r["datas"], b"\0" * 32, r["salt"])
+        fn = w.protocol.timelock.functions.executeBatch(
+            r["targets"], [0] * len(r["targets"]), r["datas"], b"\0" * 32, r["salt"]
+        )
         rec = w.clock.send(self._owner("safe_owner_2"), fn, label="execute guardian rotation", gas=1_000_000)
         r["executed"] = True
         self.log.append({"at": self.now, "what": "executed the guardian rotation", "tx": rec.tx_hash})
-
-

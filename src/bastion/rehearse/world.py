@@ -228,7 +228,9 @@ class World:
         """
         for contract in limited:
             if self.level.onchain or contract.address == self.protocol.vault.address:
-                self.act(self.actors["keeper"], contract.functions.releaseLockedFunds(contract.functions.asset().call()))
+                self.act(
+                    self.actors["keeper"], contract.functions.releaseLockedFunds(contract.functions.asset().call())
+                )
         self.node.increase_time(seconds)
         self.node.mine(1)
 
@@ -272,7 +274,7 @@ class World:
 
     # -- prices ------------------------------------------------------------------------------------
     def feed_answer(self, price_usd: float) -> int:
-        return int(round(price_usd * 10**FEED_DECIMALS))
+        return round(price_usd * 10**FEED_DECIMALS)
 
     def usd_value(self, symbol_or_usdc: str, amount: int) -> int:
         """Value in stablecoin units (6 decimals) of ``amount`` base units, at the true price."""
@@ -299,9 +301,21 @@ class World:
         self.watch_assets = {"USDC": {"address": c["usdc"], "decimals": USDC_DECIMALS}}
         for m in self.markets.values():
             tag = m.symbol.split("-")[0].lower()
-            self.watch_contracts[f"feed_{tag}_primary"] = {"address": m.primary.address, "abi": "MockAggregator", "protected": False}
-            self.watch_contracts[f"feed_{tag}_secondary"] = {"address": m.secondary.address, "abi": "MockAggregator", "protected": False}
-            self.watch_contracts[f"pool_{tag}"] = {"address": m.pool.address, "abi": "ConstantProductPool", "protected": False}
+            self.watch_contracts[f"feed_{tag}_primary"] = {
+                "address": m.primary.address,
+                "abi": "MockAggregator",
+                "protected": False,
+            }
+            self.watch_contracts[f"feed_{tag}_secondary"] = {
+                "address": m.secondary.address,
+                "abi": "MockAggregator",
+                "protected": False,
+            }
+            self.watch_contracts[f"pool_{tag}"] = {
+                "address": m.pool.address,
+                "abi": "ConstantProductPool",
+                "protected": False,
+            }
             self.watch_assets[m.token.functions.symbol().call()] = {"address": m.token.address, "decimals": m.decimals}
 
     # -- phases ------------------------------------------------------------------------------------
@@ -318,6 +332,8 @@ def _accounts() -> list:
     if "accounts" not in _BASE:
         _BASE["accounts"] = dev_accounts(N_ACCOUNTS)
     return _BASE["accounts"]
+
+
 _BASE: dict[str, Any] = {}
 
 
@@ -330,7 +346,9 @@ def _deployed_state() -> tuple[Path, Manifest]:
         with AnvilNode(accounts=N_ACCOUNTS, gas_limit=GAS_LIMIT, balance_eth=1_000_000, dump_state=path) as node:
             w3 = connect(node.http_url, timeout=30.0)
             accounts = dev_accounts(N_ACCOUNTS)
-            manifest = deploy_system(Sender.from_key(w3, accounts[0].private_key), dev_roles(accounts), dev_keys(accounts))
+            manifest = deploy_system(
+                Sender.from_key(w3, accounts[0].private_key), dev_roles(accounts), dev_keys(accounts)
+            )
         _BASE.update(state=path, manifest=manifest, tmp=tmp)
     return _BASE["state"], copy.deepcopy(_BASE["manifest"])
 

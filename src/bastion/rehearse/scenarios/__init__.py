@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from bastion.rehearse.scenarios.attacks_keys import MaliciousUpgrade, RogueGuardian
 from bastion.rehearse.scenarios.attacks_market import CompromisedFeeder, SpotOracle, StaleOracle
 from bastion.rehearse.scenarios.attacks_vaults import AccessControl, Donation, Reentrancy, RoundingDrain
-from bastion.rehearse.scenarios.attacks_keys import MaliciousUpgrade, RogueGuardian
 from bastion.rehearse.scenarios.base import Scenario
 from bastion.rehearse.scenarios.benign import BankRun, BusyTrading, CrashReplay
 

@@ -58,7 +58,9 @@ class MaliciousUpgrade(Scenario):
             free = int(w.read(p.vault.functions.freeBalance()))
             if free < USD:
                 break
-            run.send(attacker, engine.functions.drain(p.vault.address, attacker.address, free), malicious=True, label="drain")
+            run.send(
+                attacker, engine.functions.drain(p.vault.address, attacker.address, free), malicious=True, label="drain"
+            )
             run.slot()
         run.slots(run.n(5))
 
@@ -100,7 +102,9 @@ class RogueGuardian(Scenario):
         max_pause = int(w.read(p.router.functions.pauseParams())[0])
         for hour in range(hours):
             if not w.read(p.router.functions.isPaused(1, 0)):
-                run.send(rogue, p.router.functions.pause(0, self.ops, max_pause), malicious=True, label="pause everything")
+                run.send(
+                    rogue, p.router.functions.pause(0, self.ops, max_pause), malicious=True, label="pause everything"
+                )
             if hour == 0:
                 run.send(rogue, p.router.functions.pause(0, self.exits, max_pause), malicious=True, label="pause exits")
                 run.send(rogue, p.router.functions.extendPause(0, w.clock.timestamp + 30 * DAY), malicious=True,
@@ -108,7 +112,9 @@ class RogueGuardian(Scenario):
             for m in w.markets.values():
                 state = w.read(p.oracle.functions.marketState(m.id))[0]
                 if state[2] <= w.clock.timestamp:  # not forced now
-                    run.send(rogue, p.oracle.functions.forceReduceOnly(m.id, DAY), malicious=True, label="force reduce-only")
+                    run.send(
+                        rogue, p.oracle.functions.forceReduceOnly(m.id, DAY), malicious=True, label="force reduce-only"
+                    )
             run.slot()
             if w.read(p.router.functions.isPaused(1, 0)):
                 self.frozen += 1

@@ -45,7 +45,9 @@ def cash_out(run: Run, attacker: Actor, tries: int) -> None:
         if collateral <= USD:
             break
         cap = int(w.usdc.functions.balanceOf(p.vault.address).call()) * 19 // 100
-        run.send(attacker, p.router.functions.withdraw(min(collateral, cap)), malicious=True, label="attacker withdraws")
+        run.send(
+            attacker, p.router.functions.withdraw(min(collateral, cap)), malicious=True, label="attacker withdraws"
+        )
         run.slot()
 
 
@@ -73,7 +75,11 @@ class SpotOracle(Scenario):
         w.mint(w.usdc, self.pool.address, int(self.thin_pool_eth * w.true_price["ETH-PERP"]) * USD)
         w.act(w.actors["deployer"], self.pool.functions.sync())
         run.traffic.extra_pools.append(("ETH-PERP", self.pool))
-        w.watch_contracts["pool_eth_thin"] = {"address": self.pool.address, "abi": "ConstantProductPool", "protected": False}
+        w.watch_contracts["pool_eth_thin"] = {
+            "address": self.pool.address,
+            "abi": "ConstantProductPool",
+            "protected": False,
+        }
         self.market = w.deploy_variant(
             "spot_market", "VulnerableSpotMarket", w.usdc.address, 6, eth.token.address, eth.decimals,
             self.pool.address, p.oracle.address, eth.id, p.timelock.address, w.actors["watchtower"].address,
@@ -98,14 +104,18 @@ class SpotOracle(Scenario):
         attacker = w.actors["attacker"]
         btc = w.markets["BTC-PERP"]
         run.slots(run.n(20))
-        deployed = w.clock.deploy(attacker, "SpotOracleAttack", self.market.address, btc.pool.address, self.pool.address)
+        deployed = w.clock.deploy(
+            attacker, "SpotOracleAttack", self.market.address, btc.pool.address, self.pool.address
+        )
         run.slots(3)
         self.attack = w.contract("SpotOracleAttack", w.clock.contract_address(deployed))
         self.liquidity = int(w.usdc.functions.balanceOf(self.market.address).call())
         self.before = int(w.usdc.functions.balanceOf(attacker.address).call())
         pool_usdc = int(btc.pool.functions.reserve1().call())
         flash = min(2 * self.liquidity, pool_usdc * 6 // 10)
-        run.send(attacker, self.attack.functions.attack(flash), malicious=True, label="flash-swap attack", gas=3_000_000)
+        run.send(
+            attacker, self.attack.functions.attack(flash), malicious=True, label="flash-swap attack", gas=3_000_000
+        )
         run.slots(run.n(30))
 
     def measure(self, run: Run, out: Outcome) -> None:
@@ -166,7 +176,9 @@ class CompromisedFeeder(Scenario):
             for which in ("primary", "secondary"):
                 run.traffic.push("ETH-PERP", which, price, feeder=w.actors["feeder"], malicious=True)
             run.slots(2)
-        run.send(self.attacker, p.router.functions.close(eth.id), malicious=True, label="attacker closes at the fake price")
+        run.send(
+            self.attacker, p.router.functions.close(eth.id), malicious=True, label="attacker closes at the fake price"
+        )
         run.slot()
         cash_out(run, self.attacker, run.n(12))
         run.slots(run.n(20))
@@ -235,7 +247,12 @@ class StaleOracle(Scenario):
                 legs.pop(0)
                 equity = int(p.engine.functions.health(self.attacker.address).call()[0])
                 size = int(equity * self.leverage / 2 / USD / stale * WAD)  # half the plan per leg
-                run.send(self.attacker, p.router.functions.trade(eth.id, -size, 0), malicious=True, label="short at the stale price")
+                run.send(
+                    self.attacker,
+                    p.router.functions.trade(eth.id, -size, 0),
+                    malicious=True,
+                    label="short at the stale price",
+                )
             run.slot()
         run.slots(run.n(40))  # the node is still down at the bottom
         run.traffic.stopped_feeds.discard(("ETH-PERP", "primary"))

@@ -3,8 +3,6 @@ bug drained slowly, and a share-inflation (donation) attack on a new vault."""
 
 from __future__ import annotations
 
-
-
 from bastion.rehearse.chain import Actor
 from bastion.rehearse.scenarios.base import Outcome, Run, Scenario
 from bastion.rehearse.world import USD, VARIANT_TX_OUTFLOW_BPS, World, variant_limiter
@@ -13,7 +11,13 @@ WAD = 10**18
 
 
 def _variant_common(w: World) -> tuple[str, str, bool, tuple, int]:
-    return (w.protocol.timelock.address, w.actors["watchtower"].address, w.guarded, variant_limiter(), VARIANT_TX_OUTFLOW_BPS)
+    return (
+        w.protocol.timelock.address,
+        w.actors["watchtower"].address,
+        w.guarded,
+        variant_limiter(),
+        VARIANT_TX_OUTFLOW_BPS,
+    )
 
 
 def _depositors(run: Run, count: int, total_usd: int) -> list[tuple[Actor, int]]:
@@ -63,13 +67,22 @@ class Reentrancy(Scenario):
         run.slot()
         self.attack = w.contract("CallbackReentrancyAttack", w.clock.contract_address(rec))
         self.at_risk = sum(usd for _, usd in self.depositors) * USD
-        run.send(self.attacker, self.token.functions.transfer(self.attack.address, self.capital), label="fund attack contract")
+        run.send(
+            self.attacker,
+            self.token.functions.transfer(self.attack.address, self.capital),
+            label="fund attack contract",
+        )
         run.slots(2)
         for _ in range(run.n(12)):
             held = w.clock.balance_of(self.token, self.attack.address)
             if w.clock.balance_of(self.token, self.vault.address) < USD or held == 0:
                 break
-            run.send(self.attacker, self.attack.functions.attack(held, self.frames), malicious=True, label="reentrant withdrawal")
+            run.send(
+                self.attacker,
+                self.attack.functions.attack(held, self.frames),
+                malicious=True,
+                label="reentrant withdrawal",
+            )
             run.slot()
         run.slots(run.n(10))
 
@@ -80,7 +93,9 @@ class Reentrancy(Scenario):
         out.value_at_risk = self.at_risk
         out.value_lost = max(0, honest_claims - backing)
         out.honest_lost = out.value_lost
-        held = w.clock.balance_of(self.token, self.attacker.address) + w.clock.balance_of(self.token, self.attack.address)
+        held = w.clock.balance_of(self.token, self.attacker.address) + w.clock.balance_of(
+            self.token, self.attack.address
+        )
         out.attacker_gain = max(0, held - self.capital)
 
 
@@ -182,7 +197,10 @@ class RoundingDrain(Scenario):
 
     def _honest_value(self, w: World) -> int:
         units = sum(int(w.read(self.vault.functions.unitsOf(u.address))) for u, _ in self.depositors)
-        managed, total = int(w.read(self.vault.functions.managedAssets())), int(w.read(self.vault.functions.totalUnits()))
+        managed, total = (
+            int(w.read(self.vault.functions.managedAssets())),
+            int(w.read(self.vault.functions.totalUnits())),
+        )
         return units * managed // total if total else 0
 
     def play(self, run: Run) -> None:
@@ -192,7 +210,9 @@ class RoundingDrain(Scenario):
         run.slot()
         self.drain = w.contract("RoundingDrain", w.clock.contract_address(rec))
         self.at_risk = self._honest_value(w)
-        run.send(self.attacker, w.usdc.functions.transfer(self.drain.address, self.capital), label="fund drain contract")
+        run.send(
+            self.attacker, w.usdc.functions.transfer(self.drain.address, self.capital), label="fund drain contract"
+        )
         run.slot()
         run.send(self.attacker, self.drain.functions.buy(self.capital), label="buy units")
         run.slot()
@@ -201,7 +221,9 @@ class RoundingDrain(Scenario):
             if units < self.calls:
                 cash = w.clock.balance_of(w.usdc, self.attacker.address)
                 if cash >= self.unit_price * self.calls:
-                    run.send(self.attacker, w.usdc.functions.transfer(self.drain.address, cash), label="refund contract")
+                    run.send(
+                        self.attacker, w.usdc.functions.transfer(self.drain.address, cash), label="refund contract"
+                    )
                     run.slot()
                     run.send(self.attacker, self.drain.functions.buy(cash), label="buy units")
                     run.slot()
@@ -215,7 +237,10 @@ class RoundingDrain(Scenario):
         out.value_at_risk = self.at_risk
         out.value_lost = max(0, self.at_risk - self._honest_value(w))
         out.honest_lost = out.value_lost
-        managed, total = int(w.read(self.vault.functions.managedAssets())), int(w.read(self.vault.functions.totalUnits()))
+        managed, total = (
+            int(w.read(self.vault.functions.managedAssets())),
+            int(w.read(self.vault.functions.totalUnits())),
+        )
         units = int(w.read(self.vault.functions.unitsOf(self.drain.address)))
         claims = int(w.read(self.vault.functions.lockedFunds(self.drain.address, w.usdc.address))) if w.guarded else 0
         held = (w.clock.balance_of(w.usdc, self.attacker.address) + w.clock.balance_of(w.usdc, self.drain.address)
@@ -262,7 +287,11 @@ class Donation(Scenario):
         rec = w.clock.deploy(self.attacker, "DonationAttack", self.vault.address)
         run.slot()
         self.attack = w.contract("DonationAttack", w.clock.contract_address(rec))
-        run.send(self.attacker, w.usdc.functions.transfer(self.attack.address, self.donation + 1), label="fund attack contract")
+        run.send(
+            self.attacker,
+            w.usdc.functions.transfer(self.attack.address, self.donation + 1),
+            label="fund attack contract",
+        )
         run.slots(run.n(5))
         self.deposited: dict[str, int] = {}
         self.at_risk = sum(usd for _, usd in self.victims) * USD
@@ -293,5 +322,3 @@ class Donation(Scenario):
         out.honest_lost = lost
         gained = w.clock.balance_of(w.usdc, self.attacker.address) - self.before
         out.attacker_gain = max(0, gained - self.donation - 1)
-
-

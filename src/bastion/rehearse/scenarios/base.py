@@ -120,7 +120,7 @@ class Run:
 
     def n(self, full: int, minimum: int = 1) -> int:
         """A count scaled by the run's size."""
-        return max(minimum, int(round(full * self.scale)))
+        return max(minimum, round(full * self.scale))
 
     def slot(self, seconds: int | None = None) -> int:
         """One block: honest traffic, the watchtower's mempool scan, mining, the watchtower's turn."""
@@ -228,7 +228,9 @@ class GuardEvent:
 
 def guard_events(world: World, from_block: int) -> list[GuardEvent]:
     """Every guard trip, pause, oracle status change and timelock cancel since ``from_block``."""
-    addresses = [c["address"] for c in world.watch_contracts.values() if c.get("protected") or c.get("kind") == "timelock"]
+    addresses = [
+        c["address"] for c in world.watch_contracts.values() if c.get("protected") or c.get("kind") == "timelock"
+    ]
     logs = world.w3.eth.get_logs(
         {"fromBlock": from_block, "toBlock": "latest", "address": addresses, "topics": [list(_EVENTS)]}
     )

@@ -4,6 +4,7 @@ their business: an ordinary busy day, a replayed crash, a bank run."""
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 
 from bastion.rehearse.scenarios.base import BENIGN, Outcome, Run, Scenario
@@ -24,8 +25,11 @@ def _solvency(run: Run, out: Outcome) -> bool:
     maker_equity = int(run.world.read(run.world.protocol.engine.functions.health(maker))[0])
     ok = g.obligations <= g.vault_balance - g.outstanding_claims and maker_equity >= 0
     if not ok:
-        out.notes.append(f"insolvent: obligations {g.obligations / USD:,.0f} vs free balance "
-                         f"{(g.vault_balance - g.outstanding_claims) / USD:,.0f}, maker equity {maker_equity / USD:,.0f}")  # fmt: skip
+        free = (g.vault_balance - g.outstanding_claims) / USD
+        out.notes.append(
+            f"insolvent: obligations {g.obligations / USD:,.0f} vs free balance {free:,.0f}, "
+            f"maker equity {maker_equity / USD:,.0f}"
+        )
     return ok
 
 
@@ -47,7 +51,9 @@ class BusyTrading(Scenario):
 
     def measure(self, run: Run, out: Outcome) -> None:
         solvent = _solvency(run, out)
-        out.honest_paid_in_full = out.honest_blocked == 0 and run.world.protocol.guards().outstanding_claims == 0 and solvent
+        out.honest_paid_in_full = (
+            out.honest_blocked == 0 and run.world.protocol.guards().outstanding_claims == 0 and solvent
+        )
 
 
 class CrashReplay(Scenario):
@@ -93,7 +99,7 @@ class CrashReplay(Scenario):
 
         def path(symbol: str, ts: int) -> float:
             at = closes[0][0] + min(span, max(0, ts - t0))
-            for (u0, c0), (u1, c1) in zip(closes, closes[1:], strict=False):
+            for (u0, c0), (u1, c1) in itertools.pairwise(closes):
                 if u0 <= at <= u1:
                     return base[symbol] * (c0 + (c1 - c0) * (at - u0) / (u1 - u0)) / first
             return base[symbol] * closes[-1][1] / first
@@ -130,7 +136,7 @@ class CrashReplay(Scenario):
 
 
 class BankRun(Scenario):
-    """A bank run: most honest users withdraw everything within minutes (about 40% of the TVL).
+    """A bank run: every honest user withdraws everything within minutes (about half of the vault).
 
     The outflow limiter may delay (DELAYED mode: payments beyond the headroom become first-in first-out
     claims, paid as the headroom refills), but every user must be paid in full, claims included, and nothing
@@ -138,7 +144,7 @@ class BankRun(Scenario):
     """
 
     key = "bank-run"
-    title = "Bank run: 40% of TVL withdrawn within minutes"
+    title = "Bank run: about half the vault withdrawn within minutes"
     kind = BENIGN
     incident = "bank runs (Terra/Anchor May 2022, Celsius June 2022, USDC depeg March 2023)"
     traders = 12
@@ -184,7 +190,7 @@ class BankRun(Scenario):
             run.wait(HOUR)
             run.send(w.actors["keeper"], p.vault.functions.releaseLockedFunds(w.usdc.address), label="release claims")
             run.slot()
-            queued, released = w.read(p.vault.functions.queueInfo(w.usdc.address))
+            _, released = w.read(p.vault.functions.queueInfo(w.usdc.address))
             for user in waiting:
                 _, position = w.read(p.vault.functions.claimInfo(w.usdc.address, user.address))
                 if position <= released:
@@ -207,6 +213,7 @@ class BankRun(Scenario):
         out.trips -= len(limiter)
         out.notes.append(
             f"{self.share:.0%} of the free balance requested by {len(self.requested)} users; "
-            f"last claim paid after {self.hours} h" if self.hours else
-            f"{self.share:.0%} of the free balance requested by {len(self.requested)} users; all paid at once"
+            f"last claim paid after {self.hours} h"
+            if self.hours
+            else f"{self.share:.0%} of the free balance requested by {len(self.requested)} users; all paid at once"
         )
