@@ -54,6 +54,7 @@ def rehearse(
     seed: int = typer.Option(7, "--seed", help="Random seed of the honest traffic."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=8, help="Chains run in parallel (processes)."),
     list_only: bool = typer.Option(False, "--list", help="List the scenarios and exit."),
+    render: Path | None = typer.Option(None, "--render", help="Re-render table, chart and report from a JSON file."),
 ) -> None:
     """Run scenarios at defence levels; print a table; write JSON, a PNG chart and a markdown report.
 
@@ -68,6 +69,13 @@ def rehearse(
     if list_only:
         for key, cls in SCENARIOS.items():
             console.print(f"{key:<20} {cls.kind:<7} {cls.title}  [dim]({cls.incident})[/]")
+        return
+    if render is not None:
+        outcomes, meta = report.read_json(render)
+        summary = report.summarize(outcomes)
+        _publish(
+            console, outcomes, summary, meta, render, chart, doc, full=set(meta.get("scenarios", [])) == set(SCENARIOS)
+        )
         return
     keys = list(scenarios or SCENARIOS)
     unknown = [k for k in keys if k not in SCENARIOS]
@@ -146,6 +154,27 @@ def rehearse(
     line["runs"] = len(outcomes)
     line["wall_seconds"] = wall
     print(json.dumps(line), flush=True)
+
+
+def _publish(
+    console, outcomes, summary, meta, json_out: Path, chart: Path | None, doc: Path | None, *, full: bool
+) -> None:
+    """Print the table; write the chart and (for a full run, or when asked) the markdown report."""
+    from bastion.rehearse import report
+
+    console.print(report.table(outcomes))
+    chart_path = chart or json_out.with_suffix(".png")
+    report.chart(chart_path, outcomes)
+    doc_path = doc or (Path("docs/rehearsal.md") if full else None)
+    if doc_path is not None:
+        doc_chart = doc_path.with_suffix(".png")
+        if chart_path.exists() and chart_path.resolve() != doc_chart.resolve():
+            shutil.copyfile(chart_path, doc_chart)
+        text = report.markdown(outcomes, summary, meta, doc_chart.name if chart_path.exists() else None)
+        report.write_markdown(doc_path, text)
+    for line in summary["missed"]:
+        console.print(f"[yellow]target missed:[/] {line}", highlight=False)
+    console.print(f"wrote {json_out}, {chart_path}" + (f", {doc_path}" if doc_path else ""), highlight=False)
 
 
 def main() -> None:  # python -m bastion.rehearse.commands

@@ -90,6 +90,10 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v:.1%}"
 
 
+def _pct2(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2%}"
+
+
 def _usd(v: int) -> str:
     return f"{v / USD:,.0f}"
 
@@ -164,6 +168,16 @@ def table(outcomes: Sequence[Outcome]) -> Table:
     return t
 
 
+def read_json(path: Path) -> tuple[list[Outcome], dict[str, Any]]:
+    """Outcomes and meta of a results file written by ``write_json``."""
+    import dataclasses
+
+    doc = json.loads(path.read_text())
+    names = {f.name for f in dataclasses.fields(Outcome)}
+    outcomes = [Outcome(**{k: v for k, v in run.items() if k in names}) for run in doc["runs"]]
+    return outcomes, doc.get("meta", {})
+
+
 def write_json(path: Path, outcomes: Sequence[Outcome], summary: dict[str, Any], meta: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"meta": meta, "summary": summary, "runs": [o.to_json() for o in outcomes]}
@@ -196,12 +210,13 @@ def chart(path: Path, outcomes: Sequence[Outcome]) -> None:
     ax.set_xticks(range(len(attacks)))
     ax.set_xticklabels(attacks, rotation=25, ha="right")
     ax.set_ylabel("value preserved (%)")
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, 125)
+    ax.set_yticks(range(0, 101, 20))
     ax.axhline(95, color="#54a24b", lw=0.8, ls="--")
     ax.set_title(
         "Exploit rehearsal: value preserved per attack and defence level\n(rogue-guardian: share of time not frozen)"
     )
-    ax.legend(title="defences", ncol=len(levels), fontsize=8)
+    ax.legend(title="defences", ncol=len(levels), fontsize=8, loc="upper center")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
@@ -230,7 +245,8 @@ def markdown(outcomes: Sequence[Outcome], summary: dict[str, Any], meta: dict[st
             notes.append(f"- `{o.scenario}` / all: first protective action: {o.protective}")
     targets = [
         f"- value preserved over all attacks (value-weighted, defences all): "
-        f"**{_pct(summary['value_preserved_ratio'])}** (target >= 95%)",
+        f"**{_pct2(summary['value_preserved_ratio'])}** of {summary['value_at_risk_usd']:,.0f} USDC at risk "
+        f"(target >= 95%)",
         f"- attacks preserved more with all defences than with none: **{summary['attacks_better_than_none']} of "
         f"{summary['attacks']}**",
         f"- attacks detected (a finding) within one block of the first malicious transaction: "
@@ -240,6 +256,13 @@ def markdown(outcomes: Sequence[Outcome], summary: dict[str, Any], meta: dict[st
         f"- honest funds lost in benign scenarios: **{summary['honest_funds_lost']:,.0f} USDC**; every honest user "
         f"paid in full: **{summary['honest_paid_in_full']}**",
     ]
+    reactions = [o.reaction_wall_ms for o in outcomes if o.reaction_wall_ms is not None]
+    if reactions:
+        reactions.sort()
+        targets.append(
+            f"- the watchtower's wall time per block (ingest with traces, detectors, playbooks, relayer): median "
+            f"{reactions[len(reactions) // 2]:.0f} ms, worst run median {reactions[-1]:.0f} ms, against 1-s blocks"
+        )
     missed = "\n".join(f"- {m}" for m in summary["missed"]) or "- none: every target is met."
     chart_md = f"\n![value preserved per scenario and defence level]({chart_path})\n" if chart_path else ""
     return TEMPLATE.format(
@@ -328,6 +351,36 @@ Code: `src/bastion/rehearse/` (harness, scenarios, in-process watchtower), `cont
 
 ### Missed, and why
 {missed}
+
+## What the runs show (read before trusting the numbers)
+- One-transaction attacks (flash swap, reentrancy, donation) are stopped only on chain: the invariant guard's
+  account check at the OracleGuard price, its paid-within-balance check and its fair-mint check revert them in
+  their own transaction. The watchtower alone sees them a block late, after the money has gone.
+- Multi-transaction attacks (a compromised feeder, an unprotected setter, a slow rounding drain, a queued
+  upgrade) are stopped by the watchtower within one block (the setter takeover before it lands: the pending
+  transaction is seen in the mempool and the pause, with a higher tip, is ordered first). The on-chain guards
+  alone only slow them: in DELAYED mode the outflow limiter turns what exceeds its headroom into claims that
+  are paid later to whoever they are owed, attackers included. The limiter delays; it never confiscates.
+- A compromised feeder of BOTH feeds defeats the OracleGuard's cross-check (the jump is "corroborated" and
+  accepted). Only an independent reference (here the AMM pool's time-weighted price, off chain) catches it.
+- The guardian's withdrawal pause (24 h) is shorter than the timelock delay (48 h), and the guardian may not
+  pause again for 48 h: in the compromised-feeder run the fake profit stays in the engine, frozen, and becomes
+  withdrawable when the pause ends unless governance has acted. A guardian extension while a timelocked fix is
+  queued, or a shorter emergency path for feed replacement, would close that gap.
+- With only the watchtower (loose on-chain bounds), a rogue guardian key freezes withdrawals for 72 h even
+  though the humans rotate it out after 48.5 h: the rotation does not end a running pause. The on-chain bound
+  (24 h, then a 48 h cooldown) is what limits the damage; with both, 24 h in a week.
+- The stale-feed guard has a visible cost: honest traders' new positions are refused while the feed is stale
+  (the "honest refused" column); exits, liquidations and withdrawals keep working.
+- The outflow limiter folds pending inflows into its liquidity only at a settlement: a vault that has only ever
+  received deposits meets its first withdrawal with the floor's headroom (plus credit), however long it has run.
+  The rehearsal settles every limiter during set-up (`releaseLockedFunds`), as a live protocol would have.
+- Ordering: the watchtower tips 2 gwei, attackers 1 gwei (the donation front-runner 3 gwei). An attacker who
+  outbids the watchtower, or uses a private mempool, would take the race; presigned, high-fee guardian
+  transactions or a private relay are the answer there.
+- Time: 1-s blocks, so "within one block" is a one-second budget; the watchtower's median wall time per block is
+  printed above. Long waits (the 48-h timelock delay, the hours of the rogue-guardian week and of the bank run's
+  claims) are single quiet blocks during which prices do not move.
 
 ## Notes from the runs
 {notes}
