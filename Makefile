@@ -16,7 +16,7 @@ GAS_SUITES := --match-path 'test/gas/*'
 export BASTION_ROOT := $(CURDIR)
 export FOUNDRY_SOLC := $(CURDIR)/tools/solc
 
-.PHONY: help setup build test demo bench-gas gas-snapshot test-deep clean
+.PHONY: help setup build test demo bench-gas gas-snapshot rehearse test-deep clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ bench-gas: build ## Gas overhead of the guards and the protocol's operations (la
 
 gas-snapshot: build ## Re-record .gas-snapshot after an intended gas change (commit it)
 	$(FORGE) snapshot --isolate $(GAS_SUITES)
+
+rehearse: build ## Exploit rehearsal: every scenario at every defence level (table, runs/rehearsal.json, docs/rehearsal.md)
+	$(VENV)/bin/bastion rehearse --defences none,onchain,watchtower,all --jobs 2 --json runs/rehearsal.json
 
 test-deep: build ## Forge fuzz and invariant tests with far more runs
 	FOUNDRY_PROFILE=deep $(FORGE) test

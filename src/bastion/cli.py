@@ -38,6 +38,11 @@ app.add_typer(_risk_app)
 app.add_typer(_bench_app, name="bench")
 app.add_typer(_watch_app)
 
+# Exploit rehearsal (issue 6): `bastion rehearse [SCENARIO ...] --defences ...`
+from bastion.rehearse.commands import app as _rehearse_app  # noqa: E402
+
+app.add_typer(_rehearse_app, name="rehearse")
+
 
 DEV_ACCOUNTS = 16
 

@@ -1,0 +1,58 @@
+"""The summary's target logic on hand-made outcomes (no chain)."""
+
+from __future__ import annotations
+
+from bastion.rehearse.chain import GUARD_ERRORS, TxRecord, decode_error
+from bastion.rehearse.report import preserved_for_chart, summarize
+from bastion.rehearse.scenarios.base import Outcome
+from bastion.rehearse.world import USD, Level
+
+
+def _attack(key: str, level: str, at_risk: int, lost: int, **kw) -> Outcome:
+    o = Outcome(key, level, "attack", value_at_risk=at_risk * USD, value_lost=lost * USD, **kw)
+    o.first_malicious_block = 100
+    return o
+
+
+def test_value_weighted_ratio_and_missed_targets() -> None:
+    outs = [
+        _attack("a", "none", 1_000, 1_000),
+        _attack("a", "all", 1_000, 0, first_finding_block=100),
+        _attack("b", "none", 100, 100),
+        _attack("b", "all", 100, 60, first_finding_block=103),
+        Outcome("calm", "all", "benign", trips=1, guard_events=["5: pause"], honest_paid_in_full=True),
+    ]
+    s = summarize(outs)
+    assert s["attacks"] == 2
+    assert s["value_preserved_ratio"] == round(1 - 60 / 1_100, 4)
+    assert s["attacks_detected_within_one_block"] == 1
+    assert s["benign_false_trips"] == 1
+    assert not s["targets_met"]
+    text = " ".join(s["missed"])
+    assert "b: not detected within one block" in text and "calm: 1 false trip" in text
+
+
+def test_all_targets_met() -> None:
+    outs = [
+        _attack("a", "none", 1_000, 900),
+        _attack("a", "all", 1_000, 10, first_finding_block=101),
+        Outcome("calm", "all", "benign", honest_paid_in_full=True),
+    ]
+    s = summarize(outs)
+    assert s["value_preserved_ratio"] == 0.99 and s["targets_met"] and s["missed"] == []
+
+
+def test_freeze_scenarios_compare_time_not_value() -> None:
+    none = Outcome("rogue", "none", "attack", freeze_hours=160.0, freeze_horizon_hours=168.0)
+    full = Outcome("rogue", "all", "attack", freeze_hours=24.0, freeze_horizon_hours=168.0, first_finding_block=5)
+    none.first_malicious_block = full.first_malicious_block = 5
+    assert preserved_for_chart(full) > preserved_for_chart(none)
+    s = summarize([none, full])
+    assert s["attacks_better_than_none"] == 1 and s["value_preserved_ratio"] is None
+
+
+def test_levels_and_guard_reasons() -> None:
+    assert Level.ALL.onchain and Level.ALL.watchtower and not Level.NONE.onchain and not Level.ONCHAIN.watchtower
+    rec = TxRecord("x", "y", True, ok=False, reason="InvariantViolated")
+    assert rec.guard_said_no and "OperationPaused" in GUARD_ERRORS
+    assert decode_error(None) == "" and decode_error("0x12") == "revert"
