@@ -31,7 +31,7 @@ console = Console()
 from bastion.bench import app as _bench_app  # noqa: E402
 from bastion.risk.commands import app as _risk_app  # noqa: E402
 from bastion.sim.commands import app as _sim_app  # noqa: E402
-from bastion.watch.commands import cli_app as _watch_app  # noqa: E402
+from bastion.tower.commands import cli_app as _watch_app  # noqa: E402
 
 app.add_typer(_sim_app)
 app.add_typer(_risk_app)

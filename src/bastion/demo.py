@@ -35,10 +35,10 @@ from web3 import Web3
 
 from bastion.chain.contracts import Sender, connect
 from bastion.chain.node import AnvilNode
+from bastion.chain.rpc import RpcClient
 from bastion.protocol.client import WAD, Protocol
 from bastion.protocol.deploy import FEED_DECIMALS, USDC_DECIMALS, Manifest, deploy_system, dev_keys, dev_roles
 from bastion.protocol.scripted import GWEI, Planned, ScriptedSender, Sent
-from bastion.watch.rpc import RpcClient
 
 USD = 10**USDC_DECIMALS
 DEV_ACCOUNTS = 16
@@ -294,7 +294,7 @@ class DemoResult:
 
 
 def run_demo(console: Console | None = None, *, block_time: float = 1.0, out_dir: Path | None = None) -> DemoResult:
-    from bastion.watch.runner import start_watchtower
+    from bastion.tower.runner import start_watchtower
 
     console = console or Console()
     out_dir = out_dir or Path("runs")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bastion.watch.commands import app
+from bastion.tower.commands import app
 from bastion.watch.config import ConfigError, load_config, validate_config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,10 +7,10 @@ from pydantic import Field
 from tests.watch.conftest import USD
 
 from bastion.store import Repository
+from bastion.tower.service import WatchService
 from bastion.watch.detectors import REGISTRY, Detector, DetectorConfig, Registry
 from bastion.watch.events import Block
 from bastion.watch.findings import Severity
-from bastion.watch.service import WatchService
 
 
 def live(svc, detector=None):

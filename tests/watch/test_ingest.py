@@ -13,11 +13,11 @@ import pytest
 from eth_utils import keccak
 from tests.watch.conftest import USD
 
+from bastion.chain.rpc import RpcMalformed
 from bastion.store import Repository
+from bastion.tower.service import WatchService
 from bastion.watch.decode import TRANSFER_TOPIC
 from bastion.watch.ingest import MalformedData, normalize_block
-from bastion.watch.rpc import RpcMalformed
-from bastion.watch.service import WatchService
 
 
 def findings(svc, live_only=False):

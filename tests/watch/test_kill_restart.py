@@ -51,7 +51,7 @@ def _start(config: Path, log: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "bastion.watch.commands", "watch", "--config", str(config)],
+            [sys.executable, "-m", "bastion.tower.commands", "watch", "--config", str(config)],
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -9,7 +9,7 @@ from tests.watch.conftest import USD
 
 from bastion.chain import load_artifact
 from bastion.store import Repository
-from bastion.watch.service import WatchService
+from bastion.tower.service import WatchService
 
 ZERO = "0x" + "00" * 20
 

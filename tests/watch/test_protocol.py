@@ -19,18 +19,18 @@ from web3 import Web3
 
 from bastion.chain import AnvilNode, Sender, connect
 from bastion.chain.artifacts import ArtifactError, load_artifact
+from bastion.chain.rpc import RpcClient
 from bastion.protocol.client import WAD, Protocol
 from bastion.protocol.deploy import Manifest, deploy_system, dev_keys, dev_roles, param_key
 from bastion.protocol.scripted import Planned, ScriptedSender
 from bastion.respond.keys import Signer, signer_from_hex
 from bastion.store import Repository
-from bastion.watch.commands import app
+from bastion.tower.commands import app
+from bastion.tower.runner import build_config, default_config_path, start_watchtower
+from bastion.tower.runner import dev_keys as watch_keys
+from bastion.tower.service import WatchService
 from bastion.watch.config import parse_file
 from bastion.watch.protocol import load_manifest, protocol_from_data
-from bastion.watch.rpc import RpcClient
-from bastion.watch.runner import build_config, default_config_path, start_watchtower
-from bastion.watch.runner import dev_keys as watch_keys
-from bastion.watch.service import WatchService
 
 USD = 10**6
 FEED = 10**8

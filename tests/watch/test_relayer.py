@@ -10,11 +10,11 @@ import pytest
 from eth_account import Account
 from sqlalchemy import text
 
+from bastion.chain.rpc import RpcClient
 from bastion.respond.keys import KeyRefError, Signer, load_signer, signer_from_hex
 from bastion.respond.relayer import Relayer
 from bastion.store import Database, Repository
 from bastion.watch.config import RelayerConfig
-from bastion.watch.rpc import RpcClient
 
 
 class Clock:

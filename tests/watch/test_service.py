@@ -7,7 +7,7 @@ from tests.watch.conftest import USD
 
 from bastion.chain import TransactionFailed
 from bastion.store import Repository
-from bastion.watch.service import WatchService
+from bastion.tower.service import WatchService
 
 
 def test_drain_is_detected_and_paused(world, tmp_path, monkeypatch):
@@ -71,7 +71,7 @@ def test_manifest_metrics_and_json_logs(world, tmp_path):
     import json
     import logging
 
-    from bastion.watch.service import setup_logging
+    from bastion.tower.service import setup_logging
 
     manifest = tmp_path / "deployment.json"
     manifest.write_text(

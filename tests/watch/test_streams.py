@@ -10,8 +10,8 @@ from alembic.migration import MigrationContext
 from eth_utils import keccak
 
 from bastion.store import Base, Database, Repository
+from bastion.tower.service import WatchService
 from bastion.watch.ingest import HeadWatcher
-from bastion.watch.service import WatchService
 
 
 def test_pending_schedule_is_flagged_before_it_is_mined(world, tmp_path):

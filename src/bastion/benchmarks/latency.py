@@ -35,10 +35,10 @@ from typing import Any
 
 from bastion.chain.contracts import Sender, connect
 from bastion.chain.node import AnvilNode
+from bastion.chain.rpc import RpcClient
 from bastion.protocol.client import Protocol
 from bastion.protocol.deploy import FEED_DECIMALS, deploy_system, dev_keys, dev_roles
 from bastion.protocol.scripted import GWEI, Planned, ScriptedSender
-from bastion.watch.rpc import RpcClient
 
 TARGET_MS = 100.0
 TARGET_RATIO = 0.99
@@ -70,7 +70,7 @@ def run(
     workdir: str | Path | None = None,
 ) -> dict[str, Any]:
     """The benchmark; returns (and prints last) the JSON result."""
-    from bastion.watch.runner import start_watchtower
+    from bastion.tower.runner import start_watchtower
 
     out = out or sys.stdout
     latencies: list[float] = []

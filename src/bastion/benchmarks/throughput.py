@@ -26,13 +26,13 @@ from typing import Any
 
 from eth_abi import encode
 
+from bastion.tower.service import run_detectors, tune_gc
 from bastion.watch.decode import TRANSFER_TOPIC, AbiRegistry, event_topic
 from bastion.watch.detectors import REGISTRY
 from bastion.watch.detectors.abi import sel
 from bastion.watch.detectors.governance import GOVERNANCE_ABI, selector
 from bastion.watch.ingest import normalize_block
 from bastion.watch.protocol import MarketInfo, Protocol, build_protocol
-from bastion.watch.service import run_detectors, tune_gc
 from bastion.watch.view import History, StaticView
 
 TARGET_TX_PER_S = 5_000

@@ -14,7 +14,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from bastion.watch.rpc import RpcCallError, RpcClient
+from bastion.chain.rpc import RpcCallError, RpcClient
 
 GWEI = 10**9
 

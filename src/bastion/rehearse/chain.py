@@ -24,8 +24,8 @@ from web3 import Web3
 
 from bastion.chain.artifacts import ArtifactError, load_artifact
 from bastion.chain.node import AnvilNode
+from bastion.chain.rpc import RpcCallError, RpcClient
 from bastion.watch.decode import canonical_type
-from bastion.watch.rpc import RpcCallError, RpcClient
 
 # Contracts whose custom errors are decoded in revert reasons.
 _ERROR_SOURCES = (

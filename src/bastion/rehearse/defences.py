@@ -5,7 +5,7 @@ A rehearsal run has one ``Level`` (none, onchain, watchtower, all). The on-chain
 governance (none, watchtower), and vulnerable variants are deployed with their guard switch on or off.
 The off-chain half is a ``Defence``: an object the harness calls around every block. ``NoWatch`` does
 nothing; ``bastion.rehearse.watchtower.InProcessWatchtower`` runs the real watchtower service; a
-threaded watchtower (``bastion.watch.runner``) plugs in the same way.
+threaded watchtower (``bastion.tower.runner``) plugs in the same way.
 """
 
 from __future__ import annotations

@@ -313,7 +313,7 @@ Code: `src/bastion/rehearse/` (harness, scenarios, in-process watchtower), `cont
   a 1-h cooldown; variants deployed with their guard switch off; nobody watching), `onchain` (the deployment's
   guards as shipped, variants guarded, nobody watching), `watchtower` (the loosened guards, plus the watchtower
   and the humans it alerts), `all` (both).
-- The watchtower is the real service (`bastion.watch.service.WatchService`: ingest with traces, detectors,
+- The watchtower is the real service (`bastion.tower.service.WatchService`: ingest with traces, detectors,
   incidents, playbooks, relayer, SQLite store) driven in process before each block (mempool scan) and after
   it. Detectors: the generic set plus three protocol detectors in `bastion.rehearse.detectors`
   (`oracle_reference`: a feed vs the AMM's time-weighted price; `unit_price`: a vault's share price falls,

@@ -2,7 +2,7 @@
 
 ``InProcessWatchtower`` builds a watchtower configuration for the world (every protected contract, the
 generic detectors, the protocol detectors of ``bastion.rehearse.detectors``, and the playbooks below),
-then drives ``bastion.watch.service.WatchService`` itself: ``run_once`` before each block (mempool scan)
+then drives ``bastion.tower.service.WatchService`` itself: ``run_once`` before each block (mempool scan)
 and after it (ingest, detect, correlate, respond, confirm). Its transactions go into the mempool like
 anyone's and are mined with the next block, ordered by fee.
 
@@ -40,8 +40,8 @@ from bastion.rehearse.world import DAY, World
 from bastion.respond.keys import signer_from_hex
 from bastion.respond.safe import SafeTx, safe_nonce
 from bastion.store import Repository
+from bastion.tower.service import WatchService
 from bastion.watch.config import validate_config
-from bastion.watch.service import WatchService
 
 GUARDIAN_KEY_ENV = "BASTION_REHEARSE_GUARDIAN_KEY"
 OWNER_KEY_ENV = "BASTION_REHEARSE_SAFE_OWNER_KEY"

@@ -25,11 +25,11 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from bastion.chain.rpc import RpcCallError, RpcClient, RpcError
 from bastion.respond.keys import Signer
 from bastion.store import ActionAttempt, ActionRow, Database, Repository
 from bastion.watch.config import RelayerConfig
 from bastion.watch.metrics import Metrics
-from bastion.watch.rpc import RpcCallError, RpcClient, RpcError
 
 log = logging.getLogger("bastion.respond.relayer")
 

@@ -31,11 +31,11 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from bastion.chain.rpc import RpcCallError, RpcClient, RpcError, RpcMalformed
 from bastion.store import Database, FindingRow, Repository
 from bastion.watch.decode import AbiRegistry
 from bastion.watch.events import Block, CallFrame, Log, Tx
 from bastion.watch.metrics import Metrics
-from bastion.watch.rpc import RpcCallError, RpcClient, RpcError, RpcMalformed
 from bastion.watch.view import History
 
 log = logging.getLogger("bastion.watch.ingest")

@@ -17,9 +17,9 @@ from typing import Any, Protocol, TypeVar
 
 from eth_utils import keccak
 
+from bastion.chain.rpc import RpcCallError
 from bastion.watch.events import Block
 from bastion.watch.protocol import Protocol as ProtocolInfo
-from bastion.watch.rpc import RpcCallError
 
 T = TypeVar("T")
 BALANCE_OF = keccak(text="balanceOf(address)")[:4]

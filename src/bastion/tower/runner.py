@@ -1,6 +1,6 @@
 """Run a watchtower in-process, in a background thread: for the demo, rehearsals and benchmarks.
 
-    from bastion.watch.runner import start_watchtower
+    from bastion.tower.runner import start_watchtower
 
     tower = start_watchtower(manifest, None, node.http_url, node.ws_url, keys="dev")
     ...                                   # attack the protocol
@@ -32,10 +32,10 @@ from typing import Any
 from bastion.paths import project_root
 from bastion.respond.keys import Signer, signer_from_hex
 from bastion.store import Repository
+from bastion.tower.service import JsonFormatter, WatchService
 from bastion.watch.config import WatchConfig, parse_file, validate_config
-from bastion.watch.service import JsonFormatter, WatchService
 
-log = logging.getLogger("bastion.watch.runner")
+log = logging.getLogger("bastion.tower.runner")
 
 DEV_KEY_ACCOUNTS = {"guardian": 5, "owner": 2}
 """Dev-chain accounts of the watchtower's keys (``bastion.protocol.deploy.dev_roles``)."""

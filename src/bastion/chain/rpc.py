@@ -18,13 +18,19 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
-from bastion.watch.metrics import Metrics
 
-log = logging.getLogger("bastion.watch.rpc")
+class RpcMetrics(Protocol):
+    """What the client records into (the watchtower's Prometheus metrics provide both)."""
+
+    rpc_latency: Any  # histogram labelled (endpoint, method)
+    rpc_calls: Any  # counter labelled (endpoint, method, outcome)
+
+
+log = logging.getLogger("bastion.chain.rpc")
 
 
 class RpcError(RuntimeError):
@@ -94,7 +100,7 @@ class RpcClient:
     backoff_max: float = 2.0
     cooldown_base: float = 0.5
     cooldown_max: float = 30.0
-    metrics: Metrics | None = None
+    metrics: RpcMetrics | None = None
     endpoints: list[Endpoint] = field(init=False)
 
     def __post_init__(self) -> None:

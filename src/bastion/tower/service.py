@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bastion.chain.rpc import RpcClient, RpcError
 from bastion.respond.keys import Signer, load_signer
 from bastion.respond.notifiers import build_notifier
 from bastion.respond.playbooks import NotifierHub, PlaybookRunner
@@ -37,10 +38,9 @@ from bastion.watch.incidents import Correlator
 from bastion.watch.ingest import BlockFetcher, Follower, HeadWatcher, PendingWatcher
 from bastion.watch.metrics import Metrics
 from bastion.watch.protocol import Protocol, build_protocol, load_manifest, with_overrides
-from bastion.watch.rpc import RpcClient, RpcError
 from bastion.watch.view import ChainView, History, RpcView
 
-log = logging.getLogger("bastion.watch.service")
+log = logging.getLogger("bastion.tower.service")
 
 _STD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 

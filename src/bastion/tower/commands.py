@@ -1,7 +1,7 @@
 """``bastion watch``: run the watchtower (``--config FILE``) or only validate the config (``--check``).
 
 ``app`` is a Typer app with one command, ``watch`` (run alone:
-``python -m bastion.watch.commands watch --config configs/watch.example.toml --check``); ``cli_app`` is
+``python -m bastion.tower.commands watch --config configs/watch.example.toml --check``); ``cli_app`` is
 the same command without a group callback, which the main CLI mounts with ``add_typer(cli_app)``.
 """
 
@@ -46,7 +46,7 @@ def watch(
     if check:
         what = ""
         if protocol is not None:
-            from bastion.watch.service import check_targets
+            from bastion.tower.service import check_targets
 
             try:
                 check_targets(cfg, protocol)
@@ -63,9 +63,9 @@ def watch(
             f"{len(cfg.notifiers)} notifier(s){what}"
         )
         return
+    from bastion.chain.rpc import RpcError
     from bastion.respond.keys import KeyRefError
-    from bastion.watch.rpc import RpcError
-    from bastion.watch.service import serve
+    from bastion.tower.service import serve
 
     try:
         serve(cfg)
