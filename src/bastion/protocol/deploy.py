@@ -125,7 +125,8 @@ def dev_roles(accounts) -> Roles:
     return Roles(a[0], a[1], (a[2], a[3], a[4]), a[5], a[6], a[7])
 
 
-def _deploy_safe(sender: Sender, owners: tuple[str, ...], threshold: int) -> Contract:
+def deploy_safe(sender: Sender, owners: tuple[str, ...], threshold: int) -> Contract:
+    """Deploy a real Safe 1.4.1 (singleton + proxy factory) with ``owners`` and ``threshold``."""
     singleton = sender.deploy("Safe")
     factory = sender.deploy("SafeProxyFactory")
     setup = singleton.functions.setup(list(owners), threshold, ZERO, b"", ZERO, ZERO, 0, ZERO)
@@ -162,7 +163,7 @@ def deploy_system(
     c["usdc"] = usdc.address
 
     # Governance: the guardian Safe, the timelock (the Safe proposes and cancels), the registry.
-    safe = _deploy_safe(sender, roles.safe_owners, 2)
+    safe = deploy_safe(sender, roles.safe_owners, 2)
     c["safe"] = safe.address
     timelock = sender.deploy("BastionTimelock", timelock_delay, [safe.address], [ZERO], safe.address, ZERO)
     c["timelock"] = timelock.address
