@@ -78,9 +78,10 @@ def test_deposit_trade_close_withdraw_in_base_units(system):
     assert isinstance(state.equity, int) and state.maintenance == 1_500 * USD  # 5% of 30,000
     protocol.close(trader, "ETH-PERP")
     free = protocol.account(trader.address).collateral
-    assert free == 20_000 * USD - 60 * USD  # two 10 bps fees on 30,000
+    # two 10 bps fees on 30,000, and the funding a long pays for the second or two it was open (< 0.01 USDC)
+    assert 20_000 * USD - 60 * USD - 10_000 <= free <= 20_000 * USD - 60 * USD
     protocol.withdraw(trader, free)
-    assert protocol.usdc.functions.balanceOf(trader.address).call() == 50_000 * USD - 60 * USD
+    assert protocol.usdc.functions.balanceOf(trader.address).call() == 30_000 * USD + free
     guards = protocol.guards()
     assert guards.vault_balance - guards.outstanding_claims >= guards.obligations
 
