@@ -68,7 +68,7 @@ def node(
     manifest: Annotated[Path | None, typer.Option(help="Write the deployment manifest (JSON) here.")] = None,
     deploy: Annotated[bool, typer.Option(help="Deploy Bastion's contracts at start.")] = True,
 ) -> None:
-    """Start the embedded chain, deploy what exists, print URLs, accounts and addresses; run until Ctrl-C."""
+    """Start the embedded chain, deploy the whole system, print URLs, accounts and addresses; run until Ctrl-C."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with AnvilNode(block_time=block_time, accounts=DEV_ACCOUNTS) as chain:
