@@ -6,14 +6,12 @@ policy.emergency_ttl_seconds: Input should be greater than 0``). See ``configs/r
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bastion.sim.config import ConfigError
+from bastion.sim.config import ConfigError, read_settings_file, validate_settings
 
 __all__ = ["ConfigError", "RiskConfig", "load_risk_config", "parse_risk_config"]
 
@@ -149,38 +147,10 @@ class RiskConfig(_Strict):
     output: OutputConfig = OutputConfig()
 
 
-def _where(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(top level)"
-
-
 def parse_risk_config(data: dict[str, Any], source: str = "config") -> RiskConfig:
-    try:
-        return RiskConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        msg = err["msg"].replace("\n", " ")
-        if err["type"] == "extra_forbidden":
-            msg = f"unknown key (check the spelling against {EXAMPLE})"
-        raise ConfigError(f"{source}: {_where(err['loc'])}: {msg}{more}") from None
+    return validate_settings(RiskConfig, data, source, EXAMPLE)
 
 
 def load_risk_config(path: str | Path) -> RiskConfig:
-    """Read a TOML (.toml) or YAML (.yaml/.yml) file; raise ``ConfigError`` with a one-line message."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: no such config file")
-    text = p.read_text()
-    try:
-        if p.suffix == ".toml":
-            data = tomllib.loads(text)
-        elif p.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text) or {}
-        else:
-            raise ConfigError(f"{p}: unknown config format (use .toml, .yaml or .yml)")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ConfigError(f"{p}: cannot parse: {first}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: the top level must be a table of settings")
-    return parse_risk_config(data, str(p))
+    """Read and validate a risk-engine config (TOML or YAML); raise ``ConfigError`` with a one-line message."""
+    return parse_risk_config(read_settings_file(path), str(path))

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(ValueError):
@@ -156,20 +158,21 @@ def _where(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
-def parse_config(data: dict[str, Any], source: str = "config") -> CalibrateConfig:
+def validate_settings(model: type[M], data: dict[str, Any], source: str, example: str) -> M:
+    """Validate ``data`` against ``model``; the first problem becomes a one-line ``ConfigError`` naming its key."""
     try:
-        return CalibrateConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        msg = err["msg"]
+        msg = err["msg"].replace("\n", " ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling against configs/calibrate.example.toml)"
+            msg = f"unknown key (check the spelling against {example})"
         raise ConfigError(f"{source}: {_where(err['loc'])}: {msg}{more}") from None
 
 
-def load_config(path: str | Path) -> CalibrateConfig:
-    """Read a TOML (.toml) or YAML (.yaml/.yml) file; raise ``ConfigError`` with a one-line message."""
+def read_settings_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML (.toml) or YAML (.yaml/.yml) file into a dict; raise ``ConfigError`` with a one-line message."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: no such config file")
@@ -186,4 +189,13 @@ def load_config(path: str | Path) -> CalibrateConfig:
         raise ConfigError(f"{p}: cannot parse: {first}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: the top level must be a table of settings")
-    return parse_config(data, str(p))
+    return data
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> CalibrateConfig:
+    return validate_settings(CalibrateConfig, data, source, "configs/calibrate.example.toml")
+
+
+def load_config(path: str | Path) -> CalibrateConfig:
+    """Read and validate a calibration config (TOML or YAML)."""
+    return parse_config(read_settings_file(path), str(path))
