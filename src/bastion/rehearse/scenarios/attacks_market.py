@@ -130,7 +130,20 @@ class SpotOracle(Scenario):
         out.attacker_gain = max(0, int(w.usdc.functions.balanceOf(attacker.address).call()) - self.before)
 
 
-class CompromisedFeeder(Scenario):
+class _LeveragedTrader(Scenario):
+    """An attacker who trades the reference protocol with 300k of collateral already deposited."""
+
+    def setup(self, run: Run) -> None:
+        w = run.world
+        self.attacker = w.actors["attacker"]
+        self.capital = run.n(300_000)
+        w.fund(self.attacker, self.capital)
+        w.approve(self.attacker, w.usdc, w.protocol.vault.address)
+        w.act(self.attacker, w.protocol.router.functions.deposit(self.capital * USD))
+        run.traffic.watched_accounts.append(self.attacker.address)
+
+
+class CompromisedFeeder(_LeveragedTrader):
     """A compromised price feeder pushes malicious prices over several blocks (reference protocol).
 
     Models oracle-key compromises and operator-pushed prices (the Synthetix sKRW incident of June 2019,
@@ -148,15 +161,6 @@ class CompromisedFeeder(Scenario):
     steps = 5
     step_up = 1.08
     leverage = 8
-
-    def setup(self, run: Run) -> None:
-        w = run.world
-        self.attacker = w.actors["attacker"]
-        self.capital = run.n(300_000)
-        w.fund(self.attacker, self.capital)
-        w.approve(self.attacker, w.usdc, w.protocol.vault.address)
-        w.act(self.attacker, w.protocol.router.functions.deposit(self.capital * USD))
-        run.traffic.watched_accounts.append(self.attacker.address)
 
     def play(self, run: Run) -> None:
         w = run.world
@@ -195,7 +199,7 @@ class CompromisedFeeder(Scenario):
             )
 
 
-class StaleOracle(Scenario):
+class StaleOracle(_LeveragedTrader):
     """A stale oracle: the primary feed stops during a fast move (reference protocol).
 
     Models stale-price exploits (Compound's DAI oracle November 2020, the Synthetix sKRW class, Venus/LUNA
@@ -211,15 +215,6 @@ class StaleOracle(Scenario):
     crash = 0.15
     crash_seconds = 300
     leverage = 8
-
-    def setup(self, run: Run) -> None:
-        w = run.world
-        self.attacker = w.actors["attacker"]
-        self.capital = run.n(300_000)
-        w.fund(self.attacker, self.capital)
-        w.approve(self.attacker, w.usdc, w.protocol.vault.address)
-        w.act(self.attacker, w.protocol.router.functions.deposit(self.capital * USD))
-        run.traffic.watched_accounts.append(self.attacker.address)
 
     def play(self, run: Run) -> None:
         w = run.world
