@@ -46,7 +46,7 @@ def run_session(node: AnvilNode, protocol: Protocol, *, trader_indices=(8, 9, 10
     log.traders = [t.address for t in traders]
 
     plans = [  # (deposit USD, market, size in units, leverage note)
-        (40_000, "ETH-PERP", 100 * WAD),  # 3x... at 3,000: notional 300k on 40k: 7.5x
+        (40_000, "ETH-PERP", 100 * WAD),  # 300k notional at 3,000 on 40k: 7.5x
         (50_000, "ETH-PERP", -40 * WAD),
         (30_000, "BTC-PERP", 3 * WAD),  # notional 180k: 6x
         (25_000, "BTC-PERP", -2 * WAD),
