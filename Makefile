@@ -24,22 +24,38 @@ help: ## List the targets
 $(STAMPS):
 	@mkdir -p $(STAMPS)
 
+# The demo needs only the runtime install; `make test` adds the dev tools (ray, radcad, pytest, ...).
 $(STAMPS)/venv: pyproject.toml | $(STAMPS)
+	@echo "==> Python: creating .venv and installing Bastion (first run: 1-3 min, pip prints each package)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --progress-bar on -e .
+	@touch $@
+
+$(STAMPS)/dev: $(STAMPS)/venv | $(STAMPS)
+	@echo "==> Python: installing the dev tools (pytest, ray, radcad, mypy, build)"
+	$(PY) -m pip install --progress-bar on -e '.[dev]'
 	@touch $@
 
 $(STAMPS)/node: package.json package-lock.json | $(STAMPS)
+	@echo "==> Node: installing the pinned Foundry binaries, solc-js and Solidity libraries (npm ci)"
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 setup: $(STAMPS)/venv $(STAMPS)/node ## Create .venv and node_modules (skipped when up to date)
 
-build: setup ## Set up and compile the contracts (forge caches unchanged sources)
-	$(FORGE) build
+# Only contracts/ (what Bastion deploys), one folder at a time so a first compile shows progress;
+# forge caches unchanged sources. The artifacts are then staged into the package (bastion/data/artifacts),
+# where Bastion loads them from: test contracts compiled by `make test` never mix with them.
+CONTRACT_DIRS := $(sort $(wildcard contracts/*/))
 
-test: build ## Forge tests, gas regression check, pytest and ruff; non-zero exit on any failure
+build: setup ## Compile contracts/ and stage the artifacts Bastion deploys (tests compile in `make test`)
+	@n=0; total=$(words $(CONTRACT_DIRS)); for dir in $(CONTRACT_DIRS); do \
+	  n=$$((n + 1)); echo "==> [$$n/$$total] compiling $$dir"; $(FORGE) build $$dir; done
+	$(PY) -c 'import sys; from bastion.chain.artifacts import main; sys.exit(main(["stage"]))'
+
+test: build $(STAMPS)/dev ## Forge tests, gas regression check, pytest and ruff; non-zero exit on any failure
+	@echo "==> compiling and running the forge tests (a first compile of test/ takes several minutes)"
 	$(FORGE) test
 	$(FORGE) snapshot --isolate --check --tolerance 2 $(GAS_SUITES)
 	$(PY) -m pytest -q

@@ -1,18 +1,53 @@
-"""Where the project's files live: the repository root, forge's build output, the Node toolchain.
+"""Where Bastion's files live: its own bundle (artifacts, configs, data), the user's project, the Foundry tools.
 
-The root is found once: ``BASTION_ROOT`` if set, else the checkout this package was installed from
-(editable install), else the nearest parent of the working directory holding ``foundry.toml``.
+Bastion's own contracts (ABI + bytecode, compiled from ``contracts/`` only) ship inside the package in
+``bastion/data/artifacts`` (``make build`` stages them there in a checkout), so an installed wheel needs
+no checkout. A *project* is a Foundry project whose ``out/`` holds extra ABIs (a user's contracts, or
+this repository's test contracts): ``BASTION_ROOT`` if set, else the checkout this package runs from,
+else the nearest parent of the working directory holding ``foundry.toml``.
 """
 
 from __future__ import annotations
 
 import os
+import platform
+import shutil
 from functools import cache
 from pathlib import Path
 
+PACKAGE_DIR = Path(__file__).resolve().parent
 
-class SetupError(RuntimeError):
+
+class BastionError(Exception):
+    """Root of every error Bastion reports as one line (exit code 2) instead of a traceback."""
+
+
+class SetupError(BastionError, RuntimeError):
     """The project is not set up the way a command needs (missing build, missing binary)."""
+
+
+def data_dir() -> Path:
+    """Files shipped inside the package: bundled price history, staged artifacts and configs."""
+    return PACKAGE_DIR / "data"
+
+
+def bundled_artifacts_dir() -> Path:
+    return data_dir() / "artifacts"
+
+
+@cache
+def checkout_root() -> Path | None:
+    """The Bastion source checkout this package runs from (editable install), or None for a wheel."""
+    for parent in PACKAGE_DIR.parents:
+        if (parent / "foundry.toml").is_file() and (parent / "contracts" / "guards").is_dir():
+            return parent
+    return None
+
+
+def configs_dir() -> Path:
+    """The example and shipped configs: the checkout's ``configs/``, else the copy inside the wheel."""
+    root = checkout_root()
+    return root / "configs" if root else data_dir() / "configs"
 
 
 @cache
@@ -20,27 +55,21 @@ def project_root() -> Path:
     env = os.environ.get("BASTION_ROOT")
     if env:
         return Path(env).resolve()
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "foundry.toml").is_file():
-            return parent
+    root = checkout_root()
+    if root:
+        return root
     for parent in [Path.cwd(), *Path.cwd().parents]:
         if (parent / "foundry.toml").is_file():
             return parent
-    raise SetupError("cannot find the Bastion checkout (no foundry.toml above here): set BASTION_ROOT")
+    raise SetupError("no Foundry project here (no foundry.toml above the working directory): set BASTION_ROOT")
 
 
-def foundry_bin(tool: str) -> Path:
-    """Path to a Foundry binary (forge, anvil, cast) installed by ``npm ci`` from the pinned packages."""
-    override = os.environ.get(f"BASTION_{tool.upper()}")
-    if override:
-        if not Path(override).is_file():
-            raise SetupError(f"BASTION_{tool.upper()}={override} is not a file: unset it or point it at {tool}")
-        return Path(override)
-    path = project_root() / "node_modules" / "@foundry-rs" / f"{tool}-linux-amd64" / "bin" / tool
-    if not path.is_file():
-        raise SetupError(f"{tool} not found at {path}: run `make build` (it runs npm ci)")
-    return path
+def project_out_dir() -> Path | None:
+    """The project's forge output, or None when there is no project (a wheel run outside one)."""
+    try:
+        return project_root() / "out"
+    except SetupError:
+        return None
 
 
 def build_dir() -> Path:
@@ -49,3 +78,34 @@ def build_dir() -> Path:
 
 def contracts_dir() -> Path:
     return project_root() / "contracts"
+
+
+def _npm_platform() -> str:
+    system = {"Linux": "linux", "Darwin": "darwin"}.get(platform.system(), platform.system().lower())
+    arch = {"x86_64": "amd64", "AMD64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine(), platform.machine()
+    )
+    return f"{system}-{arch}"
+
+
+def foundry_bin(tool: str) -> Path:
+    """A Foundry binary (forge, anvil, cast): ``BASTION_<TOOL>``, else the pinned npm package of the checkout
+    or the working directory, else the one on PATH; otherwise a one-line error saying how to get it."""
+    var = f"BASTION_{tool.upper()}"
+    override = os.environ.get(var)
+    if override:
+        if not Path(override).is_file():
+            raise SetupError(f"{var}={override} is not a file: unset it or point it at {tool}")
+        return Path(override)
+    package = Path("node_modules") / "@foundry-rs" / f"{tool}-{_npm_platform()}" / "bin" / tool
+    roots = [r for r in (checkout_root(), Path.cwd()) if r is not None]
+    for root in roots:
+        if (root / package).is_file():
+            return root / package
+    on_path = shutil.which(tool)
+    if on_path:
+        return Path(on_path)
+    raise SetupError(
+        f"{tool} not found (not in {var}, node_modules or PATH): install Foundry (https://getfoundry.sh), "
+        f"or `npm install @foundry-rs/{tool}-{_npm_platform()}`, or set {var}=/path/to/{tool}"
+    )

@@ -84,3 +84,59 @@ def test_ambiguous_name_asks_for_file_name(fake_project):
     other.write_text(out.read_text())
     with pytest.raises(ArtifactError, match="ambiguous"):
         load_artifact("Thing")
+
+
+def _forge_artifact(source: str, name: str) -> dict:
+    return {
+        "abi": [{"type": "function", "name": f"from_{source.split('/')[0]}", "inputs": [], "outputs": []}],
+        "bytecode": {"object": "0x6000"},
+        "deployedBytecode": {"object": "0x00"},
+        "metadata": {
+            "settings": {"compilationTarget": {source: name}},
+            "sources": {source: {"keccak256": "0x" + "00" * 32}},
+        },
+    }
+
+
+def test_stage_keeps_contracts_and_their_imports_and_leaves_tests_out(tmp_path):
+    """The bundle holds what contracts/ compiles to (and the libraries it imports), never test/ contracts."""
+    from bastion.chain.artifacts import stage
+
+    out = tmp_path / "out"
+    for source, name in [
+        ("contracts/rehearsal/HookToken.sol", "HookToken"),
+        ("node_modules/lib/Dep.sol", "Dep"),
+        ("test/guards/GuardedVault.t.sol", "HookToken"),
+        ("node_modules/forge-std/Test.sol", "Test"),
+    ]:
+        path = out / source.rsplit("/", 1)[1] / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(_forge_artifact(source, name)))
+    cache = tmp_path / "solidity-files-cache.json"
+    cache.write_text(
+        json.dumps(
+            {
+                "files": {
+                    "contracts/rehearsal/HookToken.sol": {"imports": ["node_modules/lib/Dep.sol"]},
+                    "node_modules/lib/Dep.sol": {"imports": []},
+                    "test/guards/GuardedVault.t.sol": {"imports": ["node_modules/forge-std/Test.sol"]},
+                    "node_modules/forge-std/Test.sol": {"imports": []},
+                }
+            }
+        )
+    )
+    dest = tmp_path / "bundle"
+    assert stage(out, cache, dest) == 2
+    staged = sorted(str(p.relative_to(dest)) for p in dest.rglob("*.json"))
+    assert staged == ["Dep.sol/Dep.json", "HookToken.sol/HookToken.json"]
+
+
+def test_a_test_contract_in_out_never_shadows_the_bundled_one(fake_project):
+    """After `make test`, out/ holds test/guards/GuardedVault.t.sol:HookToken too: the bundle still wins."""
+    _src, out = fake_project
+    clash = out.parent.parent / "GuardedVault.t.sol" / "HookToken.json"
+    clash.parent.mkdir()
+    clash.write_text(json.dumps(_forge_artifact("test/guards/GuardedVault.t.sol", "HookToken")))
+    assert load_artifact("HookToken").source.startswith("contracts/")
+    # The project's own contracts are still found in its out/.
+    assert load_artifact("Thing").source == "contracts/Thing.sol"

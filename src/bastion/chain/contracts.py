@@ -18,8 +18,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError
 
-from bastion.chain.artifacts import load_artifact
-from bastion.paths import build_dir
+from bastion.chain.artifacts import artifact_dirs, load_artifact
 
 
 class TransactionFailed(RuntimeError):
@@ -49,7 +48,7 @@ def _error_selectors(abi: list) -> dict[bytes, str]:
 def _all_error_selectors() -> dict[bytes, str]:
     """Every custom error of every built contract: a revert often bubbles up from a nested call."""
     table: dict[bytes, str] = {}
-    for path in build_dir().glob("*.sol/*.json"):
+    for path in (p for d in artifact_dirs() for p in d.glob("*.sol/*.json")):
         try:
             table.update(_error_selectors(json.loads(path.read_text()).get("abi", [])))
         except (OSError, ValueError):

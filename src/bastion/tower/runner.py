@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bastion.paths import project_root
+from bastion.paths import configs_dir
 from bastion.respond.keys import Signer, signer_from_hex
 from bastion.store import Repository
 from bastion.tower.service import JsonFormatter, WatchService
@@ -42,7 +42,7 @@ DEV_KEY_ACCOUNTS = {"guardian": 5, "owner": 2}
 
 
 def default_config_path() -> Path:
-    return project_root() / "configs" / "watch.protocol.toml"
+    return configs_dir() / "watch.protocol.toml"
 
 
 def dev_keys() -> dict[str, str]:
