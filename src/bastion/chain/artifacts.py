@@ -19,7 +19,7 @@ from pathlib import Path
 
 from eth_utils import keccak
 
-from bastion.paths import SetupError, bundled_artifacts_dir, data_dir, checkout_root, project_out_dir, project_root
+from bastion.paths import SetupError, bundled_artifacts_dir, checkout_root, data_dir, project_out_dir, project_root
 
 
 class ArtifactError(SetupError):
