@@ -12,10 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bastion.chain.artifacts import ArtifactError
 from bastion.chain.contracts import Sender, TransactionFailed, connect
 from bastion.chain.node import AnvilNode
-from bastion.paths import SetupError
+from bastion.paths import BastionError, SetupError
 from bastion.protocol.deploy import Manifest, deploy_system, dev_keys, dev_roles
 
 app = typer.Typer(
@@ -47,6 +46,23 @@ app.add_typer(_rehearse_app, name="rehearse")
 DEV_ACCOUNTS = 16
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from bastion import __version__
+
+        console.print(f"bastion {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Bastion: defence in depth for EVM DeFi protocols (guards, watchtower, risk engine, proving ground)."""
+
+
 def _deploy_dev(chain: AnvilNode) -> Manifest:
     sender = Sender.from_key(connect(chain.http_url), chain.accounts[0].private_key)
     return deploy_system(sender, dev_roles(chain.accounts), dev_keys(chain.accounts))
@@ -67,11 +83,12 @@ def node(
     block_time: Annotated[float | None, typer.Option(help="Seconds between blocks (default: mine per tx).")] = None,
     manifest: Annotated[Path | None, typer.Option(help="Write the deployment manifest (JSON) here.")] = None,
     deploy: Annotated[bool, typer.Option(help="Deploy Bastion's contracts at start.")] = True,
+    port: Annotated[int, typer.Option(help="Port for HTTP and WebSocket (default 0: a free one).")] = 0,
 ) -> None:
     """Start the embedded chain, deploy the whole system, print URLs, accounts and addresses; run until Ctrl-C."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with AnvilNode(block_time=block_time, accounts=DEV_ACCOUNTS) as chain:
+    with AnvilNode(block_time=block_time, accounts=DEV_ACCOUNTS, port=port) as chain:
         _print_node(chain)
         if deploy:
             result = _deploy_dev(chain)
@@ -124,7 +141,7 @@ def deploy(
         result.write(manifest)
         console.print(f"deployed to {rpc_url}; manifest written to {manifest}")
         return
-    node(block_time=None, manifest=manifest, deploy=True)
+    node(block_time=None, manifest=manifest, deploy=True, port=0)
 
 
 @app.command()
@@ -139,8 +156,8 @@ def main() -> None:
     """Entry point: known failures become one red line and exit code 2, never a traceback."""
     try:
         app()
-    except (SetupError, ArtifactError, TransactionFailed, ValueError) as exc:
-        Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
+    except (BastionError, TransactionFailed, ValueError) as exc:
+        Console(stderr=True, soft_wrap=True).print(f"[red]error:[/] {exc}", highlight=False)
         sys.exit(2)
 
 

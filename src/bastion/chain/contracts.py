@@ -19,9 +19,10 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError
 
 from bastion.chain.artifacts import artifact_dirs, load_artifact
+from bastion.paths import BastionError
 
 
-class TransactionFailed(RuntimeError):
+class TransactionFailed(BastionError, RuntimeError):
     """A transaction reverted or could not be sent."""
 
 

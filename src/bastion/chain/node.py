@@ -111,7 +111,11 @@ class AnvilNode:
         gas_limit: int | None = None,
         extra_args: tuple[str, ...] = (),
         startup_timeout: float = 15.0,
+        port: int = 0,
     ) -> None:
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be within 0..65535 (0: a free one), got {port}")
+        self.requested_port = port
         if block_time is not None and block_time <= 0:
             raise ValueError(f"block_time must be positive, got {block_time}: omit it for automine")
         if block_time is not None and no_mining:
@@ -141,7 +145,7 @@ class AnvilNode:
         cmd = [
             str(foundry_bin("anvil")),
             "--host", self.host,
-            "--port", "0",
+            "--port", str(self.requested_port),
             "--accounts", str(self.n_accounts),
             "--balance", str(self.balance_eth),
             "--mnemonic", DEV_MNEMONIC,
