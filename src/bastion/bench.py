@@ -37,6 +37,11 @@ def bench_throughput(
 ) -> None:
     """Watchtower ingestion + every detector over synthetic protocol blocks, in memory (last line: JSON)."""
     from bastion.benchmarks.throughput import run
+    from bastion.paths import InputError
+
+    for option, value in (("--blocks", blocks), ("--txs", txs), ("--repeats", repeats)):
+        if value < 1:
+            raise InputError(f"{option} {value}: must be a positive whole number")
 
     run(n_blocks=blocks, txs_per_block=txs, repeats=repeats)
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from bastion.chain.contracts import Sender, TransactionFailed, connect
 from bastion.chain.node import AnvilNode
-from bastion.paths import BastionError, SetupError
+from bastion.paths import BastionError, SetupError, writable_file
 from bastion.protocol.deploy import Manifest, deploy_system, dev_keys, dev_roles
 
 app = typer.Typer(
@@ -86,6 +86,8 @@ def node(
     port: Annotated[int, typer.Option(help="Port for HTTP and WebSocket (default 0: a free one).")] = 0,
 ) -> None:
     """Start the embedded chain, deploy the whole system, print URLs, accounts and addresses; run until Ctrl-C."""
+    if manifest:
+        writable_file(manifest, "--manifest")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with AnvilNode(block_time=block_time, accounts=DEV_ACCOUNTS, port=port) as chain:
@@ -129,6 +131,7 @@ def deploy(
 
     With --rpc-url, the dev accounts' well-known keys must be funded there (a local anvil, for example);
     the embedded chain is started, deployed to, and kept running until Ctrl-C otherwise."""
+    writable_file(manifest, "--manifest")  # before deploying: a deployment whose addresses are lost is wasted
     if rpc_url:
         w3 = connect(rpc_url)
         if not w3.is_connected():

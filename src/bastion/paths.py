@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -24,6 +25,58 @@ class BastionError(Exception):
 
 class SetupError(BastionError, RuntimeError):
     """The project is not set up the way a command needs (missing build, missing binary)."""
+
+
+class InputError(BastionError, ValueError):
+    """A value the user gave (a path, a URL, a number) that cannot work; the message says what to do."""
+
+
+def writable_file(path: str | Path, what: str) -> Path:
+    """``path`` if a file can be written there; checked before any work whose result would be lost."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"{what} {path}: directory {parent} does not exist: create it or choose another path")
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a directory: give a file path")
+    if not (_can_append(path) if path.exists() else _can_create_in(parent)):
+        raise InputError(f"{what} {path} is not writable: choose a writable path")
+    return path
+
+
+def writable_dir(path: str | Path, what: str) -> Path:
+    """``path`` if it is, or can be created as, a writable directory (created later by the writer)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{what} {path} is a file, not a directory: choose a directory")
+    existing = next((p for p in [path, *path.parents] if p.exists()), Path("."))
+    if not existing.is_dir() or not _can_create_in(existing):
+        raise InputError(f"{what} {path}: {existing} is not writable: choose a writable directory")
+    return path
+
+
+def _can_create_in(directory: Path) -> bool:
+    # A real probe, not os.access: root passes access() checks on read-only mounts and /proc.
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            return True
+    except OSError:
+        return False
+
+
+def _can_append(path: Path) -> bool:
+    try:
+        with open(path, "ab"):
+            return True
+    except OSError:
+        return False
+
+
+def readable_file(path: str | Path, what: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} {path} does not exist or is not a file: check the path")
+    return path
 
 
 def data_dir() -> Path:

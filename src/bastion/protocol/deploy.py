@@ -112,9 +112,15 @@ class Manifest:
     def load(cls, path: str | Path) -> Manifest:
         try:
             data = json.loads(Path(path).read_text())
-            return cls(**data)
+            manifest = cls(**data)
         except (OSError, json.JSONDecodeError, TypeError) as exc:
             raise ValueError(f"manifest {path} is unreadable ({exc}): write one with `bastion deploy`") from None
+        for key in ("contracts", "roles", "markets", "parameters"):
+            if not isinstance(getattr(manifest, key), dict):
+                raise ValueError(
+                    f"manifest {path}: {key!r} must be an object (name -> entry): write one with `bastion deploy`"
+                )
+        return manifest
 
 
 def dev_roles(accounts) -> Roles:

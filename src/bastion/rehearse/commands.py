@@ -71,7 +71,15 @@ def rehearse(
             console.print(f"{key:<20} {cls.kind:<7} {cls.title}  [dim]({cls.incident})[/]")
         return
     if render is not None:
-        outcomes, meta = report.read_json(render)
+        from bastion.paths import InputError, readable_file
+
+        try:
+            outcomes, meta = report.read_json(readable_file(render, "--render"))
+        except (ValueError, KeyError, TypeError) as exc:
+            if isinstance(exc, InputError):
+                raise
+            why = f"--render {render} is not a rehearsal results file ({exc})"
+            raise InputError(f"{why}: give a file written by --json") from None
         summary = report.summarize(outcomes)
         _publish(
             console, outcomes, summary, meta, render, chart, doc, full=set(meta.get("scenarios", [])) == set(SCENARIOS)

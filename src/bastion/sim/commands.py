@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bastion.paths import InputError, writable_dir
 from bastion.sim.config import ConfigError, load_config
 
 app = typer.Typer(help="Stress simulator: calibrate guard thresholds, benchmark the engine.", no_args_is_help=True)
@@ -35,6 +36,11 @@ def calibrate(
         err.print(f"[red]error:[/red] --backend: unknown backend {backend!r}: use local or ray", highlight=False)
         raise typer.Exit(2)
     out_dir = out or Path(cfg.output_dir)
+    try:
+        writable_dir(out_dir, "--out" if out else "output_dir")  # before computing: minutes of work would be lost
+    except InputError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     be = make_backend(backend, ray_address, num_cpus)
     totals = stage_paths(cfg)
     console = Console()

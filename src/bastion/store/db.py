@@ -14,8 +14,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
+
+from bastion.paths import InputError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -25,6 +28,25 @@ def normalize_url(url_or_path: str | Path) -> str:
     if "://" in text:
         return text
     return f"sqlite:///{Path(text).resolve()}"
+
+
+def _check_url(url: str) -> None:
+    """A one-line error for a database that cannot open, before SQLAlchemy's traceback would say it."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        folder = Path(database).parent
+        if database and database != ":memory:" and not folder.is_dir():
+            raise InputError(f"database {database}: directory {folder} does not exist: create it or pick another")
+        return
+    try:
+        parsed.get_dialect().import_dbapi()
+    except ImportError:
+        driver = parsed.get_driver_name()
+        hint = "pip install 'bastion[postgres]'" if driver == "psycopg" else f"install the {driver} package"
+        raise InputError(
+            f"database {parsed.render_as_string(hide_password=True)}: the {driver} driver is not installed: {hint}"
+        ) from None
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -37,6 +59,10 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 
 def make_engine(url: str) -> Engine:
+    try:
+        _check_url(url)
+    except ArgumentError as exc:
+        raise InputError(f"database URL is not valid ({exc}): use sqlite:///FILE or postgresql+psycopg://...") from None
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -279,6 +279,12 @@ def load_manifest(path: str | Path, name: str = "protocol") -> Protocol:
         ) from None
     if not isinstance(data, dict):
         raise ValueError(f"manifest {path}: the top level must be an object")
+    for key in ("contracts", "assets", "roles", "markets"):
+        if key in data and not isinstance(data[key], dict):
+            raise ValueError(
+                f"manifest {path}: {key!r} must be an object (name -> entry), not {type(data[key]).__name__}: "
+                "write one with `bastion deploy --manifest FILE`"
+            )
     return protocol_from_data(data, name)
 
 
