@@ -148,6 +148,29 @@ def deploy(
 
 
 @app.command()
+def init(
+    project: Annotated[
+        Path, typer.Option(help="The Foundry project (default: here); to watch it, run there or set BASTION_ROOT.")
+    ] = Path("."),
+    out: Annotated[Path | None, typer.Option(help="Config to write (default: PROJECT/bastion.watch.toml).")] = None,
+    rpc_url: Annotated[str, typer.Option(help="JSON-RPC endpoint to watch.")] = "http://127.0.0.1:8545",
+    chain_id: Annotated[int, typer.Option(help="Its chain id.")] = 31337,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing config.")] = False,
+) -> None:
+    """Write a commented watch config for a Foundry project: its contracts (from out/), generic detectors
+    on, notifiers stubbed. Build the project first (forge build)."""
+    from bastion.init import init_project
+
+    project = project.resolve()
+    target = out or project / "bastion.watch.toml"
+    contracts = init_project(project, target, rpc_url, chain_id, force)
+    for c in contracts:
+        console.print(f"  {c.name:<32} {c.source}")
+    console.print(f"wrote {target} ({len(contracts)} contract(s)): set their addresses, then")
+    console.print(f"  bastion watch --config {target} --check")
+
+
+@app.command()
 def version() -> None:
     """Print Bastion's version."""
     from bastion import __version__

@@ -3,8 +3,8 @@
 Bastion's own contracts (ABI + bytecode, compiled from ``contracts/`` only) ship inside the package in
 ``bastion/data/artifacts`` (``make build`` stages them there in a checkout), so an installed wheel needs
 no checkout. A *project* is a Foundry project whose ``out/`` holds extra ABIs (a user's contracts, or
-this repository's test contracts): ``BASTION_ROOT`` if set, else the checkout this package runs from,
-else the nearest parent of the working directory holding ``foundry.toml``.
+this repository's test contracts): ``BASTION_ROOT`` if set, else the nearest parent of the working
+directory holding ``foundry.toml``, else the checkout this package runs from.
 """
 
 from __future__ import annotations
@@ -108,12 +108,12 @@ def project_root() -> Path:
     env = os.environ.get("BASTION_ROOT")
     if env:
         return Path(env).resolve()
-    root = checkout_root()
-    if root:
-        return root
     for parent in [Path.cwd(), *Path.cwd().parents]:
         if (parent / "foundry.toml").is_file():
             return parent
+    root = checkout_root()
+    if root:
+        return root
     raise SetupError("no Foundry project here (no foundry.toml above the working directory): set BASTION_ROOT")
 
 

@@ -39,12 +39,13 @@ class Artifact:
         return len(self.bytecode) > 2
 
 
-def artifact_dirs() -> list[Path]:
-    """Where contracts are looked up, in order: Bastion's bundle, then the project's ``out/``."""
+def artifact_dirs(project_first: bool = False) -> list[Path]:
+    """Where contracts are looked up, in order: Bastion's bundle, then the project's ``out/`` (or the
+    reverse for names a user wrote, such as a watch config's ABIs)."""
     dirs = [bundled_artifacts_dir()]
     out = project_out_dir()
     if out is not None and out.is_dir():
-        dirs.append(out)
+        dirs = [out, *dirs] if project_first else [*dirs, out]
     return dirs
 
 
@@ -55,19 +56,20 @@ def _in(out: Path, name: str) -> list[Path]:
     return sorted(out.glob(f"*.sol/{name}.json"))
 
 
-def _candidates(name: str) -> tuple[Path | None, list[Path]]:
-    for out in artifact_dirs():
+def _candidates(name: str, project_first: bool) -> tuple[Path | None, list[Path]]:
+    for out in artifact_dirs(project_first):
         found = _in(out, name)
         if found:
             return out, found
     return None, []
 
 
-def load_artifact(name: str) -> Artifact:
-    """The ABI and bytecode of contract ``name`` (Bastion's bundle first, then the project's ``out/``)."""
-    where, paths = _candidates(name)
+def load_artifact(name: str, *, project_first: bool = False) -> Artifact:
+    """The ABI and bytecode of contract ``name``: Bastion's bundle first, then the project's ``out/``
+    (``project_first``: the other way round, for a name the user wrote)."""
+    where, paths = _candidates(name, project_first)
     if not paths:
-        places = " or ".join(str(d) for d in artifact_dirs())
+        places = " or ".join(str(d) for d in artifact_dirs(project_first))
         raise ArtifactError(f"no build output for contract {name!r} in {places}: run `make build`")
     if len(paths) > 1:
         options = ", ".join(f"{p.parent.name}:{name}" for p in paths)

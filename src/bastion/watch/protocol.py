@@ -156,13 +156,24 @@ class Protocol:
 
 
 def _abi(value: Any) -> tuple[Mapping[str, Any], ...]:
+    """A config's ABI: inline, or an artifact name looked up in the user's project first (their ``Vault``
+    is not Bastion's)."""
     if value is None:
         return ()
     if isinstance(value, list):
         return tuple(value)
     from bastion.chain.artifacts import load_artifact
 
-    return tuple(load_artifact(str(value)).abi)
+    return tuple(load_artifact(str(value), project_first=True).abi)
+
+
+def _bundled_abi(name: str | None) -> list[Mapping[str, Any]] | None:
+    """The ABI of one of Bastion's own contracts (a ``bastion deploy`` manifest names only those)."""
+    if name is None:
+        return None
+    from bastion.chain.artifacts import load_artifact
+
+    return list(load_artifact(name).abi)
 
 
 def build_protocol(
@@ -220,7 +231,8 @@ def from_deployment(data: Mapping[str, Any], name: str = "protocol") -> Protocol
     contracts: dict[str, dict[str, Any]] = {}
     for cname, address in data["contracts"].items():
         artifact, protected, kind = DEPLOYMENT_CONTRACTS.get(cname, (None, False, "contract"))
-        contracts[cname] = {"address": address, "abi": artifact, "protected": protected, "kind": kind}
+        abi = _bundled_abi(artifact)
+        contracts[cname] = {"address": address, "abi": abi, "protected": protected, "kind": kind}
     params = dict(data.get("parameters") or {})
     assets: dict[str, dict[str, Any]] = {}
     if "usdc" in data["contracts"]:
@@ -239,17 +251,18 @@ def from_deployment(data: Mapping[str, Any], name: str = "protocol") -> Protocol
         markets[symbol] = info
         contracts[f"{symbol}.feed_primary"] = {
             "address": info.feed_primary,
-            "abi": "MockAggregator",
+            "abi": _bundled_abi("MockAggregator"),
             "protected": False,
         }
         if info.feed_secondary:
             contracts[f"{symbol}.feed_secondary"] = {
                 "address": info.feed_secondary,
-                "abi": "MockAggregator",
+                "abi": _bundled_abi("MockAggregator"),
                 "protected": False,
             }
         if info.pool:
-            contracts[f"{symbol}.pool"] = {"address": info.pool, "abi": "ConstantProductPool", "protected": False}
+            pool_abi = _bundled_abi("ConstantProductPool")
+            contracts[f"{symbol}.pool"] = {"address": info.pool, "abi": pool_abi, "protected": False}
     base = build_protocol(data.get("name", name), data.get("chain_id"), contracts, assets)
     roles = {
         k: (v.lower() if isinstance(v, str) else [str(x).lower() for x in v])
