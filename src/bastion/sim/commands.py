@@ -21,6 +21,10 @@ def calibrate(
     backend: str = typer.Option("local", "--backend", help="local (NumPy, this process) or ray."),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Existing Ray cluster (default: local)."),
     num_cpus: int = typer.Option(2, "--num-cpus", help="CPUs for a local Ray cluster."),
+    prices: list[str] = typer.Option(
+        [], "--prices", help="Price history [NAME=]FILE (repeat; same NAME joins files): CSV timestamp,price, "
+        "candles, or a Chainlink rounds export. Replaces the config's `prices`."
+    ),
 ) -> None:
     """Run the stress test and threshold calibration; write report.md, report.json and PNGs."""
     from bastion.sim.backends import make_backend
@@ -38,6 +42,9 @@ def calibrate(
     out_dir = out or Path(cfg.output_dir)
     try:
         writable_dir(out_dir, "--out" if out else "output_dir")  # before computing: minutes of work would be lost
+        from bastion.sim.prices import load_feeds
+
+        feeds = load_feeds(prices, Path.cwd()) if prices else load_feeds(cfg.prices, config.resolve().parent)
     except InputError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -55,7 +62,7 @@ def calibrate(
             transient=False,
         ) as bar:
             tasks = {s: bar.add_task(s, total=totals[s]) for s in STAGES}
-            res = run_calibration(cfg, be, progress=lambda stage, n: bar.advance(tasks[stage], n))
+            res = run_calibration(cfg, be, progress=lambda stage, n: bar.advance(tasks[stage], n), feeds=feeds)
     finally:
         be.close()
     files = write_report(res, out_dir)
@@ -74,4 +81,11 @@ def calibrate(
         f"oracle jump limit {orc['recommended']:.2%} per interval "
         f"(history: {hist['oracle']['recommended_trips']} honest trips in {hist['years']:.1f} years)"
     )
+    for f in res["feeds"]:
+        console.print(
+            f"feed {f['name']}: heartbeat {f['heartbeat_s']} s, jump limit {f['jump_limit']:.2%} "
+            f"({f['prices']:,} prices, {f['from_utc']} .. {f['to_utc']})"
+        )
+        for warning in f["warnings"]:
+            err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
     console.print(f"report: {files['markdown']}")

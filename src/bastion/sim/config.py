@@ -143,6 +143,9 @@ class MetricsConfig(_Strict):
 
 class CalibrateConfig(_Strict):
     seed: int = Field(7, ge=0)
+    # Price histories (``NAME=FILE`` or ``FILE``, relative to the config file) replacing the bundled one;
+    # ``--prices`` on the command line replaces this list.
+    prices: list[str] = []
     shard_paths: int = Field(2_000, ge=1, le=1_000_000)
     output_dir: str = "runs/calibrate"
     price: PriceConfig = PriceConfig()

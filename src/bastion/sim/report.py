@@ -26,6 +26,7 @@ from bastion.sim.config import CalibrateConfig
 from bastion.sim.data import load_btc_hourly
 from bastion.sim.metrics import stress_summary
 from bastion.sim.model import SimResult
+from bastion.sim.prices import Feed, feed_report, resample, stress_drop
 from bastion.sim.scenarios import price_paths, resolve_garch, stress_shard, stress_steps
 
 Progress = Callable[[str, int], None]  # (stage, paths just finished)
@@ -41,9 +42,14 @@ def _nearest(values: list[float], x: float) -> int:
 
 
 def run_calibration(
-    cfg: CalibrateConfig, backend: Backend | None = None, progress: Progress | None = None
+    cfg: CalibrateConfig,
+    backend: Backend | None = None,
+    progress: Progress | None = None,
+    feeds: list[Feed] | None = None,
 ) -> dict[str, Any]:
-    """Everything the report needs, as JSON-ready values, plus arrays for the plots under ``_arrays``."""
+    """Everything the report needs, as JSON-ready values, plus arrays for the plots under ``_arrays``.
+    ``feeds``: the user's price histories (``--prices``); the first one replaces the bundled history and
+    each gets its own heartbeat and jump limit."""
     backend = backend or LocalBackend()
     garch = resolve_garch(cfg.price)
 
@@ -97,7 +103,12 @@ def run_calibration(
     )
     curves["oracle"] = threshold_curve(merge_outcomes(orc), orc_th, cfg.oracle.horizon_days * 1440.0, cfg.costs)
 
-    history = load_btc_hourly()
+    if feeds:
+        history = resample(feeds[0].history, 3600)  # the honest-history stage reads hourly closes
+        source = f"{feeds[0].name} ({', '.join(Path(f).name for f in feeds[0].files)}), hourly"
+    else:
+        history = load_btc_hourly()
+        source = "bundled hourly BTC/USD 2018-05-15..2022-03-01"
     lim_hist = limiter_history_trips(history, lim_th, cfg.limiter, seed=cfg.seed)
     orc_hist = oracle_history_trips(history, orc_th, cfg.oracle)
     li, oi = curves["limiter"].best, curves["oracle"].best
@@ -109,7 +120,14 @@ def run_calibration(
         np.random.default_rng(cfg.seed),
         garch,
     )
+    horizon = cfg.stress.horizon_hours
+    stressed_at = stress_drop(cfg.price, horizon, cfg.seed, garch)
+    feed_reports = [
+        feed_report(f, orc_th, cfg.oracle, curves["oracle"].recommended, horizon, stressed_at) for f in feeds or []
+    ]
     return {
+        "feeds": feed_reports,
+        "stressed_at": stressed_at,
         "config": cfg.model_dump(),
         "backend": backend.name,
         "garch": None if garch is None else vars(garch),
@@ -117,7 +135,7 @@ def run_calibration(
         "limiter": curves["limiter"].to_dict(),
         "oracle": curves["oracle"].to_dict(),
         "history": {
-            "source": "bundled hourly BTC/USD 2018-05-15..2022-03-01",
+            "source": source,
             "years": orc_hist["years"],
             "limiter": {
                 **lim_hist,
@@ -163,6 +181,34 @@ def _curve_table(c: dict[str, Any], fmt: Callable[[float], str]) -> list[str]:
             f" | {_fmt_usd(c['expected_cost'][i])} |"
         )
     return lines
+
+
+def _feeds_section(res: dict[str, Any]) -> list[str]:
+    feeds = res.get("feeds") or []
+    if not feeds:
+        return []
+    lines = [
+        "## Per feed: heartbeat and jump limit",
+        "",
+        f"Each feed's own rhythm and volatility (never one constant for every feed). Heartbeat: the feed's "
+        f"99.9th-percentile gap between prices, +25%. Jump limit: the tightest limit of the grid with no "
+        f"reduce-only episode on the feed's history. Stressed: a fall over {res['config']['stress']['horizon_hours']}"
+        f" h at least as deep as the price model's 1-in-100 ({res['stressed_at']:.1%}).",
+        "",
+        "| feed | span (UTC) | prices | median / max gap | heartbeat | jump limit | trips at recommended"
+        " | worst fall | stressed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f in feeds:
+        lines.append(
+            f"| {f['name']} | {f['from_utc']} .. {f['to_utc']} | {f['prices']:,} | {f['median_gap_s']:,} s / "
+            f"{f['max_gap_s']:,} s | {f['heartbeat_s']:,} s | {f['jump_limit']:.2%} (`{f['jump_limit_bps']}` bps) "
+            f"| {f['trips_at_recommended']} | {f['worst_drop']:.1%} | {'yes' if f['stressed'] else '**no**'} |"
+        )
+    warnings = [w for f in feeds for w in f["warnings"]]
+    if warnings:
+        lines += ["", *(f"> **Warning:** {w}" for w in warnings)]
+    return [*lines, ""]
 
 
 def render_markdown(res: dict[str, Any]) -> str:
@@ -247,6 +293,7 @@ def render_markdown(res: dict[str, Any]) -> str:
         f"{_fmt_usd(hist['limiter']['recommended_delayed_usd_hours'])}-hours of honest withdrawals delayed, "
         "driven by the real hourly returns (no flow data exists: flows follow the calibration's flow model).",
         "",
+        *_feeds_section(res),
         "## Method",
         "",
         "Threshold grids are simulated on benign paths and on the same paths with one attack injected. "
