@@ -16,7 +16,7 @@ GAS_SUITES := --match-path 'test/gas/*'
 export BASTION_ROOT := $(CURDIR)
 export FOUNDRY_SOLC := $(CURDIR)/tools/solc
 
-.PHONY: help setup build test demo bench-gas gas-snapshot rehearse test-deep clean
+.PHONY: help setup build test demo wheel lock bench-first-run bench-gas gas-snapshot rehearse test-deep clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,18 +24,25 @@ help: ## List the targets
 $(STAMPS):
 	@mkdir -p $(STAMPS)
 
-# The demo needs only the runtime install; `make test` adds the dev tools (ray, radcad, pytest, ...).
-$(STAMPS)/venv: pyproject.toml | $(STAMPS)
-	@echo "==> Python: creating .venv and installing Bastion (first run: 1-3 min, pip prints each package)"
+# Python dependencies come pinned from the lock files (`make lock` regenerates them from pyproject.toml).
+# The demo needs only the runtime set; `make test` adds the dev tools (ray, radcad, pytest, mypy, ...).
+$(STAMPS)/venv: pyproject.toml requirements.lock | $(STAMPS)
+	@echo "==> Python: creating .venv and installing the locked runtime packages (first run: 1-3 min)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --progress-bar on -e .
+	$(PY) -m pip install --progress-bar on -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
-$(STAMPS)/dev: $(STAMPS)/venv | $(STAMPS)
-	@echo "==> Python: installing the dev tools (pytest, ray, radcad, mypy, build)"
-	$(PY) -m pip install --progress-bar on -e '.[dev]'
+$(STAMPS)/dev: $(STAMPS)/venv requirements-dev.lock | $(STAMPS)
+	@echo "==> Python: installing the locked dev tools (pytest, ray, radcad, mypy, build)"
+	$(PY) -m pip install --progress-bar on -r requirements-dev.lock
 	@touch $@
+
+lock: $(STAMPS)/dev ## Re-resolve requirements.lock and requirements-dev.lock from pyproject.toml (commit them)
+	$(VENV)/bin/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile --quiet --extra dev --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+	  -o requirements-dev.lock pyproject.toml
 
 $(STAMPS)/node: package.json package-lock.json | $(STAMPS)
 	@echo "==> Node: installing the pinned Foundry binaries, solc-js and Solidity libraries (npm ci)"
@@ -60,9 +67,16 @@ test: build $(STAMPS)/dev ## Forge tests, gas regression check, pytest and ruff;
 	$(FORGE) snapshot --isolate --check --tolerance 2 $(GAS_SUITES)
 	$(PY) -m pytest -q
 	$(PY) -m ruff check src tests bench
+	$(PY) -m mypy
 
 demo: build ## Run Bastion's main job on an embedded local chain, then exit
 	$(VENV)/bin/bastion demo
+
+wheel: build $(STAMPS)/dev ## A self-contained wheel in dist/ (artifacts, configs and data inside)
+	$(PY) -m build --wheel --no-isolation --outdir dist
+
+bench-first-run: ## Clone this repository into a temp folder and time `make demo` there (last line: JSON)
+	$(PYTHON) bench/bench_first_run.py
 
 bench-gas: build ## Gas overhead of the guards and the protocol's operations (last line: JSON)
 	$(PY) bench/bench_gas.py
@@ -77,5 +91,6 @@ test-deep: build ## Forge fuzz and invariant tests with far more runs
 	FOUNDRY_PROFILE=deep $(FORGE) test
 
 clean: ## Remove everything `make build` creates
-	rm -rf $(VENV) node_modules out cache $(STAMPS) .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules out cache $(STAMPS) .pytest_cache .ruff_cache .mypy_cache build dist
+	rm -rf src/bastion/data/artifacts src/bastion/data/configs
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
