@@ -157,3 +157,37 @@ def test_interrupted_bastion_node_leaves_no_anvil(how):
     os.kill(proc.pid, how)
     assert proc.wait(timeout=15) in (0, 1, 130, -how, 128 + how)
     assert _gone(anvils[0])
+
+
+def test_a_chosen_port_is_used_and_a_bad_one_refused():
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with AnvilNode(port=port) as node:
+        assert node.port == port and node.http_url.endswith(f":{port}")
+        assert connect(node.http_url).eth.chain_id == 31337
+    with pytest.raises(ValueError, match=r"port must be within 0\.\.65535"):
+        AnvilNode(port=70000)
+
+
+def test_anvil_discovery_order_and_the_error_that_says_how_to_get_it(tmp_path, monkeypatch):
+    from bastion import paths
+
+    monkeypatch.setenv("BASTION_ANVIL", str(tmp_path / "nowhere" / "anvil"))
+    with pytest.raises(SetupError, match=r"BASTION_ANVIL=.* is not a file"):
+        paths.foundry_bin("anvil")
+    monkeypatch.delenv("BASTION_ANVIL")
+    # No checkout, no node_modules here, only PATH: the Foundry install is used.
+    monkeypatch.setattr(paths, "checkout_root", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    fake = tmp_path / "bin" / "anvil"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    assert paths.foundry_bin("anvil") == fake
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(SetupError, match=r"anvil not found .*getfoundry.sh.*npm install @foundry-rs/anvil-"):
+        paths.foundry_bin("anvil")
