@@ -16,11 +16,9 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+from bastion.errors import BastionError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-class BastionError(Exception):
-    """Root of every error Bastion reports as one line (exit code 2) instead of a traceback."""
 
 
 class SetupError(BastionError, RuntimeError):

@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from bastion.errors import BastionError
+
 
 class RpcMetrics(Protocol):
     """What the client records into (the watchtower's Prometheus metrics provide both)."""
@@ -33,7 +35,7 @@ class RpcMetrics(Protocol):
 log = logging.getLogger("bastion.chain.rpc")
 
 
-class RpcError(RuntimeError):
+class RpcError(BastionError, RuntimeError):
     """Base class of every JSON-RPC client error."""
 
 

@@ -17,8 +17,10 @@ from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
 from eth_keys import keys as eth_keys_mod
 
+from bastion.errors import BastionError
 
-class KeyRefError(RuntimeError):
+
+class KeyRefError(BastionError, RuntimeError):
     """A key reference that cannot be resolved (message names the reference, never the secret)."""
 
 

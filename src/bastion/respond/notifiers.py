@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from bastion.errors import BastionError
 from bastion.watch.config import NotifierConfig
 from bastion.watch.findings import Severity
 
@@ -39,7 +40,7 @@ COLORS = {
 }
 
 
-class NotifyError(RuntimeError):
+class NotifyError(BastionError, RuntimeError):
     """A notification that could not be delivered after its retries."""
 
 

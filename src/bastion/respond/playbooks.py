@@ -37,6 +37,7 @@ from typing import Any
 from eth_abi import encode
 from eth_utils import keccak
 
+from bastion.errors import BastionError
 from bastion.respond.keys import Signer
 from bastion.respond.notifiers import Message, Notifier, NotifyError
 from bastion.respond.relayer import Relayer
@@ -62,7 +63,7 @@ from bastion.watch.protocol import Protocol
 log = logging.getLogger("bastion.respond.playbooks")
 
 
-class ActionError(ValueError):
+class ActionError(BastionError, ValueError):
     """An action that cannot be built from its finding (missing detail, bad argument)."""
 
 

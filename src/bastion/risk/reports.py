@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bastion.errors import BastionError
 from bastion.risk.policy import canonical_json
 
 
-class ReportMismatch(ValueError):
+class ReportMismatch(BastionError, ValueError):
     """A stored report's content does not hash to its name."""
 
 

@@ -12,10 +12,12 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bastion.errors import BastionError
+
 M = TypeVar("M", bound=BaseModel)
 
 
-class ConfigError(ValueError):
+class ConfigError(BastionError, ValueError):
     """A bad configuration: the message is one line naming the file, the key and the problem."""
 
 

@@ -13,6 +13,8 @@ from typing import Literal
 
 import numpy as np
 
+from bastion.errors import BastionError
+
 
 def clean_returns(returns: np.ndarray) -> np.ndarray:
     """Finite returns as a flat float64 array (at least two of them)."""
@@ -42,7 +44,7 @@ class GarchFit:
         return math.sqrt(self.omega / (1.0 - self.persistence))
 
 
-class GarchFitError(RuntimeError):
+class GarchFitError(BastionError, RuntimeError):
     """The GARCH fit failed or gave parameters that cannot be used."""
 
 

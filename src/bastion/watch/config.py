@@ -16,11 +16,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bastion.errors import BastionError
 from bastion.watch.detectors import REGISTRY, DetectorConfig
 from bastion.watch.findings import Severity
 
 
-class ConfigError(ValueError):
+class ConfigError(BastionError, ValueError):
     """A configuration problem, as one line: ``config error: <key>: <what> (got <value>)``."""
 
 
