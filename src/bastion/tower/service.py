@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -154,6 +154,7 @@ class Pipeline:
         self.metrics = metrics
         self.repo = Repository()
         self.reorged = False
+        self.resync: Callable[[], None] | None = None  # the service resynchronizes nonces after a reorg
 
     def view(self, block_number: int) -> RpcView:
         return RpcView(self.rpc, self.chain_id, self.protocol, self.history, block_number)
@@ -195,6 +196,11 @@ class Pipeline:
     def after_commit(self, block: Block, new: list[FindingRow]) -> None:
         if self.runner is None or not new:
             return
+        if self.reorged and self.resync is not None:
+            # a reorg may have dropped our mined transactions: nonces from the node before any
+            # playbook signs, or the next pause waits behind a nonce gap forever
+            self.reorged = False
+            self.resync()
         try:
             self.runner.respond(new)
         except Exception as exc:  # ingestion goes on; the findings stay unresponded and are retried
@@ -330,6 +336,7 @@ class WatchService:
             self.runner,
             self.metrics,
         )
+        self.pipeline.resync = self._resync_nonces
         start = None if svc.start_block == "latest" else int(svc.start_block)
         self.follower = Follower(
             self.fetcher,
@@ -365,11 +372,9 @@ class WatchService:
                 r.resume()
             self._resumed = True
         done = self.follower.sync(max_blocks)
-        if self.pipeline.reorged:  # a reorg may have dropped our mined transactions: nonces from the node
+        if self.pipeline.reorged:  # a reorg with no new finding after it: resync all the same
             self.pipeline.reorged = False
-            for r in self.relayers.values():
-                r.resync_nonce()
-                r.drop_presigned()
+            self._resync_nonces()
         if self.pending is not None:
             self._scan_pending()
         self._respond_backlog()
@@ -377,6 +382,11 @@ class WatchService:
             r.poll()
         self._presign()
         return done
+
+    def _resync_nonces(self) -> None:
+        for r in self.relayers.values():
+            r.resync_nonce()
+            r.drop_presigned()
 
     def _presign(self) -> None:
         try:

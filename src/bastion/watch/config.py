@@ -119,6 +119,8 @@ class RelayerConfig(_Model):
     priority_fee: int = Field(default=2 * 10**9, ge=0)
     max_attempts: int = Field(default=8, gt=0)
     confirm_timeout_s: float = Field(default=120.0, gt=0)
+    # a mined action is re-checked until this deep; default 2 on dev chains, 12 elsewhere
+    final_depth: int | None = Field(default=None, ge=1, le=1_000)
 
 
 # -- actions and playbooks -----------------------------------------------------------------------
