@@ -494,7 +494,13 @@ class Relayer:
         self._consume_nonce(nonce)
         log.warning(
             "re-sending action with a fresh nonce",
-            extra={"event": "action_resend", "key": row.idempotency_key, "reason": reason, "tx": tx_hash, "nonce": nonce},
+            extra={
+                "event": "action_resend",
+                "key": row.idempotency_key,
+                "reason": reason,
+                "tx": tx_hash,
+                "nonce": nonce,
+            },
         )
         return self._broadcast(action_id, raw, tx_hash)
 
