@@ -17,6 +17,8 @@ from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
 from eth_keys import keys as eth_keys_mod
 
+from bastion.chain.redact import looks_secret
+
 
 class KeyRefError(RuntimeError):
     """A key reference that cannot be resolved (message names the reference, never the secret)."""
@@ -69,6 +71,11 @@ def load_signer(
 ) -> Signer:
     """A ``Signer`` from ``env`` (hex key) or ``keystore`` + ``password_env``."""
     if env is not None:
+        if looks_secret(env):  # the key itself where its variable's name belongs: never echo it
+            raise KeyRefError(
+                "the env setting of a key looks like a key itself: put the key in an environment variable "
+                "and give that variable's name"
+            )
         value = os.environ.get(env)
         if not value:
             raise KeyRefError(f"environment variable {env} is not set (it should hold the hex private key)")

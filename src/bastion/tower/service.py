@@ -12,16 +12,21 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import signal
+import socket
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from bastion.chain.redact import redact
 from bastion.chain.rpc import RpcClient, RpcError
 from bastion.respond.keys import Signer, load_signer
 from bastion.respond.notifiers import build_notifier
@@ -353,9 +358,13 @@ class WatchService:
         self.stop_event = threading.Event()
         self.ready = threading.Event()  # set after the first successful iteration of ``run``
         self.ticks = 0
+        self.last_tick = time.monotonic()
         self.last_error: str | None = None
         self.heads: HeadWatcher | None = None
         self._resumed = False
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.active = False  # holds the lease
+        self.clock: Callable[[], float] = time.time
 
     def _db_url(self) -> str:
         url = self.cfg.service.database
@@ -366,7 +375,10 @@ class WatchService:
 
     # -- one iteration -----------------------------------------------------------------------------
     def run_once(self, max_blocks: int | None = None) -> int:
-        """Sync blocks, scan pending transactions, respond, confirm. The number of blocks processed."""
+        """Sync blocks, scan pending transactions, respond, confirm. The number of blocks processed.
+        An instance that does not hold the lease stands by and does nothing."""
+        if not self._hold_lease():
+            return 0
         if not self._resumed:
             for r in self.relayers.values():
                 r.resume()
@@ -382,6 +394,29 @@ class WatchService:
             r.poll()
         self._presign()
         return done
+
+    @property
+    def lease_name(self) -> str:
+        return f"watch:{self.chain_id}"
+
+    def _hold_lease(self) -> bool:
+        try:
+            with self.db.transaction() as s:
+                held = Repository.take_lease(s, self.lease_name, self.instance, self.clock(), self.cfg.service.lease_s)
+        except IntegrityError:  # another instance inserted the lease first
+            held = False
+        if held and not self.active:
+            # taking over: whatever the last holder did is in the database and on chain, not here
+            log.warning("lease taken: this instance is active", extra={"event": "lease_taken", "id": self.instance})
+            self.history.drop_from(0)
+            self.follower.reset()
+            self._resumed = False
+            self._resync_nonces()
+        elif self.active and not held:
+            log.error("lease lost: standing by", extra={"event": "lease_lost", "id": self.instance})
+        self.active = held
+        self.metrics.active.set(1 if held else 0)
+        return held
 
     def _resync_nonces(self) -> None:
         for r in self.relayers.values():
@@ -435,29 +470,32 @@ class WatchService:
         failures = 0
         gc.collect()
         gc.freeze()  # what exists now (libraries, ABIs, config) is never scanned again: shorter pauses
-        while not self.stop_event.is_set():
-            try:
-                self.run_once()
-                failures = 0
-                wait = svc.poll_interval
-                self.ticks += 1
-                self.ready.set()
-            except RpcError as exc:  # a bad endpoint or a junk answer: log, back off, try again
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                failures += 1
-                wait = min(30.0, svc.poll_interval * 2 ** min(failures, 5))
-                self.metrics.skipped.labels("rpc").inc()
-                log.error(
-                    "tick failed",
-                    extra={
-                        "event": "tick_error",
-                        "error": f"{type(exc).__name__}: {exc}",
-                        "retry_in_s": wait,
-                    },
-                )
-            self.wake.wait(wait)
-            self.wake.clear()
-        self.close()
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    self.run_once()
+                    failures = 0
+                    wait = svc.poll_interval
+                    self.ticks += 1
+                    self.last_tick = time.monotonic()
+                    self.ready.set()
+                except Exception as exc:  # the loop outlives every fault; each is logged
+                    # a bad endpoint, a junk answer, a database restart or lock conflict: a block is
+                    # committed whole or not at all, so the next tick simply starts over from the checkpoint
+                    reason = "rpc" if isinstance(exc, RpcError) else "db" if isinstance(exc, DBAPIError) else "error"
+                    self.last_error = redact(f"{type(exc).__name__}: {exc}")[:500]
+                    failures += 1
+                    wait = min(30.0, svc.poll_interval * 2 ** min(failures, 5))
+                    self.metrics.skipped.labels(reason).inc()
+                    self.metrics.tick_errors.labels(reason).inc()
+                    log.error(
+                        "tick failed",
+                        extra={"event": "tick_error", "kind": reason, "error": self.last_error, "retry_in_s": wait},
+                    )
+                self.wake.wait(wait)
+                self.wake.clear()
+        finally:
+            self.close()
 
     def stop(self, *_: Any) -> None:
         self.stop_event.set()
@@ -466,6 +504,10 @@ class WatchService:
     def close(self) -> None:
         if self.heads is not None:
             self.heads.stop()
+        if self.active:  # a clean stop hands over at once; a crash hands over when the lease expires
+            with contextlib.suppress(Exception), self.db.transaction() as s:
+                Repository.release_lease(s, self.lease_name, self.instance)
+            self.active = False
         self.rpc.close()
         self.db.dispose()
 
@@ -479,5 +521,10 @@ def serve(config: WatchConfig) -> None:
     started = time.monotonic()
     try:
         service.run()
-    finally:
-        log.info("watchtower stopped", extra={"event": "stop", "uptime_s": round(time.monotonic() - started, 1)})
+    except BaseException as exc:  # the loop itself broke: say so and exit non-zero (never a silent stop)
+        log.critical(
+            "watchtower stopped by an error",
+            extra={"event": "stop", "error": redact(f"{type(exc).__name__}: {exc}")[:500]},
+        )
+        raise SystemExit(1) from None
+    log.info("watchtower stopped", extra={"event": "stop", "uptime_s": round(time.monotonic() - started, 1)})

@@ -16,12 +16,17 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bastion.chain.redact import looks_secret, redact
 from bastion.watch.detectors import REGISTRY, DetectorConfig
 from bastion.watch.findings import Severity
 
 
 class ConfigError(ValueError):
-    """A configuration problem, as one line: ``config error: <key>: <what> (got <value>)``."""
+    """A configuration problem, as one line: ``config error: <key>: <what> (got <value>)``. Anything
+    in it that looks like a key is redacted."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(str(message)))
 
 
 class _Model(BaseModel):
@@ -105,6 +110,10 @@ class KeyConfig(_Model):
 
     @model_validator(mode="after")
     def _one_source(self) -> KeyConfig:
+        if looks_secret(self.env) or looks_secret(self.password_env):
+            raise ValueError(
+                "looks like a key itself: put the key in an environment variable and give that variable's name"
+            )
         if (self.env is None) == (self.keystore is None):
             raise ValueError("set exactly one of env or keystore")
         if self.keystore is not None and self.password_env is None:
@@ -400,6 +409,8 @@ class ServiceConfig(_Model):
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     dry_run: bool = False  # every playbook records its actions and sends nothing
+    # instances sharing a database: the one holding this lease acts, the others stand by
+    lease_s: float = Field(default=10.0, gt=0, le=3_600)
 
     @field_validator("start_block")
     @classmethod
@@ -477,6 +488,7 @@ def _shown(value: Any) -> str:
         text = json.dumps(value, default=str)
     except (TypeError, ValueError):
         text = repr(value)
+    text = redact(text)  # before cutting: a cut key no longer looks like one
     return text if len(text) <= 60 else text[:57] + "..."
 
 

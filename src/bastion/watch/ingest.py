@@ -497,6 +497,10 @@ class Follower:
         self.head = 0
         self._warm = False
 
+    def reset(self) -> None:
+        """Forget what is held in memory; the next ``sync`` starts again from the database."""
+        self._warm = False
+
     def checkpoint(self) -> tuple[int, str] | None:
         with self.db.session() as s:
             cp = self.repo.checkpoint(s, self.chain_id)

@@ -32,6 +32,10 @@ class Metrics:
             registry=r,
         )
         self.skipped = Counter("bastion_watch_skipped_total", "Inputs logged and skipped", ["reason"], registry=r)
+        self.tick_errors = Counter(
+            "bastion_watch_tick_errors_total", "Loop iterations that failed and were retried", ["kind"], registry=r
+        )
+        self.active = Gauge("bastion_watch_active", "1 while this instance holds the lease and acts", registry=r)
         self.pending = Counter("bastion_watch_pending_txs_total", "Pending transactions seen", registry=r)
         self.rpc_calls = Counter(
             "bastion_watch_rpc_calls_total",
