@@ -412,8 +412,10 @@ class WatchService:
             self.follower.reset()
             self._resumed = False
             self._resync_nonces()
+            self.hub.outbox.start()  # only the active instance delivers: a standby never sends twice
         elif self.active and not held:
             log.error("lease lost: standing by", extra={"event": "lease_lost", "id": self.instance})
+            self.hub.outbox.stop()
         self.active = held
         self.metrics.active.set(1 if held else 0)
         return held
@@ -504,6 +506,7 @@ class WatchService:
     def close(self) -> None:
         if self.heads is not None:
             self.heads.stop()
+        self.hub.outbox.stop()
         if self.active:  # a clean stop hands over at once; a crash hands over when the lease expires
             with contextlib.suppress(Exception), self.db.transaction() as s:
                 Repository.release_lease(s, self.lease_name, self.instance)
