@@ -23,24 +23,25 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from bastion.chain.redact import redact
 from bastion.chain.rpc import RpcClient, RpcError
 from bastion.respond.keys import Signer, load_signer
-from bastion.respond.notifiers import build_notifier
+from bastion.respond.notifiers import Message, build_notifier
 from bastion.respond.playbooks import NotifierHub, PlaybookRunner
-from bastion.respond.relayer import Relayer
+from bastion.respond.relayer import DEV_CHAINS, Relayer
 from bastion.store import Database, FindingRow, Repository
 from bastion.watch.config import WatchConfig
 from bastion.watch.decode import AbiRegistry
 from bastion.watch.detectors import REGISTRY, Detector
 from bastion.watch.detectors.governance import GOVERNANCE_ABI
 from bastion.watch.events import Block, Event, Tx
-from bastion.watch.findings import Finding
+from bastion.watch.findings import Finding, Severity
 from bastion.watch.incidents import Correlator
-from bastion.watch.ingest import BlockFetcher, Follower, HeadWatcher, PendingWatcher
+from bastion.watch.ingest import BlockFetcher, Follower, HeadWatchdog, HeadWatcher, PendingWatcher
 from bastion.watch.metrics import Metrics
 from bastion.watch.protocol import Protocol, build_protocol, load_manifest, with_overrides
 from bastion.watch.view import ChainView, History, RpcView
@@ -354,6 +355,17 @@ class WatchService:
             metrics=self.metrics,
         )
         self.pending = PendingWatcher(self.rpc, self.abis) if svc.pending and self._wants_pending() else None
+        dev = self.chain_id in DEV_CHAINS
+        self.watchdog = HeadWatchdog(
+            self.rpc,
+            stale_after_s=svc.head_stale_s if svc.head_stale_s is not None else (None if dev else 60.0),
+            max_lag_blocks=svc.max_lag_blocks,
+            metrics=self.metrics,
+        )
+        self.stuck_after_s = svc.stuck_after_s or max(30.0, 20 * svc.poll_interval)
+        self._watchdog_at = float("-inf")
+        self._stale_alerted: float | None = None  # the stall already alerted (when the head last moved)
+        self.http: Any = None
         self.wake = threading.Event()
         self.stop_event = threading.Event()
         self.ready = threading.Event()  # set after the first successful iteration of ``run``
@@ -383,7 +395,11 @@ class WatchService:
             for r in self.relayers.values():
                 r.resume()
             self._resumed = True
+        self._watch_heads()
         done = self.follower.sync(max_blocks)
+        cp = self.follower.checkpoint()
+        if cp is not None:  # behind the best head any endpoint reports, not only the one used
+            self.metrics.blocks_behind.set(max(0, max(self.watchdog.best, self.follower.head) - cp[0]))
         if self.pipeline.reorged:  # a reorg with no new finding after it: resync all the same
             self.pipeline.reorged = False
             self._resync_nonces()
@@ -419,6 +435,54 @@ class WatchService:
         self.active = held
         self.metrics.active.set(1 if held else 0)
         return held
+
+    def _watch_heads(self) -> None:
+        now = time.monotonic()
+        if now - self._watchdog_at < self.cfg.service.watchdog_interval_s:
+            return
+        self._watchdog_at = now
+        self.watchdog.check(self.heads.latest if self.heads is not None else None)
+        if not self.watchdog.stale:
+            return
+        stall = self.watchdog.best_moved_at
+        if self._stale_alerted == stall:
+            return  # one alert per stall
+        self._stale_alerted = stall
+        age = round(self.watchdog.age)
+        log.error(
+            "head stale: no endpoint reports a new block",
+            extra={"event": "head_stale", "head": self.watchdog.best, "age_s": age},
+        )
+        msg = Message(
+            title=f"watchtower blind: chain {self.chain_id} head stuck at {self.watchdog.best}",
+            severity=Severity.CRITICAL,  # on every channel, whatever its minimum severity
+            text=f"No endpoint has reported a new block for {age} s; detection is stalled.",
+            fields={"head": self.watchdog.best, "age_s": age, "endpoints": self.rpc.health()},
+        )
+        self.hub.notify(f"{self.chain_id}:watchdog:head_stale:{self.watchdog.best}", msg)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """What ``/healthz`` answers: failing when the head is stale, the loop is stuck or the
+        database is unreachable."""
+        reasons = []
+        since_tick = time.monotonic() - self.last_tick
+        if self.watchdog.stale:
+            reasons.append("head_stale")
+        if since_tick > self.stuck_after_s:
+            reasons.append("loop_stuck")
+        try:
+            with self.db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            reasons.append("database_unreachable")
+        return not reasons, {
+            "reasons": reasons,
+            "active": self.active,
+            "best_head": self.watchdog.best,
+            "head_age_s": round(self.watchdog.age, 1),
+            "since_last_tick_s": round(since_tick, 1),
+            "last_error": self.last_error,
+        }
 
     def _resync_nonces(self) -> None:
         for r in self.relayers.values():
@@ -457,7 +521,7 @@ class WatchService:
     def run(self) -> None:
         svc = self.cfg.service
         if svc.metrics_port:
-            self.metrics.serve(svc.metrics_port)
+            self.http = self.metrics.serve(svc.metrics_port, health=self.health)
         if self.cfg.network.ws_url:
             self.heads = HeadWatcher(self.cfg.network.ws_url, self.wake).start()
         log.info(
@@ -507,6 +571,10 @@ class WatchService:
         if self.heads is not None:
             self.heads.stop()
         self.hub.outbox.stop()
+        if self.http is not None:
+            self.http.shutdown()
+            self.http.server_close()
+            self.http = None
         if self.active:  # a clean stop hands over at once; a crash hands over when the lease expires
             with contextlib.suppress(Exception), self.db.transaction() as s:
                 Repository.release_lease(s, self.lease_name, self.instance)

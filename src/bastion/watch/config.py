@@ -411,6 +411,13 @@ class ServiceConfig(_Model):
     dry_run: bool = False  # every playbook records its actions and sends nothing
     # instances sharing a database: the one holding this lease acts, the others stand by
     lease_s: float = Field(default=10.0, gt=0, le=3_600)
+    # head watchdog: a head unchanged this long is stale (default 60 s; never on dev chains, which
+    # mine on demand), an endpoint this many blocks behind the best is failed over
+    head_stale_s: float | None = Field(default=None, gt=0)
+    max_lag_blocks: int = Field(default=3, ge=0)
+    watchdog_interval_s: float = Field(default=1.0, ge=0)
+    # /healthz fails when no tick has succeeded for this long (default max(30 s, 20 poll intervals))
+    stuck_after_s: float | None = Field(default=None, gt=0)
 
     @field_validator("start_block")
     @classmethod
