@@ -160,6 +160,7 @@ class Pipeline:
         self.metrics = metrics
         self.repo = Repository()
         self.reorged = False
+        self.traces_wanted = False  # set by the service when traces are configured
         self.resync: Callable[[], None] | None = None  # the service resynchronizes nonces after a reorg
 
     def view(self, block_number: int) -> RpcView:
@@ -167,6 +168,9 @@ class Pipeline:
 
     def process(self, block: Block, session: Session) -> list[FindingRow]:
         findings = run_detectors(self.detectors, block, self.view(block.number), self.metrics)
+        if self.traces_wanted and block.traces is None and findings:
+            # judged on receipts and logs only: say so, a reader weighs the finding accordingly
+            findings = [replace(f, details={**f.details, "traces_missing": True}) for f in findings]
         rows = store_findings(session, findings, self.repo)
         if rows:
             self.correlator.add(session, rows, {block.number: block.timestamp})
@@ -302,7 +306,16 @@ class WatchService:
                 self.abis.register(list(c.abi), c.address)
         self.detectors = REGISTRY.build(config.detector_configs)
         self.history = History(max(svc.history_blocks, max_window(self.detectors)))
-        self.fetcher = BlockFetcher(self.rpc, self.chain_id, self.abis, traces=svc.traces, metrics=self.metrics)
+        self.trace_rpc = RpcClient(net.rpc_urls, timeout=svc.trace_timeout_s, max_rounds=1, metrics=self.metrics)
+        self.fetcher = BlockFetcher(
+            self.rpc,
+            self.chain_id,
+            self.abis,
+            traces=svc.traces,
+            metrics=self.metrics,
+            trace_rpc=self.trace_rpc,
+            trace_max_txs=svc.trace_max_txs,
+        )
         given = dict(signers or {})
         self.signers: dict[str, Signer] = {
             name: given[name]
@@ -343,6 +356,7 @@ class WatchService:
             self.metrics,
         )
         self.pipeline.resync = self._resync_nonces
+        self.pipeline.traces_wanted = svc.traces
         start = None if svc.start_block == "latest" else int(svc.start_block)
         self.follower = Follower(
             self.fetcher,
@@ -580,6 +594,7 @@ class WatchService:
                 Repository.release_lease(s, self.lease_name, self.instance)
             self.active = False
         self.rpc.close()
+        self.trace_rpc.close()
         self.db.dispose()
 
 

@@ -404,6 +404,8 @@ class ServiceConfig(_Model):
     max_reorg_depth: int = Field(default=64, gt=0)
     incident_window_blocks: int = Field(default=100, gt=0)
     traces: bool = True
+    trace_timeout_s: float = Field(default=10.0, gt=0)  # a block's traces; past it, receipts and logs only
+    trace_max_txs: int | None = Field(default=None, gt=0)  # blocks with more transactions are not traced
     pending: bool = True
     metrics_port: int | None = Field(default=None, gt=0, lt=65536)
     log_format: Literal["json", "text"] = "json"

@@ -246,12 +246,18 @@ class BlockFetcher:
         *,
         traces: bool = True,
         metrics: Metrics | None = None,
+        trace_rpc: RpcClient | None = None,
+        trace_max_txs: int | None = None,
     ) -> None:
         self.rpc = rpc
         self.chain_id = chain_id
         self.registry = registry
         self.traces = traces
         self.metrics = metrics
+        # traces come apart from the block, through a client of their own (its own timeout, one
+        # round): a block too big to trace in time is still processed, from receipts and logs
+        self.trace_rpc = trace_rpc or rpc
+        self.trace_max_txs = trace_max_txs
         self._block_receipts = True
 
     def head(self) -> int:
@@ -275,8 +281,6 @@ class BlockFetcher:
         calls: list[tuple[str, list[Any]]] = [("eth_getBlockByNumber", [tag, True])]
         if self._block_receipts:
             calls.append(("eth_getBlockReceipts", [tag]))
-        if self.traces:
-            calls.append(("debug_traceBlockByNumber", [tag, {"tracer": "callTracer"}]))
         answers = self.rpc.batch(calls)
         raw = answers[0]
         if isinstance(raw, Exception):
@@ -301,15 +305,26 @@ class BlockFetcher:
             receipts = self._tx_receipts(raw)
         if not isinstance(receipts, list):
             raise MalformedData(f"receipts of block {number} are not a list")
-        traces: Any = None
-        if self.traces:
-            traces = answers[k]
-            if isinstance(traces, Exception):
-                log.info("block not traced", extra={"event": "no_traces", "block": number, "error": str(traces)})
-                if self.metrics:
-                    self.metrics.skipped.labels("traces").inc()
-                traces = None
+        traces = self._traces(number, raw) if self.traces else None
         return normalize_block(self.chain_id, raw, receipts, traces, self.registry)
+
+    def _traces(self, number: int, raw: dict[str, Any]) -> Any:
+        """The block's call traces, or None (logged and counted) when they cannot be had in budget."""
+        n_txs = len(raw.get("transactions") or ())
+        if n_txs == 0:
+            return []
+        if self.trace_max_txs is not None and n_txs > self.trace_max_txs:
+            error: str = f"{n_txs} transactions, over trace_max_txs {self.trace_max_txs}"
+        else:
+            try:
+                return self.trace_rpc.call("debug_traceBlockByNumber", hex(number), {"tracer": "callTracer"})
+            except RpcError as exc:
+                error = f"{type(exc).__name__}: {exc}"[:300]
+        log.warning("block processed without traces", extra={"event": "no_traces", "block": number, "error": error})
+        if self.metrics:
+            self.metrics.skipped.labels("traces").inc()
+            self.metrics.traces_missing.inc()
+        return None
 
     def _tx_receipts(self, raw: dict[str, Any]) -> list[Any]:
         try:

@@ -56,6 +56,9 @@ class Metrics:
             ["endpoint"],
             registry=r,
         )
+        self.traces_missing = Counter(
+            "bastion_watch_traces_missing_total", "Blocks with transactions processed without traces", registry=r
+        )
         self.active = Gauge("bastion_watch_active", "1 while this instance holds the lease and acts", registry=r)
         self.pending = Counter("bastion_watch_pending_txs_total", "Pending transactions seen", registry=r)
         self.rpc_calls = Counter(
