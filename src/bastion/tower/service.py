@@ -270,6 +270,10 @@ def check_targets(cfg: WatchConfig, protocol: Protocol) -> None:
                     ) from None
 
 
+class StoreUnavailable(RuntimeError):
+    """The database could not be opened at start (one line, no credentials)."""
+
+
 class WatchService:
     """The watchtower. ``protocol`` (an already loaded manifest) and ``signers`` (keys by name) may be
     passed in by an embedding program instead of being read from the config's files and env vars."""
@@ -600,7 +604,14 @@ class WatchService:
 
 def serve(config: WatchConfig) -> None:
     """Run the service until SIGINT/SIGTERM."""
-    service = WatchService(config)
+    try:
+        service = WatchService(config)
+    except DBAPIError as exc:  # at start there is nothing to protect yet: say what and exit
+        first = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else type(exc).__name__
+        raise StoreUnavailable(
+            f"service.database: cannot open {redact(config.service.database)} ({redact(first)[:200]}); "
+            "check the URL and that the server is up"
+        ) from None
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(ValueError):
             signal.signal(sig, service.stop)
