@@ -4,6 +4,9 @@ a database fault is retried by the loop instead of ending it."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -121,3 +124,22 @@ def test_database_fault_is_retried_not_fatal(world, tmp_path, monkeypatch):
     with svc.db.session() as s:
         assert len(Repository.findings(s)) == 1
         assert s.execute(text("select count(*) from actions")).scalar() == 1
+
+
+def test_lease_of_a_dead_process_is_taken_at_once(world, tmp_path, monkeypatch):
+    """After a crash on the same host (kill -9), the restarted instance need not wait out the lease."""
+    cfg = _config(world, tmp_path, monkeypatch)
+    a = WatchService(cfg, configure_logging=False)
+    a.run_once()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # exited and reaped: its pid runs nothing
+    with a.db.transaction() as s:
+        s.execute(text("UPDATE leases SET holder = :h"), {"h": f"{socket.gethostname()}:{child.pid}:dead"})
+    a.rpc.close()
+    a.db.dispose()
+    b = WatchService(cfg, configure_logging=False)
+    world.drain(300_000 * USD)
+    assert b.run_once() > 0 and b.active
+    with b.db.session() as s:
+        assert len(Repository.findings(s)) == 1
+    b.close()

@@ -193,6 +193,17 @@ class Repository:
         return True
 
     @staticmethod
+    def lease_holder(s: Session, name: str) -> str | None:
+        row = s.get(Lease, name)
+        return None if row is None else row.holder
+
+    @staticmethod
+    def replace_lease_holder(s: Session, name: str, old: str, holder: str, now: float, ttl: float) -> bool:
+        """Take the lease from ``old`` (known to be dead) at once; False when someone else moved first."""
+        q = update(Lease).where(Lease.name == name, Lease.holder == old)
+        return s.execute(q.values(holder=holder, expires_at=now + ttl, acquired_at=now)).rowcount == 1
+
+    @staticmethod
     def release_lease(s: Session, name: str, holder: str) -> None:
         s.execute(update(Lease).where(Lease.name == name, Lease.holder == holder).values(expires_at=0.0))
 

@@ -270,6 +270,16 @@ def check_targets(cfg: WatchConfig, protocol: Protocol) -> None:
                     ) from None
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, someone else's
+        return True
+    return True
+
+
 class StoreUnavailable(RuntimeError):
     """The database could not be opened at start (one line, no credentials)."""
 
@@ -439,6 +449,8 @@ class WatchService:
                 held = Repository.take_lease(s, self.lease_name, self.instance, self.clock(), self.cfg.service.lease_s)
         except IntegrityError:  # another instance inserted the lease first
             held = False
+        if not held:
+            held = self._take_from_dead()
         if held and not self.active:
             # taking over: whatever the last holder did is in the database and on chain, not here
             log.warning("lease taken: this instance is active", extra={"event": "lease_taken", "id": self.instance})
@@ -501,6 +513,19 @@ class WatchService:
             "since_last_tick_s": round(since_tick, 1),
             "last_error": self.last_error,
         }
+
+    def _take_from_dead(self) -> bool:
+        """A holder on this host whose process is gone (a crash, ``kill -9``) need not be waited for."""
+        with self.db.session() as s:
+            holder = Repository.lease_holder(s, self.lease_name)
+        host, _, rest = (holder or "").partition(":")
+        pid = rest.partition(":")[0]
+        if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+            return False
+        with self.db.transaction() as s:
+            return Repository.replace_lease_holder(
+                s, self.lease_name, holder, self.instance, self.clock(), self.cfg.service.lease_s
+            )
 
     def _resync_nonces(self) -> None:
         for r in self.relayers.values():
