@@ -26,11 +26,16 @@ class FrozenHeadProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.frozen: int | None = None
+        self.hang = threading.Event()  # while set, requests get no answer until it clears
+        self.answered = threading.Event()
+        self.answered.set()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if proxy.hang.is_set():
+                    proxy.answered.wait(120)
                 out = proxy.answer(json.loads(body), body)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -157,3 +162,28 @@ def test_stale_head_fails_healthz_and_alerts_every_channel(world, tmp_path, prox
         stop.set()
         svc.stop()
         loop.join(30)
+
+
+def test_stuck_loop_fails_healthz(world, tmp_path, proxy):
+    """An endpoint that accepts the request and never answers (within a long timeout) holds the
+    loop: /healthz says so instead of staying green."""
+    cfg = world.config(
+        tmp_path,
+        networks={"local": {"rpc_urls": [proxy.url], "timeout": 60}},
+        service={"stuck_after_s": 0.5, "poll_interval": 0.05},
+    )
+    svc = WatchService(cfg, configure_logging=False)
+    loop = threading.Thread(target=svc.run, daemon=True)
+    loop.start()
+    try:
+        assert _wait(lambda: svc.ticks > 0)
+        assert svc.health()[0]
+        proxy.answered.clear()
+        proxy.hang.set()
+        assert _wait(lambda: "loop_stuck" in svc.health()[1]["reasons"])
+    finally:
+        proxy.hang.clear()
+        proxy.answered.set()
+    assert _wait(lambda: svc.health()[0])
+    svc.stop()
+    loop.join(30)
