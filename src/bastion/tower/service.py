@@ -404,6 +404,7 @@ class WatchService:
         self._resumed = False
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.active = False  # holds the lease
+        self._lease_until = 0.0  # when the lease this instance last renewed runs out
         self.clock: Callable[[], float] = time.time
 
     def _db_url(self) -> str:
@@ -423,7 +424,6 @@ class WatchService:
             for r in self.relayers.values():
                 r.resume()
             self._resumed = True
-        self._watch_heads()
         done = self.follower.sync(max_blocks)
         cp = self.follower.checkpoint()
         if cp is not None:  # behind the best head any endpoint reports, not only the one used
@@ -437,6 +437,7 @@ class WatchService:
         for r in self.relayers.values():
             r.poll()
         self._presign()
+        self._watch_heads()  # after the block's work: the probes never delay a response
         return done
 
     @property
@@ -444,9 +445,12 @@ class WatchService:
         return f"watch:{self.chain_id}"
 
     def _hold_lease(self) -> bool:
+        now = self.clock()
+        if self.active and now < self._lease_until - self.cfg.service.lease_s / 2:
+            return True  # renewed less than half a lease ago: no database round trip on the hot path
         try:
             with self.db.transaction() as s:
-                held = Repository.take_lease(s, self.lease_name, self.instance, self.clock(), self.cfg.service.lease_s)
+                held = Repository.take_lease(s, self.lease_name, self.instance, now, self.cfg.service.lease_s)
         except IntegrityError:  # another instance inserted the lease first
             held = False
         if not held:
@@ -463,6 +467,7 @@ class WatchService:
             log.error("lease lost: standing by", extra={"event": "lease_lost", "id": self.instance})
             self.hub.outbox.stop()
         self.active = held
+        self._lease_until = now + self.cfg.service.lease_s if held else 0.0
         self.metrics.active.set(1 if held else 0)
         return held
 
