@@ -50,8 +50,11 @@ def bench_throughput(
 def bench_latency(
     trials: int = typer.Option(100, "--trials", help="Attack trials (after 3 warm-up trials)."),
     block_interval: float = typer.Option(0.5, "--block-interval", help="Seconds between a block and the next."),
+    slow_notifier: float | None = typer.Option(
+        None, "--slow-notifier", min=0.0, help="Also notify a local webhook that answers after this many seconds."
+    ),
 ) -> None:
     """Watchtower detect-to-broadcast latency over attack trials on anvil (last line: JSON)."""
     from bastion.benchmarks.latency import run
 
-    run(trials=trials, block_interval=block_interval)
+    run(trials=trials, block_interval=block_interval, notifier_delay_s=slow_notifier)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import socketserver
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,44 @@ from bastion.chain.artifacts import ArtifactError
 from bastion.watch.config import WatchConfig, validate_config
 
 USD = 10**6
+
+
+# -- the store's backend: SQLite files, or with BASTION_TEST_DATABASE=postgres a PostgreSQL server
+# these tests start themselves, one fresh database for every SQLite file a test would have opened
+ON_POSTGRES = os.environ.get("BASTION_TEST_DATABASE", "sqlite").lower() == "postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    from bastion.store.pgtest import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL server not available: {exc}")
+    yield server
+    server.close()
+
+
+@pytest.fixture(autouse=True)
+def _store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not ON_POSTGRES:
+        return
+    import bastion.store.db as store_db
+
+    server = request.getfixturevalue("postgres_server")
+    original = store_db.normalize_url
+    made: dict[str, str] = {}
+
+    def on_postgres(url_or_path: str | Path) -> str:
+        url = original(url_or_path)
+        if not url.startswith("sqlite"):
+            return url
+        if url not in made:
+            made[url] = server.create_database(f"t_{uuid.uuid4().hex[:16]}")
+        return made[url]
+
+    monkeypatch.setattr(store_db, "normalize_url", on_postgres)
 
 
 def _need_artifacts() -> None:

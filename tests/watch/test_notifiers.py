@@ -120,6 +120,9 @@ def test_hub_sends_once_per_key_and_records(http_receiver, tmp_path):
     msg = replace(MSG, incident_id=None)  # no incident row in this database
     hub.notify("1:7:pb:0", msg)
     hub.notify("1:7:pb:0", msg)
+    assert http_receiver.requests == []  # queued in the outbox, not sent by the caller
+    assert hub.outbox.drain() == 1
+    assert hub.outbox.drain() == 0
     assert len(http_receiver.requests) == 1  # once, and the critical-only channel stayed quiet
     with db.session() as s:
         (row,) = Repository.notifications(s)

@@ -29,6 +29,7 @@ import math
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,48 @@ def _pushes(protocol: Protocol, answer: int) -> list[Planned]:
     return out
 
 
+class _SlowWebhook:
+    """A local webhook receiver that answers each notification after ``delay_s`` seconds."""
+
+    def __init__(self, delay_s: float) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received = 0
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                time.sleep(delay_s)
+                hook.received += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _config_with_notifier(url: str, delay_s: float) -> Any:
+    """The shipped config plus a webhook channel at ``url`` (which every notify action reaches)."""
+    from bastion.tower.runner import default_config_path
+    from bastion.watch.config import parse_file, validate_config
+
+    path = default_config_path()
+    data = parse_file(path)
+    data["notifiers"] = {"slow": {"type": "webhook", "url": url, "timeout_s": delay_s + 5, "retries": 0}}
+    return validate_config(data, path.parent)
+
+
 def run(
     trials: int = 100,
     block_interval: float = 1.0,
@@ -68,9 +111,14 @@ def run(
     warmup: int = 3,
     out: Any = None,
     workdir: str | Path | None = None,
+    notifier_delay_s: float | None = None,
 ) -> dict[str, Any]:
-    """The benchmark; returns (and prints last) the JSON result."""
+    """The benchmark; returns (and prints last) the JSON result. ``notifier_delay_s``: a webhook
+    channel is configured that answers only after that many seconds (it must not slow the pause)."""
     from bastion.tower.runner import start_watchtower
+
+    hook = _SlowWebhook(notifier_delay_s) if notifier_delay_s else None
+    config = _config_with_notifier(hook.url, notifier_delay_s) if hook else None
 
     out = out or sys.stdout
     latencies: list[float] = []
@@ -89,7 +137,7 @@ def run(
         node.rpc("evm_mine")
         tower = start_watchtower(
             manifest,
-            None,
+            config,
             node.http_url,
             node.ws_url,
             workdir=Path(workdir or tmp) / "watch",
@@ -142,10 +190,14 @@ def run(
         finally:
             tower.stop()
             rpc.close()
+            if hook is not None:
+                hook.close()
     result = {
         "benchmark": "watch_latency",
         "trials": len(latencies),
         "block_interval_s": block_interval,
+        "notifier_delay_s": notifier_delay_s,
+        "notifications_delivered": hook.received if hook is not None else None,
         "detect_to_broadcast_ms_p50": round(statistics.median(latencies), 2),
         "detect_to_broadcast_ms_p90": round(_percentile(latencies, 90), 2),
         "detect_to_broadcast_ms_p99": round(_percentile(latencies, 99), 2),

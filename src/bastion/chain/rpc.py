@@ -165,6 +165,30 @@ class RpcClient:
     def health(self) -> list[dict[str, Any]]:
         return [ep.status() for ep in self.endpoints]
 
+    def probe_heads(self) -> dict[str, int | None]:
+        """``eth_blockNumber`` from every endpoint on its own (None where it failed or answered
+        junk); a failure counts against the endpoint as in any call."""
+        out: dict[str, int | None] = {}
+        for ep in self.endpoints:
+            with self._lock:
+                i = next(self._ids)
+            body = json.dumps({"jsonrpc": "2.0", "id": i, "method": "eth_blockNumber", "params": []}).encode()
+            try:
+                (result,) = self._unpack(self._post(ep, body, "eth_blockNumber"), [i], [("eth_blockNumber", [])])
+                out[ep.name] = int(result, 16) if isinstance(result, str) else None
+            except (RpcMalformed, httpx.HTTPError, OSError, ValueError) as exc:
+                self._fail(ep, exc, "eth_blockNumber")
+                out[ep.name] = None
+        return out
+
+    def demote(self, name: str, reason: str, cooldown: float) -> None:
+        """Put endpoint ``name`` last for ``cooldown`` seconds (a head that stopped or lags): it
+        answers, but its answers are old."""
+        for ep in self.endpoints:
+            if ep.name == name:
+                ep.cooldown_until = max(ep.cooldown_until, time.monotonic() + cooldown)
+                ep.last_error = reason
+
     # -- internals ---------------------------------------------------------------------------------
     def _order(self) -> list[Endpoint]:
         """Healthy endpoints in configured order, then cooling ones (soonest first) as a last resort."""

@@ -17,6 +17,7 @@ from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
 from eth_keys import keys as eth_keys_mod
 
+from bastion.chain.redact import looks_secret
 from bastion.errors import BastionError
 
 
@@ -71,6 +72,11 @@ def load_signer(
 ) -> Signer:
     """A ``Signer`` from ``env`` (hex key) or ``keystore`` + ``password_env``."""
     if env is not None:
+        if looks_secret(env):  # the key itself where its variable's name belongs: never echo it
+            raise KeyRefError(
+                "the env setting of a key looks like a key itself: put the key in an environment variable "
+                "and give that variable's name"
+            )
         value = os.environ.get(env)
         if not value:
             raise KeyRefError(f"environment variable {env} is not set (it should hold the hex private key)")

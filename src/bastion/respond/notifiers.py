@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import smtplib
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,10 +25,14 @@ from email.message import EmailMessage
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from bastion.errors import BastionError
+from bastion.store import Database, NotificationRow
 from bastion.watch.config import NotifierConfig
 from bastion.watch.findings import Severity
+from bastion.watch.metrics import Metrics
 
 log = logging.getLogger("bastion.respond.notifiers")
 SIGNATURE_HEADER = "X-Bastion-Signature"
@@ -241,3 +246,149 @@ KINDS: dict[str, type[Notifier]] = {
 
 def build_notifier(name: str, cfg: NotifierConfig, **kw: Any) -> Notifier:
     return KINDS[cfg.type](name, cfg, **kw)
+
+
+# -- the durable outbox ------------------------------------------------------------------------
+def message_from_json(data: Mapping[str, Any]) -> Message:
+    return Message(
+        title=data["title"],
+        severity=Severity.parse(data["severity"]),
+        text=data["text"],
+        incident_id=data.get("incident_id"),
+        fields=dict(data.get("fields") or {}),
+    )
+
+
+class Outbox:
+    """Notifications leave the watch loop: ``enqueue`` records a message in the store (in the
+    caller's transaction), one worker thread per channel delivers it, one try at a time, retrying
+    with exponential backoff until ``retries`` is spent. A slow or failing channel delays only
+    itself; a restart delivers whatever is still queued."""
+
+    def __init__(
+        self,
+        db: Database,
+        notifiers: Mapping[str, Notifier],
+        metrics: Metrics | None = None,
+        *,
+        interval: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.notifiers = dict(notifiers)
+        self.metrics = metrics
+        self.interval = interval
+        self.clock = clock
+        self._wakes = {name: threading.Event() for name in self.notifiers}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def enqueue(self, s: Session, key: str, channel: str, msg: Message) -> NotificationRow:
+        notifier = self.notifiers[channel]
+        row = NotificationRow(
+            idempotency_key=key,
+            incident_id=msg.incident_id,
+            channel=channel,
+            kind=notifier.cfg.type,
+            status="queued",
+            attempts=0,
+            created_at=self.clock(),
+            message=msg.as_json(),
+            next_at=self.clock(),
+        )
+        s.add(row)
+        return row
+
+    def poke(self, channel: str) -> None:
+        """A message for ``channel`` was committed: its worker looks now rather than at the next round."""
+        if channel in self._wakes:
+            self._wakes[channel].set()
+
+    def queued(self, channel: str | None = None) -> int:
+        with self.db.session() as s:
+            q = select(func.count()).select_from(NotificationRow).where(NotificationRow.status == "queued")
+            if channel is not None:
+                q = q.where(NotificationRow.channel == channel)
+            return int(s.execute(q).scalar() or 0)
+
+    def drain(self, channel: str | None = None) -> int:
+        """One delivery try for every due message (of ``channel``); how many were delivered."""
+        now = self.clock()
+        with self.db.session() as s:
+            q = select(NotificationRow.id).where(NotificationRow.status == "queued", NotificationRow.next_at <= now)
+            if channel is not None:
+                q = q.where(NotificationRow.channel == channel)
+            due = list(s.scalars(q.order_by(NotificationRow.id)))
+        return sum(1 for row_id in due if self._try(row_id))
+
+    def _try(self, row_id: int) -> bool:
+        with self.db.session() as s:
+            row = s.get(NotificationRow, row_id)
+            channel, data, attempts = row.channel, dict(row.message or {}), row.attempts or 0
+        notifier = self.notifiers.get(channel)
+        if notifier is None:  # the channel left the config: keep the row for when it comes back
+            return False
+        error: str | None = None
+        retry = False
+        try:
+            notifier.deliver(message_from_json(data))
+        except _Retry as exc:
+            error, retry = str(exc), True
+        except NotifyError as exc:
+            error = str(exc)
+        except Exception as exc:  # a broken channel must not end its worker
+            error, retry = f"{type(exc).__name__}: {exc}", True
+        attempts += 1
+        now = self.clock()
+        if error is None:
+            status = "sent"
+        elif retry and attempts <= notifier.cfg.retries:
+            status = "queued"
+        else:
+            status = "failed"
+        with self.db.transaction() as s:
+            row = s.get(NotificationRow, row_id)
+            row.status, row.attempts, row.last_error = status, attempts, error
+            row.sent_at = now if status == "sent" else None
+            row.next_at = now + notifier.cfg.backoff_s * 2 ** (attempts - 1) if status == "queued" else None
+        if self.metrics and status != "queued":
+            self.metrics.notifications.labels(channel, status).inc()
+        log.log(
+            logging.INFO if status == "sent" else logging.WARNING,
+            "notification",
+            extra={"event": "notification", "channel": channel, "status": status, "attempts": attempts, "error": error},
+        )
+        return status == "sent"
+
+    # -- the workers -----------------------------------------------------------------------------
+    def start(self) -> Outbox:
+        if self._threads:
+            return self
+        self._stop.clear()
+        for name in self.notifiers:
+            t = threading.Thread(target=self._run, args=(name,), name=f"outbox-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def _run(self, channel: str) -> None:
+        wake = self._wakes[channel]
+        while not self._stop.is_set():
+            wake.clear()
+            try:
+                self.drain(channel)
+            except Exception as exc:  # the database away: try again on the next round
+                log.error(
+                    "outbox drain failed",
+                    extra={"event": "outbox_error", "channel": channel, "error": f"{type(exc).__name__}: {exc}"[:300]},
+                )
+                self._stop.wait(1.0)
+            wake.wait(self.interval)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for wake in self._wakes.values():
+            wake.set()
+        for t in self._threads:
+            t.join(timeout)
+        self._threads = []

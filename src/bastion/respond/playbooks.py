@@ -39,7 +39,7 @@ from eth_utils import keccak
 
 from bastion.errors import BastionError
 from bastion.respond.keys import Signer
-from bastion.respond.notifiers import Message, Notifier, NotifyError
+from bastion.respond.notifiers import Message, Notifier, Outbox
 from bastion.respond.relayer import Relayer
 from bastion.respond.safe import SafeTx, propose, safe_nonce
 from bastion.store import ActionRow, Database, FindingRow, IncidentRow, NotificationRow, Repository
@@ -135,13 +135,15 @@ def _word(raw: str, i: int = 0) -> int:
 
 
 class NotifierHub:
-    """Sends messages to notifiers, once per key, recording each notification."""
+    """Queues messages for notifiers in the durable outbox, once per key, channel and severity (an
+    escalation notifies again; a retry never does). Delivery happens off the watch loop."""
 
     def __init__(self, db: Database, notifiers: Mapping[str, Notifier], metrics: Metrics | None = None) -> None:
         self.db = db
         self.notifiers = dict(notifiers)
         self.metrics = metrics
         self.repo = Repository()
+        self.outbox = Outbox(db, self.notifiers, metrics)
 
     def notify(
         self, key: str, msg: Message, channels: list[str] | None = None, *, dry_run: bool = False
@@ -151,46 +153,27 @@ class NotifierHub:
             notifier = self.notifiers[name]
             if msg.severity < notifier.min_severity:
                 continue
-            nkey = f"{key}:{name}"
+            nkey = f"{key}:{msg.severity.label}:{name}"
             with self.db.transaction() as s:
-                row = self.repo.notification(s, nkey)
-                if row is not None and row.status in ("sent", "dry_run"):
-                    continue
-                if row is None:
+                if self.repo.notification(s, nkey) is not None:
+                    continue  # queued, sent, given up or recorded as a dry run already
+                if dry_run:
                     row = NotificationRow(
                         idempotency_key=nkey,
                         incident_id=msg.incident_id,
                         channel=name,
                         kind=notifier.cfg.type,
-                        status="pending",
+                        status="dry_run",
                         attempts=0,
                         created_at=time.time(),
                     )
                     s.add(row)
-            status, error, attempts = "dry_run", None, 0
+                else:
+                    row = self.outbox.enqueue(s, nkey, name, msg)
+            if dry_run and self.metrics:
+                self.metrics.notifications.labels(name, "dry_run").inc()
             if not dry_run:
-                try:
-                    attempts = notifier.send(msg)
-                    status = "sent"
-                except NotifyError as exc:
-                    status, error, attempts = "failed", str(exc), notifier.attempts
-            with self.db.transaction() as s:
-                row = self.repo.notification(s, nkey)
-                row.status, row.last_error = status, error
-                row.attempts = (row.attempts or 0) + attempts
-                row.sent_at = time.time() if status == "sent" else None
-            if self.metrics:
-                self.metrics.notifications.labels(name, status).inc()
-            log.info(
-                "notification",
-                extra={
-                    "event": "notification",
-                    "channel": name,
-                    "status": status,
-                    "attempts": attempts,
-                    "error": error,
-                },
-            )
+                self.outbox.poke(name)
             out.append(row)
         return out
 

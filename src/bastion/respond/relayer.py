@@ -27,11 +27,13 @@ from sqlalchemy.exc import IntegrityError
 
 from bastion.chain.rpc import RpcCallError, RpcClient, RpcError
 from bastion.respond.keys import Signer
-from bastion.store import ActionAttempt, ActionRow, Database, Repository
+from bastion.store import ActionAttempt, ActionRow, Database, IncidentRow, Repository
 from bastion.watch.config import RelayerConfig
 from bastion.watch.metrics import Metrics
 
 log = logging.getLogger("bastion.respond.relayer")
+
+DEV_CHAINS = frozenset({31337, 1337})  # anvil, hardhat/ganache: shallow finality is enough
 
 
 @dataclass
@@ -341,12 +343,16 @@ class Relayer:
                 self._broadcast(action_id, last.raw_tx, last.tx_hash)
 
     def poll(self) -> list[ActionRow]:
-        """Confirm mined actions and replace stuck ones; the actions whose status changed."""
+        """Confirm mined actions, replace stuck ones, re-check mined ones until final; the actions
+        whose status changed."""
         changed = []
         with self.db.session() as s:
             todo = [
                 (a.id, self.repo.attempts(s, a.id)) for a in self.repo.actions(s, ["sent"]) if a.sender == self.address
             ]
+        # read before the receipts: a nonce used by then and no receipt of ours means another
+        # transaction took it (ours was orphaned, or the key was used elsewhere)
+        used = self._used_nonces() if todo else 0
         for action_id, attempts in todo:
             live = [a for a in attempts if a.outcome in ("sent", "signed")]
             mined = None
@@ -360,12 +366,143 @@ class Relayer:
                 continue
             if not live:
                 continue
+            if attempts[-1].nonce < used:
+                row = self._resend(action_id, "its nonce was used by another transaction")
+                if row is not None:
+                    changed.append(row)
+                continue
             last = attempts[-1]
             if self.clock() - last.sent_at >= self.cfg.replace_after_s:
                 row = self._replace(action_id, last, len(attempts))
                 if row is not None:
                     changed.append(row)
+        changed.extend(self._verify_mined())
         return changed
+
+    # -- verification until final ----------------------------------------------------------------
+    @property
+    def final_depth(self) -> int:
+        return self.cfg.final_depth or (2 if self.chain_id in DEV_CHAINS else 12)
+
+    def _used_nonces(self) -> int:
+        return int(self.rpc.call("eth_getTransactionCount", self.address, "latest"), 16)
+
+    def _verify_mined(self) -> list[ActionRow]:
+        """Re-check mined actions until ``final_depth`` deep; one whose block was orphaned is
+        re-sent (or waited for, when the node put it back in its pool)."""
+        with self.db.session() as s:
+            todo = [
+                (a.id, a.tx_hash, a.mined_block)
+                for a in self.repo.actions(s, ["mined", "reverted"])
+                if a.sender == self.address and not a.final and a.tx_hash
+            ]
+        if not todo:
+            return []
+        head = int(self.rpc.call("eth_blockNumber"), 16)
+        changed = []
+        for action_id, tx_hash, mined_block in todo:
+            receipt = self._receipt(tx_hash)
+            if receipt is not None:
+                block = int(receipt["blockNumber"], 16)
+                final = head - block + 1 >= self.final_depth
+                if final or block != mined_block:
+                    with self.db.transaction() as s:
+                        row = s.get(ActionRow, action_id)
+                        row.mined_block, row.final = block, final
+                continue
+            row = self._orphaned(action_id, tx_hash)
+            if row is not None:
+                changed.append(row)
+        return changed
+
+    def _orphaned(self, action_id: int, tx_hash: str) -> ActionRow | None:
+        if self.metrics:
+            self.metrics.actions.labels("any", "orphaned").inc()
+        pooled = self.rpc.call("eth_getTransactionByHash", tx_hash)
+        if isinstance(pooled, dict):  # back in the node's pool: confirm or replace it as any sent one
+            with self.db.transaction() as s:
+                row = s.get(ActionRow, action_id)
+                row.status, row.mined_block, row.mined_at = "sent", None, None
+                for att in self.repo.attempts(s, action_id):
+                    if att.tx_hash == tx_hash:
+                        att.outcome = "sent"
+            log.warning(
+                "mined action orphaned, back in the pool",
+                extra={"event": "action_orphaned", "key": row.idempotency_key, "tx": tx_hash},
+            )
+            return row
+        return self._resend(action_id, "its block was orphaned")
+
+    def _resend(self, action_id: int, reason: str) -> ActionRow | None:
+        """Sign the action again with a fresh nonce, unless its incident was retracted or the call
+        now reverts (what it was to set is already in place, or can no longer be set)."""
+        with self.db.session() as s:
+            row = s.get(ActionRow, action_id)
+            incident = s.get(IncidentRow, row.incident_id) if row.incident_id is not None else None
+            n_attempts = len(self.repo.attempts(s, action_id))
+        payload = dict(row.payload)
+        data, value = bytes.fromhex(payload["data"][2:]), int(payload["value"])
+        why_not = None
+        if incident is not None and incident.status == "retracted":
+            why_not = "its incident was retracted"
+        else:
+            try:
+                self.rpc.call(
+                    "eth_call",
+                    {"from": self.address, "to": row.target, "data": payload["data"], "value": hex(value)},
+                    "latest",
+                )
+            except RpcCallError as exc:
+                why_not = f"the call now reverts ({exc.message[:200]})"
+        if why_not is not None:
+            with self.db.transaction() as s:
+                row = s.get(ActionRow, action_id)
+                row.status, row.final, row.error = "orphaned", True, f"{reason}; not re-sent: {why_not}"
+            log.warning(
+                "action orphaned",
+                extra={"event": "action_orphaned", "key": row.idempotency_key, "reason": reason, "resend": why_not},
+            )
+            return row
+        self.resync_nonce()
+        self.drop_presigned()
+        nonce = self.next_nonce()
+        max_fee, priority = self._fees()
+        gas = int(payload.get("gas") or self.estimate(row.target, data, value))
+        raw, tx_hash = self._sign(
+            to=row.target, data=data, value=value, gas=gas, nonce=nonce, max_fee=max_fee, priority=priority
+        )
+        with self.db.transaction() as s:
+            s.add(
+                ActionAttempt(
+                    action_id=action_id,
+                    attempt=n_attempts + 1,
+                    nonce=nonce,
+                    tx_hash=tx_hash,
+                    raw_tx=raw,
+                    max_fee_per_gas=max_fee,
+                    max_priority_fee_per_gas=priority,
+                    sent_at=self.clock(),
+                    outcome="signed",
+                )
+            )
+            for att in self.repo.attempts(s, action_id):
+                if att.outcome in ("sent", "signed", "mined") and att.tx_hash != tx_hash:
+                    att.outcome = "orphaned"
+            row = s.get(ActionRow, action_id)
+            row.status, row.nonce, row.tx_hash = "sent", nonce, tx_hash
+            row.mined_block, row.mined_at, row.final = None, None, False
+        self._consume_nonce(nonce)
+        log.warning(
+            "re-sending action with a fresh nonce",
+            extra={
+                "event": "action_resend",
+                "key": row.idempotency_key,
+                "reason": reason,
+                "tx": tx_hash,
+                "nonce": nonce,
+            },
+        )
+        return self._broadcast(action_id, raw, tx_hash)
 
     def _mined(self, action_id: int, att: ActionAttempt, receipt: dict[str, Any]) -> ActionRow:
         ok = int(receipt.get("status", "0x1"), 16) == 1

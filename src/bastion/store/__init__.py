@@ -10,6 +10,7 @@ from bastion.store.models import (
     Checkpoint,
     FindingRow,
     IncidentRow,
+    Lease,
     NotificationRow,
     SafeProposal,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "Database",
     "FindingRow",
     "IncidentRow",
+    "Lease",
     "NotificationRow",
     "Repository",
     "SafeProposal",

@@ -113,6 +113,8 @@ class ActionRow(Base):
     sent_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     mined_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     mined_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # a mined action is re-checked until it is ``final_depth`` blocks deep (a reorg may orphan it)
+    final: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class ActionAttempt(Base):
@@ -139,11 +141,23 @@ class NotificationRow(Base):
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), nullable=True)
     channel: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))  # sent, failed, dry_run
+    status: Mapped[str] = mapped_column(String(16))  # queued, sent, failed (gave up), dry_run
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
     sent_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    message: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the outbox's copy
+    next_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # next delivery try (outbox)
+
+
+class Lease(Base):
+    """Who may act on a chain: the active instance renews it; a standby takes it once it expires."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[float] = mapped_column(Float)
+    acquired_at: Mapped[float] = mapped_column(Float)
 
 
 class SafeProposal(Base):

@@ -20,6 +20,7 @@ from bastion.store.models import (
     Checkpoint,
     FindingRow,
     IncidentRow,
+    Lease,
     NotificationRow,
     SafeProposal,
 )
@@ -172,6 +173,39 @@ class Repository:
         if except_hash is not None:
             q = q.where(ActionAttempt.tx_hash != except_hash)
         s.execute(q.values(outcome=outcome))
+
+    # -- the instance lease ----------------------------------------------------------------------
+    @staticmethod
+    def take_lease(s: Session, name: str, holder: str, now: float, ttl: float) -> bool:
+        """Renew the lease ``name`` for ``holder``, or take it over once expired; whether it is
+        held. One conditional UPDATE, so two instances can never both succeed."""
+        q = (
+            update(Lease)
+            .where(Lease.name == name, (Lease.holder == holder) | (Lease.expires_at < now))
+            .values(holder=holder, expires_at=now + ttl)
+        )
+        if s.execute(q).rowcount == 1:
+            return True
+        if s.get(Lease, name) is not None:
+            return False
+        s.add(Lease(name=name, holder=holder, expires_at=now + ttl, acquired_at=now))
+        s.flush()  # a concurrent insert fails here (unique name): the caller rolls back, not held
+        return True
+
+    @staticmethod
+    def lease_holder(s: Session, name: str) -> str | None:
+        row = s.get(Lease, name)
+        return None if row is None else row.holder
+
+    @staticmethod
+    def replace_lease_holder(s: Session, name: str, old: str, holder: str, now: float, ttl: float) -> bool:
+        """Take the lease from ``old`` (known to be dead) at once; False when someone else moved first."""
+        q = update(Lease).where(Lease.name == name, Lease.holder == old)
+        return s.execute(q.values(holder=holder, expires_at=now + ttl, acquired_at=now)).rowcount == 1
+
+    @staticmethod
+    def release_lease(s: Session, name: str, holder: str) -> None:
+        s.execute(update(Lease).where(Lease.name == name, Lease.holder == holder).values(expires_at=0.0))
 
     # -- notifications and Safe proposals --------------------------------------------------------
     @staticmethod

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from bastion.chain.redact import redact
 from bastion.watch.config import ConfigError, load_config
 
 app = typer.Typer(help="The watchtower: ingest, detect, correlate, respond.", no_args_is_help=True)
@@ -65,12 +66,12 @@ def watch(
         return
     from bastion.chain.rpc import RpcError
     from bastion.respond.keys import KeyRefError
-    from bastion.tower.service import serve
+    from bastion.tower.service import StoreUnavailable, serve
 
     try:
         serve(cfg)
-    except (KeyRefError, RpcError, ConfigError) as exc:
-        typer.echo(f"watch error: {exc}", err=True)
+    except (KeyRefError, RpcError, ConfigError, StoreUnavailable) as exc:
+        typer.echo(f"watch error: {redact(str(exc))}", err=True)
         raise typer.Exit(1) from None
 
 

@@ -16,13 +16,18 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bastion.chain.redact import looks_secret, redact
 from bastion.errors import BastionError
 from bastion.watch.detectors import REGISTRY, DetectorConfig
 from bastion.watch.findings import Severity
 
 
 class ConfigError(BastionError, ValueError):
-    """A configuration problem, as one line: ``config error: <key>: <what> (got <value>)``."""
+    """A configuration problem, as one line: ``config error: <key>: <what> (got <value>)``. Anything
+    in it that looks like a key is redacted."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(str(message)))
 
 
 class _Model(BaseModel):
@@ -106,6 +111,10 @@ class KeyConfig(_Model):
 
     @model_validator(mode="after")
     def _one_source(self) -> KeyConfig:
+        if looks_secret(self.env) or looks_secret(self.password_env):
+            raise ValueError(
+                "looks like a key itself: put the key in an environment variable and give that variable's name"
+            )
         if (self.env is None) == (self.keystore is None):
             raise ValueError("set exactly one of env or keystore")
         if self.keystore is not None and self.password_env is None:
@@ -120,6 +129,8 @@ class RelayerConfig(_Model):
     priority_fee: int = Field(default=2 * 10**9, ge=0)
     max_attempts: int = Field(default=8, gt=0)
     confirm_timeout_s: float = Field(default=120.0, gt=0)
+    # a mined action is re-checked until this deep; default 2 on dev chains, 12 elsewhere
+    final_depth: int | None = Field(default=None, ge=1, le=1_000)
 
 
 # -- actions and playbooks -----------------------------------------------------------------------
@@ -394,11 +405,22 @@ class ServiceConfig(_Model):
     max_reorg_depth: int = Field(default=64, gt=0)
     incident_window_blocks: int = Field(default=100, gt=0)
     traces: bool = True
+    trace_timeout_s: float = Field(default=10.0, gt=0)  # a block's traces; past it, receipts and logs only
+    trace_max_txs: int | None = Field(default=None, gt=0)  # blocks with more transactions are not traced
     pending: bool = True
     metrics_port: int | None = Field(default=None, gt=0, lt=65536)
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     dry_run: bool = False  # every playbook records its actions and sends nothing
+    # instances sharing a database: the one holding this lease acts, the others stand by
+    lease_s: float = Field(default=10.0, gt=0, le=3_600)
+    # head watchdog: a head unchanged this long is stale (default 60 s; never on dev chains, which
+    # mine on demand), an endpoint this many blocks behind the best is failed over
+    head_stale_s: float | None = Field(default=None, gt=0)
+    max_lag_blocks: int = Field(default=3, ge=0)
+    watchdog_interval_s: float = Field(default=1.0, ge=0)
+    # /healthz fails when no tick has succeeded for this long (default max(30 s, 20 poll intervals))
+    stuck_after_s: float | None = Field(default=None, gt=0)
 
     @field_validator("start_block")
     @classmethod
@@ -476,6 +498,7 @@ def _shown(value: Any) -> str:
         text = json.dumps(value, default=str)
     except (TypeError, ValueError):
         text = repr(value)
+    text = redact(text)  # before cutting: a cut key no longer looks like one
     return text if len(text) <= 60 else text[:57] + "..."
 
 

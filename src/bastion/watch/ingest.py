@@ -246,12 +246,18 @@ class BlockFetcher:
         *,
         traces: bool = True,
         metrics: Metrics | None = None,
+        trace_rpc: RpcClient | None = None,
+        trace_max_txs: int | None = None,
     ) -> None:
         self.rpc = rpc
         self.chain_id = chain_id
         self.registry = registry
         self.traces = traces
         self.metrics = metrics
+        # traces come apart from the block, through a client of their own (its own timeout, one
+        # round): a block too big to trace in time is still processed, from receipts and logs
+        self.trace_rpc = trace_rpc or rpc
+        self.trace_max_txs = trace_max_txs
         self._block_receipts = True
 
     def head(self) -> int:
@@ -275,8 +281,6 @@ class BlockFetcher:
         calls: list[tuple[str, list[Any]]] = [("eth_getBlockByNumber", [tag, True])]
         if self._block_receipts:
             calls.append(("eth_getBlockReceipts", [tag]))
-        if self.traces:
-            calls.append(("debug_traceBlockByNumber", [tag, {"tracer": "callTracer"}]))
         answers = self.rpc.batch(calls)
         raw = answers[0]
         if isinstance(raw, Exception):
@@ -301,15 +305,26 @@ class BlockFetcher:
             receipts = self._tx_receipts(raw)
         if not isinstance(receipts, list):
             raise MalformedData(f"receipts of block {number} are not a list")
-        traces: Any = None
-        if self.traces:
-            traces = answers[k]
-            if isinstance(traces, Exception):
-                log.info("block not traced", extra={"event": "no_traces", "block": number, "error": str(traces)})
-                if self.metrics:
-                    self.metrics.skipped.labels("traces").inc()
-                traces = None
+        traces = self._traces(number, raw) if self.traces else None
         return normalize_block(self.chain_id, raw, receipts, traces, self.registry)
+
+    def _traces(self, number: int, raw: dict[str, Any]) -> Any:
+        """The block's call traces, or None (logged and counted) when they cannot be had in budget."""
+        n_txs = len(raw.get("transactions") or ())
+        if n_txs == 0:
+            return []
+        if self.trace_max_txs is not None and n_txs > self.trace_max_txs:
+            error: str = f"{n_txs} transactions, over trace_max_txs {self.trace_max_txs}"
+        else:
+            try:
+                return self.trace_rpc.call("debug_traceBlockByNumber", hex(number), {"tracer": "callTracer"})
+            except RpcError as exc:
+                error = f"{type(exc).__name__}: {exc}"[:300]
+        log.warning("block processed without traces", extra={"event": "no_traces", "block": number, "error": error})
+        if self.metrics:
+            self.metrics.skipped.labels("traces").inc()
+            self.metrics.traces_missing.inc()
+        return None
 
     def _tx_receipts(self, raw: dict[str, Any]) -> list[Any]:
         try:
@@ -339,6 +354,7 @@ class HeadWatcher:
         self.timeout = timeout
         self.connected = False
         self.heads = 0
+        self.latest: int | None = None  # the last head number announced
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bastion-heads", daemon=True)
 
@@ -367,10 +383,12 @@ class HeadWatcher:
                             msg = ws.recv(timeout=0.5)
                         except TimeoutError:
                             continue
-                        with contextlib.suppress(ValueError, AttributeError):
-                            if json.loads(msg).get("method") == "eth_subscription":
+                        with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
+                            note = json.loads(msg)
+                            if note.get("method") == "eth_subscription":
                                 self.heads += 1
                                 self.wake.set()
+                                self.latest = int(note["params"]["result"]["number"], 16)
             except Exception as exc:  # any socket trouble: fall back to polling and retry later
                 if self.connected:
                     log.warning(
@@ -381,6 +399,79 @@ class HeadWatcher:
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10.0)
         self.connected = False
+
+
+class HeadWatchdog:
+    """Head age and lag of every endpoint (and of the WebSocket feed). An endpoint whose head lags
+    the best one by more than ``max_lag_blocks``, or has not moved for ``stale_after_s`` while
+    another has, is failed over like a dead one. ``stale`` tells when even the best head has not
+    moved for ``stale_after_s`` (None: never, for dev chains that mine only on demand)."""
+
+    def __init__(
+        self,
+        rpc: RpcClient,
+        *,
+        stale_after_s: float | None,
+        max_lag_blocks: int,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rpc = rpc
+        self.stale_after_s = stale_after_s
+        self.max_lag_blocks = max_lag_blocks
+        self.metrics = metrics
+        self.clock = clock
+        self.heads: dict[str, tuple[int, float]] = {}  # endpoint -> (head, when it last moved)
+        self.best = 0
+        self.best_moved_at = clock()
+
+    def observe(self, source: str, head: int | None) -> None:
+        now = self.clock()
+        if head is None:
+            return
+        last = self.heads.get(source)
+        if last is None or head != last[0]:
+            self.heads[source] = (head, now)
+        if head > self.best:
+            self.best, self.best_moved_at = head, now
+
+    def check(self, ws_head: int | None = None) -> list[str]:
+        """Probe every endpoint; fail over the stuck or lagging ones. Their names."""
+        for name, head in self.rpc.probe_heads().items():
+            self.observe(name, head)
+        if ws_head is not None:
+            self.observe("websocket", ws_head)
+        now = self.clock()
+        bad = []
+        for name, (head, moved_at) in self.heads.items():
+            lag = self.best - head
+            age = now - moved_at
+            if self.metrics:
+                self.metrics.head_age.labels(name).set(age)
+                self.metrics.head_lag.labels(name).set(lag)
+            stuck = self.stale_after_s is not None and age > self.stale_after_s and self.best_moved_at > moved_at
+            if name != "websocket" and (lag > self.max_lag_blocks or stuck):
+                bad.append(name)
+                reason = f"head {head} lags the best {self.best} by {lag} blocks, unchanged for {age:.0f} s"
+                self.rpc.demote(name, reason, cooldown=max(5.0, self.stale_after_s or 0.0))
+                if self.metrics:
+                    self.metrics.endpoint_demoted.labels(name).inc()
+                log.warning(
+                    "endpoint head stuck or lagging: failed over",
+                    extra={"event": "head_lag", "endpoint": name, "reason": reason},
+                )
+        if self.metrics:
+            self.metrics.head_age.labels("best").set(now - self.best_moved_at)
+        return bad
+
+    @property
+    def age(self) -> float:
+        """Seconds since the best head last moved."""
+        return self.clock() - self.best_moved_at
+
+    @property
+    def stale(self) -> bool:
+        return self.stale_after_s is not None and self.age > self.stale_after_s
 
 
 class PendingWatcher:
@@ -495,6 +586,10 @@ class Follower:
         self.repo = Repository()
         self.clock = clock
         self.head = 0
+        self._warm = False
+
+    def reset(self) -> None:
+        """Forget what is held in memory; the next ``sync`` starts again from the database."""
         self._warm = False
 
     def checkpoint(self) -> tuple[int, str] | None:
