@@ -16,7 +16,7 @@ GAS_SUITES := --match-path 'test/gas/*'
 export BASTION_ROOT := $(CURDIR)
 export FOUNDRY_SOLC := $(CURDIR)/tools/solc
 
-.PHONY: help setup build test demo wheel lock bench-first-run bench-gas gas-snapshot rehearse test-deep clean
+.PHONY: help setup build test test-postgres demo wheel lock bench-first-run bench-gas gas-snapshot rehearse test-deep clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,8 +66,12 @@ test: build $(STAMPS)/dev ## Forge tests, gas regression check, pytest and ruff;
 	$(FORGE) test
 	$(FORGE) snapshot --isolate --check --tolerance 2 $(GAS_SUITES)
 	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory test-postgres
 	$(PY) -m ruff check src tests bench
 	$(PY) -m mypy
+
+test-postgres: build $(STAMPS)/dev ## The watchtower and store tests again on a real PostgreSQL server the tests start (pgserver)
+	BASTION_TEST_DATABASE=postgres $(PY) -m pytest -q tests/watch
 
 demo: build ## Run Bastion's main job on an embedded local chain, then exit
 	$(VENV)/bin/bastion demo
