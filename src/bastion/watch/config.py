@@ -60,7 +60,9 @@ class ContractConfig(_Model):
     address: str
     abi: str | list[dict[str, Any]] | None = None
     protected: bool = True
-    kind: Literal["contract", "timelock", "safe"] = "contract"
+    kind: Literal["contract", "timelock", "safe", "feed", "pool"] = "contract"
+    reference: str | None = None  # a feed's reference: another feed or a V2-style pair (name or address)
+    reference_base: Literal["token0", "token1"] = "token0"
 
     @field_validator("address")
     @classmethod

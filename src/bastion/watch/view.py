@@ -94,6 +94,10 @@ class ChainView(Protocol):
 
     def code(self, address: str, block: int | None = None) -> bytes: ...
 
+    def storage(self, address: str, slot: int, block: int | None = None) -> int:
+        """One storage word (e.g. an ERC-1967 slot or an owner variable), as an int."""
+        ...
+
     def call_many(self, calls: Sequence[tuple[str, bytes, int | None]]) -> list[bytes | None]:
         """Several read-only calls ``(to, data, block)`` at once (one round trip); None for a revert."""
         ...
@@ -179,6 +183,13 @@ class RpcView:
         raw = self._cached(("code", address, tag), lambda: self._rpc.call("eth_getCode", address, tag))
         return bytes.fromhex(raw[2:])
 
+    def storage(self, address: str, slot: int, block: int | None = None) -> int:
+        tag = self._tag(block)
+        raw = self._cached(
+            ("slot", address, slot, tag), lambda: self._rpc.call("eth_getStorageAt", address, hex(slot), tag)
+        )
+        return int(raw, 16)
+
 
 class StaticView:
     """A ``ChainView`` over fixed balances and fixed call answers, for benchmarks and unit tests (no
@@ -216,3 +227,6 @@ class StaticView:
 
     def code(self, address: str, block: int | None = None) -> bytes:
         return b""
+
+    def storage(self, address: str, slot: int, block: int | None = None) -> int:
+        return 0

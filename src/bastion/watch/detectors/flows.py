@@ -99,3 +99,14 @@ def block_flow_features(
         return {t: (r[0], r[1], r[2], r[3]) for t, r in acc.items()}
 
     return view.history.derive(block, key, compute)
+
+
+def amount_text(view: ChainView, token: str, amount: int) -> str:
+    """``amount`` base units of ``token`` as people read it: ``300,000 USDC`` (decimals from the config's
+    assets; raw units and the address for a token the config does not list)."""
+    asset = view.protocol.asset(token)
+    if asset is None:
+        return f"{amount} units of {token}"
+    whole = amount / 10**asset.decimals
+    text = f"{whole:,.0f}" if whole == int(whole) or whole >= 1_000 else f"{whole:,.6g}"
+    return f"{text} {asset.symbol}"

@@ -1,4 +1,5 @@
-"""Oracle detectors for the reference clearinghouse (markets from the deployment manifest).
+"""Oracle detectors: the reference clearinghouse's markets (from the deployment manifest) and any
+protocol's feeds declared in the config (``kind = "feed"`` with a ``reference``, see ``feeds.py``).
 
 - ``oracle_deviation``: when a market's feed reports (``AnswerUpdated``), or every ``recheck_blocks``,
   compare the primary feed with the secondary feed and with the AMM pool's TWAP
@@ -17,6 +18,7 @@ from pydantic import Field
 
 from bastion.watch.detectors.abi import ANSWER_UPDATED, bps, call_data, sel, word
 from bastion.watch.detectors.base import Detector, DetectorConfig, register
+from bastion.watch.detectors.feeds import feeds_of, read, updated_feeds
 from bastion.watch.events import Block, Log
 from bastion.watch.findings import Finding, Severity
 from bastion.watch.protocol import MarketInfo
@@ -99,6 +101,10 @@ class OracleDeviation(Detector):
         max_twap_deviation_bps: int = Field(default=500, gt=0, le=10_000)
         twap_blocks: int = Field(default=30, gt=0)
         recheck_blocks: int = Field(default=0, ge=0, description="also check every N blocks; 0: on updates only")
+        feeds: list[str] = Field(default_factory=list, description="config feeds (names); empty: every feed")
+        critical_bps: int = Field(default=2_000, gt=0, le=100_000, description="a config feed's critical level")
+
+    recommendation = "Restrict the markets the feed prices (reduce-only) and check the feeder key"
 
     def run(self, event: Block, view: ChainView) -> list[Finding]:
         cfg = self.config
@@ -106,7 +112,7 @@ class OracleDeviation(Detector):
         feeds = {f for m in markets for f in (m.feed_primary, m.feed_secondary) if f}
         updates = _updates(event, feeds)
         recheck = cfg.recheck_blocks and event.number % cfg.recheck_blocks == 0
-        out: list[Finding] = []
+        out: list[Finding] = self._config_feeds(event, view, recheck)
         dec = feed_decimals(view)
         for m in markets:
             touched = [updates[f] for f in (m.feed_primary, m.feed_secondary) if f in updates]
@@ -166,6 +172,50 @@ class OracleDeviation(Detector):
                     discriminator=f"{m.symbol}:twap",
                     severity=Severity.CRITICAL if agreed else self.level,
                     details={**base, "twap": twap[0], "spot": twap[1], "deviation_bps": dev, "reference": "twap"},
+                )
+            )
+        return out
+
+    def _config_feeds(self, event: Block, view: ChainView, recheck: bool) -> list[Finding]:
+        """Feeds declared in the config, each against its own reference (a feed or a V2-style pair)."""
+        cfg = self.config
+        feeds = feeds_of(view, cfg.feeds)
+        if not feeds:
+            return []
+        updates = updated_feeds(event, feeds)
+        out = []
+        for address, feed in feeds.items():
+            tx_hash = updates.get(address)
+            if tx_hash is None and not recheck:
+                continue
+            r = read(view, feed, event, cfg.twap_blocks)
+            if r is None:
+                continue
+            dev = abs(r.deviation_bps)
+            limit = cfg.max_twap_deviation_bps if r.kind == "v2_pool" else cfg.max_feed_deviation_bps
+            if dev <= limit:
+                continue
+            tx = event.tx(tx_hash) if tx_hash else None
+            ref = view.protocol.label(view.protocol.resolve(feed.reference or ""))
+            out.append(
+                self.finding(
+                    event,
+                    f"{view.protocol.label(address)} {r.price / WAD:,.4f} is {dev / 100:.2f}% away from "
+                    f"{ref} {r.reference / WAD:,.4f}" + (" (TWAP)" if r.kind == "v2_pool" else ""),
+                    tx_hash=tx_hash,
+                    subject=address,
+                    actor=tx.sender if tx else None,
+                    discriminator="reference",
+                    severity=Severity.CRITICAL if dev >= cfg.critical_bps else self.level,
+                    details={
+                        "feed": address,
+                        "contract": address,
+                        "price": r.price,
+                        "reference": feed.reference,
+                        "reference_kind": r.kind,
+                        "reference_price": r.reference,
+                        "deviation_bps": r.deviation_bps,
+                    },
                 )
             )
         return out

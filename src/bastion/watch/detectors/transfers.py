@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from bastion.watch.detectors.base import Detector, DetectorConfig, register
-from bastion.watch.detectors.flows import resolve_amounts, tx_movements, watched_tokens
+from bastion.watch.detectors.flows import amount_text, resolve_amounts, tx_movements, watched_tokens
 from bastion.watch.events import Block
 from bastion.watch.findings import Finding, Severity
 from bastion.watch.view import ChainView
@@ -47,11 +47,12 @@ class LargeTransfer(Detector):
                     before = view.erc20_balance(token, holder, event.number - 1)
                     hit = before > 0 and amount * 10_000 >= cfg.min_fraction_bps * before
                 if hit:
-                    label = view.protocol.label(token)
+                    share = f" ({amount * 100 / before:.1f}% of its balance)" if before else ""
                     out.append(
                         self.finding(
                             event,
-                            f"{amount} {label} left {view.protocol.label(holder)} in one transaction",
+                            f"{amount_text(view, token, amount)} left {view.protocol.label(holder)} in one "
+                            f"transaction{share}",
                             tx_hash=tx.hash,
                             subject=holder,
                             actor=tx.sender,
