@@ -49,7 +49,7 @@ def test_outflow_rate_fires_once_when_the_window_crosses(world, tmp_path):
     svc.close()
 
 
-def test_outflow_rate_nets_deposits_and_uses_seconds_windows(world, tmp_path):
+def test_outflow_rate_counts_gross_outflow_and_uses_seconds_windows(world, tmp_path):
     svc = service(
         world,
         tmp_path,
@@ -58,15 +58,32 @@ def test_outflow_rate_nets_deposits_and_uses_seconds_windows(world, tmp_path):
     world.node.increase_time(7_200)  # the initial funding (an inflow) leaves the window
     world.node.mine(1)
     svc.run_once()
-    world.drain(40_000 * USD)
-    world.user.transact(world.token.functions.transfer(world.vault.address, 40_000 * USD))  # deposit back
-    world.drain(40_000 * USD)
-    svc.run_once()
-    assert live(svc) == []  # net 4% of TVL
+    world.drain(20_000 * USD)
+    world.user.transact(world.token.functions.transfer(world.vault.address, 20_000 * USD))  # a deposit...
     world.drain(20_000 * USD)
     svc.run_once()
+    assert live(svc) == []  # 4% of TVL out
+    world.drain(20_000 * USD)  # ...does not hide the third withdrawal: 60,000 out, 6%
+    svc.run_once()
     (f,) = live(svc)
-    assert f.details["net_outflow"] == 60_000 * USD
+    assert f.details["gross_outflow"] == 60_000 * USD and f.details["net_outflow"] == 40_000 * USD
+    assert f.details["tvl"] == 1_000_000 * USD and "60,000 USD left the protocol" in f.title
+    svc.close()
+
+
+def test_flow_anomaly_floor_after_a_quiet_history(world, tmp_path):
+    # No outflow for 20 blocks: the MAD is zero. A first small withdrawal is not an outlier, a large one
+    # is, with a score on the scale of its share of the balance (not ~1e18 as with a one-unit floor).
+    svc = service(world, tmp_path, {"flow_anomaly": {"window_blocks": 50, "min_history": 15, "z_threshold": 8}})
+    world.node.mine(20)
+    world.user.transact(world.vault.functions.withdraw(world.token.address, world.user.address, 500 * USD))
+    svc.run_once()
+    assert live(svc) == []
+    world.drain(40_000 * USD)
+    svc.run_once()
+    (f,) = live(svc)
+    assert 8 < f.details["z"] < 100  # 40,000 against a floor of 0.1% of ~1M
+    assert "40,000 USD" in f.title
     svc.close()
 
 
@@ -95,12 +112,43 @@ def test_attacker_preparation_with_and_without_traces(world, tmp_path):
     svc = service(
         world,
         sub,
-        {"attacker_prep": {"window_blocks": 2}},
+        {"attacker_prep": {"window_blocks": 2, "max_age_blocks": 3}},
         service={"database": str(sub / "w.db"), "start_block": 0},
     )
     svc.run_once()
     assert live(svc) == []
     svc.close()
+
+
+def test_attacker_preparation_suspects_outsiders_only(world, tmp_path):
+    # The protocol's deployer makes a helper: not a suspect. An attack contract deployed 60 blocks before
+    # it strikes, beyond the 10-block window, still is: from the history when it holds the deployment
+    # (deployer known), from a code read at the block max_age_blocks back when it does not.
+    helper = world.deployer.deploy("WatchAttacker")
+    attack = world.attacker.deploy("WatchAttacker")
+    world.node.mine(60)
+    world.deployer.transact(helper.functions.drain(world.vault.address, world.token.address, 5 * USD))
+    world.attacker.transact(attack.functions.drain(world.vault.address, world.token.address, 5 * USD))
+    for history, config in (
+        (80, {}),  # the history holds the vault's deployment: its deployer is the protocol's
+        (32, {"trusted_deployers": [world.deployer.address]}),  # it does not: the config says so
+    ):
+        sub = tmp_path / str(history)
+        sub.mkdir()
+        svc = service(
+            world,
+            sub,
+            {"attacker_prep": {"window_blocks": 10, "max_age_blocks": 120, **config}},
+            service={"database": str(sub / "w.db"), "start_block": 0, "history_blocks": history},
+        )
+        svc.run_once()
+        (f,) = live(svc)
+        assert f.actor == attack.address.lower()
+        if history == 80:
+            assert f.details["deployer"] == world.attacker.address.lower() and f.details["age_blocks"] == 62
+        else:
+            assert f.details["deployer"] is None and "within 120 blocks" in f.title
+        svc.close()
 
 
 def test_flow_anomaly_robust_z(world, tmp_path):
