@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bastion.watch.detectors import REGISTRY, DetectorConfig
 from bastion.watch.findings import Severity
+from bastion.watch.plugins import PluginError, load_entry_points, load_modules
 
 
 class ConfigError(ValueError):
@@ -384,6 +385,23 @@ class NotifierConfig(_Model):
         return self
 
 
+# -- plug-ins -------------------------------------------------------------------------------------
+class PluginsConfig(_Model):
+    """Modules to import before the detectors are checked (they register theirs), and where to find them."""
+
+    modules: list[str] = Field(default_factory=list)
+    paths: list[Path] = Field(default_factory=list, description="folders put on sys.path, relative to the file")
+    entry_points: bool = True  # load installed packages' bastion.detectors/actions/notifiers entry points
+
+    @field_validator("modules")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not all(part.isidentifier() for part in str(name).split(".")):
+                raise ValueError(f"not a module name: {name!r}")
+        return value
+
+
 # -- service and the whole file ------------------------------------------------------------------
 class ServiceConfig(_Model):
     network: str | None = None  # which [networks.<name>]; default: the only one
@@ -418,6 +436,7 @@ class WatchConfig(_Model):
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     playbooks: list[PlaybookConfig] = Field(default_factory=list)
     notifiers: dict[str, NotifierConfig] = Field(default_factory=dict)
+    plugins: PluginsConfig = Field(default_factory=PluginsConfig)
     # filled by load_config: validated detector configs and typed actions
     detector_configs: dict[str, DetectorConfig] = Field(default_factory=dict, exclude=True)
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -540,6 +559,12 @@ def validate_config(data: dict[str, Any], base_dir: Path = Path(".")) -> WatchCo
         )
     if cfg.service.network is None and len(cfg.networks) > 1:
         raise ConfigError("config error: service.network: several networks defined: name the one to watch")
+    try:
+        if cfg.plugins.entry_points:
+            load_entry_points()
+        load_modules(cfg.plugins.modules, [p if p.is_absolute() else base_dir / p for p in cfg.plugins.paths])
+    except PluginError as exc:
+        raise ConfigError(f"config error: {exc}") from None
     detector_configs: dict[str, DetectorConfig] = {}
     for detector_id, raw in cfg.detectors.items():
         if detector_id not in REGISTRY:

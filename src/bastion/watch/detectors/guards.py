@@ -64,6 +64,8 @@ class GuardEvents(Detector):
     id = "guard_event"
     severity = Severity.MEDIUM
     description = "An on-chain guard acted: limiter trip, pause, reduce-only, settlement, bad debt"
+    confidence = "high"
+    recommendation = "Read the guard's event: the guard already acted; decide whether to extend or lift it"
 
     class Config(DetectorConfig):
         severities: dict[str, Severity] = Field(default_factory=dict, description="event name -> severity")

@@ -91,8 +91,9 @@ class OracleDeviation(Detector):
     id = "oracle_deviation"
     severity = Severity.HIGH
     description = (
-        "A market's primary feed deviates from its secondary feed or from the AMM pool's TWAP beyond a "
-        "threshold (critical when both feeds agree on a price the pool does not show)"
+        "A feed deviates from its reference beyond a threshold: a config feed (kind feed) from its reference "
+        "feed or V2-pair TWAP (critical past critical_bps); a market's primary feed from its secondary or "
+        "the pool TWAP (critical when both feeds agree on a price the pool does not show)"
     )
 
     class Config(DetectorConfig):
@@ -226,6 +227,8 @@ class StaleFeed(Detector):
     id = "stale_feed"
     severity = Severity.HIGH
     description = "A market's feed has not reported within its heartbeat (reported when it becomes stale)"
+    confidence = "high"
+    recommendation = "Force the market reduce-only until the feed reports again"
 
     class Config(DetectorConfig):
         markets: list[str] = Field(default_factory=list)

@@ -20,6 +20,9 @@ class LargeTransfer(Detector):
         "at the previous block, out of a protected holder"
     )
 
+    confidence = "medium"
+    recommendation = "Check the recipient; pause withdrawals if the holder did not expect it"
+
     class Config(DetectorConfig):
         min_amount: dict[str, int] = Field(default_factory=dict, description="asset -> base units")
         min_fraction_bps: int | None = Field(default=2_000, gt=0, le=10_000)
