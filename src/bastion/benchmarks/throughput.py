@@ -226,6 +226,7 @@ def _detectors() -> list:
         "proxy_upgrade": {},
         "contract_paused": {},
         "oracle_drift": {},
+        "unit_price": {"vaults": {"vault": {"vault": VAULT}}},
         "flow_anomaly": {"window_blocks": 200, "min_history": 20},
         "oracle_deviation": {"recheck_blocks": 10},
         "stale_feed": {},
