@@ -235,9 +235,11 @@ def max_window(detectors: Sequence[Detector]) -> int:
 
 
 def check_targets(cfg: WatchConfig, protocol: Protocol) -> None:
-    """Every contract an action names must resolve in the loaded protocol: one-line ``ConfigError``."""
-    from bastion.watch.config import ConfigError
+    """Every contract an action names, and every token a detector names, must resolve in the loaded
+    protocol: one-line ``ConfigError``."""
+    from bastion.watch.config import ConfigError, check_references
 
+    check_references(cfg, protocol.resolve)
     for i, pb in enumerate(cfg.playbooks):
         for j, action in enumerate(cfg.actions(pb)):
             for attr in ("target", "safe", "to", "timelock", "asset"):

@@ -12,6 +12,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,6 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bastion.watch.detectors import REGISTRY, DetectorConfig
 from bastion.watch.findings import Severity
 from bastion.watch.plugins import PluginError, load_entry_points, load_modules
+
+MAX_WINDOW_BLOCKS = 100_000
+"""The most blocks a detector window or the history may hold (each is kept in memory)."""
 
 
 class ConfigError(ValueError):
@@ -38,8 +42,8 @@ class NetworkConfig(_Model):
     rpc_urls: list[str] = Field(min_length=1)
     ws_url: str | None = None
     chain_id: int | None = Field(default=None, gt=0)
-    timeout: float = Field(default=5.0, gt=0)
-    max_rounds: int = Field(default=3, gt=0)
+    timeout: float = Field(default=5.0, gt=0, le=600)
+    max_rounds: int = Field(default=3, gt=0, le=100)
 
     @field_validator("rpc_urls")
     @classmethod
@@ -370,6 +374,17 @@ class NotifierConfig(_Model):
 
     _severity = field_validator("min_severity", mode="before")(lambda cls, v: _severity(v))
 
+    @field_validator("url", "api_base")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            hint = " (is its environment variable set?)" if "${" in value else ""
+            raise ValueError(f"not an http(s) URL{hint} (got {_shown(value)})")
+        return value
+
     @model_validator(mode="after")
     def _needs(self) -> NotifierConfig:
         need = {
@@ -406,12 +421,12 @@ class PluginsConfig(_Model):
 class ServiceConfig(_Model):
     network: str | None = None  # which [networks.<name>]; default: the only one
     database: str = "watch.db"
-    poll_interval: float = Field(default=1.0, gt=0)
+    poll_interval: float = Field(default=1.0, gt=0, le=3_600)
     start_block: int | Literal["latest"] = "latest"
     confirmations: int = Field(default=0, ge=0)
-    history_blocks: int = Field(default=256, gt=0)
-    max_reorg_depth: int = Field(default=64, gt=0)
-    incident_window_blocks: int = Field(default=100, gt=0)
+    history_blocks: int = Field(default=256, gt=0, le=MAX_WINDOW_BLOCKS)  # held in memory
+    max_reorg_depth: int = Field(default=64, gt=0, le=10_000)
+    incident_window_blocks: int = Field(default=100, gt=0, le=1_000_000)
     traces: bool = True
     pending: bool = True
     metrics_port: int | None = Field(default=None, gt=0, lt=65536)
@@ -603,7 +618,70 @@ def validate_config(data: dict[str, Any], base_dir: Path = Path(".")) -> WatchCo
                         f"config error: {_where((*where, attr))}: {ref!r} is neither an address "
                         f"nor a contract of [protocol]"
                     )
-    return cfg.model_copy(update={"detector_configs": detector_configs, "base_dir": base_dir})
+    cfg = cfg.model_copy(update={"detector_configs": detector_configs, "base_dir": base_dir})
+    check_references(cfg)
+    return cfg
+
+
+AMOUNT_KEYS = ("min_amount", "min_scale")
+
+
+def check_references(cfg: WatchConfig, resolve: Any = None) -> None:
+    """Every token a detector's thresholds name (``min_amount``, ``min_scale``, ``assets``) must be an
+    asset, a contract or an address: an unknown one would make the detector fail on every block.
+    ``resolve`` (a loaded protocol's) is used when a manifest supplies the names; one-line ``ConfigError``."""
+    names = set(cfg.protocol.contracts) | set(cfg.protocol.assets)
+    for detector_id, dc in cfg.detector_configs.items():
+        refs = [(key, ref) for key in AMOUNT_KEYS for ref in getattr(dc, key, None) or {}]
+        refs += [("assets", ref) for ref in getattr(dc, "assets", None) or []]
+        for key, ref in refs:
+            if ref in names or _is_address(ref):
+                continue
+            if resolve is not None:
+                try:
+                    resolve(ref)
+                    continue
+                except ValueError:
+                    pass
+            elif cfg.protocol.manifest is not None:
+                continue  # the manifest may name it: checked again once it is loaded
+            known = ", ".join(sorted(cfg.protocol.assets)) or "none"
+            raise ConfigError(
+                f"config error: detectors.{detector_id}.{key}: unknown token {ref!r}: name an asset of "
+                f"[protocol.assets] (defined: {known}), a contract or an address"
+            )
+
+
+def check_environment(cfg: WatchConfig) -> None:
+    """What the file points at outside itself: the keys' environment variables and keystores, and the
+    contracts' ABI artifacts. Run by ``bastion watch`` (and ``--check``) before anything starts; one-line
+    ``ConfigError`` (a key's value is never shown)."""
+    for name, k in cfg.keys.items():
+        if k.env is not None and not os.environ.get(k.env, "").strip():
+            raise ConfigError(
+                f"config error: keys.{name}.env: environment variable {k.env} is not set "
+                "(export it with the hex private key before starting)"
+            )
+        if k.keystore is not None:
+            path = cfg.path(k.keystore)
+            if not path.is_file():
+                raise ConfigError(f"config error: keys.{name}.keystore: no file {path}")
+            if k.password_env is not None and k.password_env not in os.environ:
+                raise ConfigError(
+                    f"config error: keys.{name}.password_env: environment variable {k.password_env} is not set"
+                )
+    from bastion.chain.artifacts import ArtifactError, load_artifact
+
+    for name, c in cfg.protocol.contracts.items():
+        if isinstance(c.abi, str):
+            try:
+                load_artifact(c.abi)
+            except ArtifactError as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise ConfigError(
+                    f"config error: protocol.contracts.{name}.abi: no ABI artifact {c.abi!r} ({first[:160]}): "
+                    "build it (forge build), fix the name, or give the ABI inline"
+                ) from None
 
 
 def _is_address(value: str) -> bool:

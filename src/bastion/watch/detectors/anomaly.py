@@ -24,7 +24,7 @@ from __future__ import annotations
 import statistics
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt, model_validator
 
 from bastion.watch.detectors.base import Detector, DetectorConfig, register
 from bastion.watch.detectors.flows import amount_text, block_flow_features, block_net_outflows, resolve_amounts
@@ -42,11 +42,11 @@ class FlowAnomaly(Detector):
     recommendation = "Look at who withdrew; on its own this is a lead, not an attack"
 
     class Config(DetectorConfig):
-        window_blocks: int = Field(default=200, gt=1)
-        min_history: int = Field(default=20, gt=0)
+        window_blocks: int = Field(default=200, gt=1, le=100_000)
+        min_history: int = Field(default=20, gt=0, le=100_000)
         z_threshold: float = Field(default=8.0, gt=0)
-        min_amount: dict[str, int] = Field(default_factory=dict, description="ignore outflows below this")
-        min_scale: dict[str, int] = Field(default_factory=dict, description="floor of the scale per asset")
+        min_amount: dict[str, PositiveInt] = Field(default_factory=dict, description="ignore outflows below this")
+        min_scale: dict[str, PositiveInt] = Field(default_factory=dict, description="floor of the scale per asset")
         min_scale_bps: int = Field(default=10, ge=0, le=10_000, description="floor of the scale: bps of balance")
         assets: list[str] = Field(default_factory=list)
         model: Literal["zscore", "isolation_forest"] = "zscore"
@@ -54,6 +54,14 @@ class FlowAnomaly(Detector):
         refit_blocks: int = Field(default=20, gt=0)
         n_estimators: int = Field(default=64, gt=0, le=1_000)
         seed: int = 7
+
+        @model_validator(mode="after")
+        def _history(self):
+            if self.min_history >= self.window_blocks:
+                raise ValueError(
+                    f"min_history must be below window_blocks (got {self.min_history} >= {self.window_blocks})"
+                )
+            return self
 
     def run(self, event: Block, view: ChainView) -> list[Finding]:
         cfg = self.config

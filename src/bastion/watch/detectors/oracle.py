@@ -119,8 +119,10 @@ class OracleDeviation(Detector):
         markets: list[str] = Field(default_factory=list, description="symbols; empty: every market")
         max_feed_deviation_bps: int = Field(default=100, gt=0, le=10_000)
         max_twap_deviation_bps: int = Field(default=500, gt=0, le=10_000)
-        twap_blocks: int = Field(default=30, gt=0)
-        recheck_blocks: int = Field(default=0, ge=0, description="also check every N blocks; 0: on updates only")
+        twap_blocks: int = Field(default=30, gt=0, le=10_000)
+        recheck_blocks: int = Field(
+            default=0, ge=0, le=100_000, description="also check every N blocks; 0: on updates only"
+        )
         feeds: list[str] = Field(default_factory=list, description="config feeds (names); empty: every feed")
         critical_bps: int = Field(default=2_000, gt=0, le=100_000, description="a config feed's critical level")
         references: dict[str, FeedRef] = Field(default_factory=dict, description="name -> feed, pool, peer")

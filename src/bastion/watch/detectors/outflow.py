@@ -9,7 +9,7 @@ where the window crosses the threshold, not on every block above it.
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
 from bastion.watch.detectors.base import Detector, DetectorConfig, register
 from bastion.watch.detectors.flows import amount_text, block_flow_features, resolve_amounts
@@ -28,10 +28,10 @@ class OutflowRate(Detector):
     recommendation = "Find the accounts withdrawing; pause withdrawals or tighten the on-chain limit"
 
     class Config(DetectorConfig):
-        window_blocks: int | None = Field(default=50, gt=0)
-        window_seconds: int | None = Field(default=None, gt=0)
+        window_blocks: int | None = Field(default=50, gt=0, le=100_000)
+        window_seconds: int | None = Field(default=None, gt=0, le=30 * 86_400)
         max_fraction_bps: int = Field(default=500, gt=0, le=10_000)
-        min_amount: dict[str, int] = Field(default_factory=dict, description="ignore windows below this")
+        min_amount: dict[str, PositiveInt] = Field(default_factory=dict, description="ignore windows below this")
         assets: list[str] = Field(default_factory=list)
 
         @model_validator(mode="after")

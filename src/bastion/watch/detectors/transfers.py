@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from bastion.watch.detectors.base import Detector, DetectorConfig, register
 from bastion.watch.detectors.flows import amount_text, resolve_amounts, tx_movements, watched_tokens
@@ -24,7 +24,7 @@ class LargeTransfer(Detector):
     recommendation = "Check the recipient; pause withdrawals if the holder did not expect it"
 
     class Config(DetectorConfig):
-        min_amount: dict[str, int] = Field(default_factory=dict, description="asset -> base units")
+        min_amount: dict[str, PositiveInt] = Field(default_factory=dict, description="asset -> base units")
         min_fraction_bps: int | None = Field(default=2_000, gt=0, le=10_000)
         assets: list[str] = Field(default_factory=list, description="assets watched (empty: all)")
 
