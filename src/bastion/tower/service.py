@@ -166,8 +166,11 @@ class Pipeline:
             for row in rows:
                 if self.metrics:
                     self.metrics.findings.labels(row.detector, row.severity).inc()
-                log.warning(
-                    "finding",
+                log.warning(  # the text format shows only the message: it names the detector and title
+                    "finding %s (%s): %s",
+                    row.detector,
+                    row.severity,
+                    row.title,
                     extra={
                         "event": "finding",
                         "detector": row.detector,
