@@ -142,3 +142,51 @@ contract TPPair {
         emit Sync(_reserve0, _reserve1);
     }
 }
+
+/// @title TPEthVault
+/// @notice Holds ETH; its `sweep` is unguarded (the bug under watch): native-coin flows for the detectors.
+contract TPEthVault {
+    /// @notice Accept ETH.
+    receive() external payable {}
+
+    /// @notice Send `amount` wei to `to`. Anyone may call it.
+    /// @param to Recipient.
+    /// @param amount Wei.
+    function sweep(address payable to, uint256 amount) external {
+        (bool ok,) = to.call{value: amount}("");
+        require(ok, "send");
+    }
+}
+
+/// @title TPSweeper
+/// @notice Calls a TPEthVault's sweep from a contract, so the ETH moves in an internal call frame.
+contract TPSweeper {
+    /// @notice Sweep `amount` from `vault` to the caller.
+    /// @param vault The vault.
+    /// @param amount Wei.
+    function drain(TPEthVault vault, uint256 amount) external {
+        vault.sweep(payable(msg.sender), amount);
+    }
+}
+
+/// @title TPSilentToken
+/// @notice A token that moves balances without emitting Transfer (some real ones do): only reads see it.
+contract TPSilentToken {
+    mapping(address account => uint256 amount) public balanceOf;
+
+    /// @notice Credit `amount` to `to` (test set-up).
+    /// @param to Account.
+    /// @param amount Base units.
+    function mint(address to, uint256 amount) external {
+        balanceOf[to] += amount;
+    }
+
+    /// @notice Move `amount` from `from` to `to`, without an event and without any check (the bug).
+    /// @param from Debited account.
+    /// @param to Credited account.
+    /// @param amount Base units.
+    function move(address from, address to, uint256 amount) external {
+        balanceOf[from] -= amount;
+        balanceOf[to] += amount;
+    }
+}

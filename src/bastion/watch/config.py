@@ -76,8 +76,9 @@ class ContractConfig(_Model):
 
 
 class AssetConfig(_Model):
-    address: str
+    address: str  # 0xeeee...eeee (40 e's): the chain's native coin, from traces and balances
     decimals: int = Field(default=18, ge=0, le=36)
+    transfer_events: bool = True  # false: a token that moves balances without Transfer: read them directly
 
     @field_validator("address")
     @classmethod

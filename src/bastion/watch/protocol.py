@@ -44,6 +44,7 @@ class Asset:
     symbol: str
     address: str
     decimals: int = 18
+    transfer_events: bool = True  # False: its balances are read directly (the token emits no Transfer)
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,10 @@ def build_protocol(
         )
         for n, c in contracts.items()
     }
-    ass = {s: Asset(s, addr(a["address"]), int(a.get("decimals", 18))) for s, a in assets.items()}
+    ass = {
+        s: Asset(s, addr(a["address"]), int(a.get("decimals", 18)), bool(a.get("transfer_events", True)))
+        for s, a in assets.items()
+    }
     return Protocol(name, chain_id, MappingProxyType(cs), MappingProxyType(ass))
 
 

@@ -23,6 +23,8 @@ from bastion.watch.protocol import Protocol as ProtocolInfo
 
 T = TypeVar("T")
 BALANCE_OF = keccak(text="balanceOf(address)")[:4]
+NATIVE = "0x" + "ee" * 20
+"""The asset address that stands for the chain's native coin (ETH) in flows and balances."""
 
 
 class History:
@@ -174,6 +176,8 @@ class RpcView:
         return int(self._cached(("bal", address, tag), lambda: self._rpc.call("eth_getBalance", address, tag)), 16)
 
     def erc20_balance(self, token: str, holder: str, block: int | None = None) -> int:
+        if token == NATIVE:
+            return self.balance(holder, block)
         data = BALANCE_OF + bytes(12) + bytes.fromhex(holder[2:])
         out = self.call(token, data, block)
         return int.from_bytes(out[:32], "big") if len(out) >= 32 else 0

@@ -62,6 +62,8 @@ class OutflowRate(Detector):
                 continue
             balance = sum(view.erc20_balance(token, h, event.number) for h in holders)
             tvl = balance + net  # at the window's start
+            if tvl <= 0:  # everything arrived inside the window: judge against what was there before it left
+                tvl = balance + gross
             if tvl <= 0 or gross * 10_000 < cfg.max_fraction_bps * tvl:
                 continue
             prev_gross, prev_net = self._sums(prev_window, view, token)
