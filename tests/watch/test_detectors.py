@@ -227,3 +227,37 @@ def test_a_new_detector_is_a_small_class():
         "governance",
         "flow_anomaly",
     }
+
+
+def test_emergency_param_reports_each_use_by_caller(world, tmp_path):
+    world.guardian.transact(world.vault.functions.setLimit(5 * USD))
+    for expected, severity in (([world.guardian.address], "medium"), ([], "high")):
+        sub = tmp_path / severity
+        sub.mkdir()
+        svc = service(
+            world,
+            sub,
+            {"emergency_param": {"functions": ["setLimit(uint256)"], "expected": expected}},
+            service={"database": str(sub / "w.db"), "start_block": 0},
+        )
+        svc.run_once()
+        (f,) = live(svc)
+        assert f.severity == severity and f.actor == world.guardian.address.lower()
+        assert f.details["function"] == "setLimit(uint256)" and f.title.startswith("setLimit on vault by ")
+        svc.close()
+
+
+def test_account_extraction_nets_each_accounts_deposits(world, tmp_path):
+    svc = service(world, tmp_path, {"account_extraction": {"window_blocks": 20, "max_fraction_bps": 1_000}})
+    world.node.mine(20)  # the funding leaves the window
+    svc.run_once()
+    user, vault, token = world.user, world.vault, world.token
+    user.transact(token.functions.transfer(vault.address, 200_000 * USD))  # a deposit...
+    user.transact(vault.functions.withdraw(token.address, user.address, 200_000 * USD))  # ...taken back: net 0
+    for _ in range(3):  # the attacker takes 6% per transaction: crosses 10% at the second
+        world.drain(60_000 * USD)
+    svc.run_once()
+    (f,) = live(svc, "account_extraction")  # the depositor is not a suspect
+    assert f.actor == world.attacker.address.lower() and f.details["net_take"] == 120_000 * USD
+    assert "120,000 USD net" in f.title
+    svc.close()

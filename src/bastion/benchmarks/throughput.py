@@ -227,6 +227,8 @@ def _detectors() -> list:
         "contract_paused": {},
         "oracle_drift": {},
         "unit_price": {"vaults": {"vault": {"vault": VAULT}}},
+        "account_extraction": {"window_blocks": 50},
+        "emergency_param": {},
         "flow_anomaly": {"window_blocks": 200, "min_history": 20},
         "oracle_deviation": {"recheck_blocks": 10},
         "stale_feed": {},

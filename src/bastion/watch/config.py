@@ -633,8 +633,10 @@ def check_references(cfg: WatchConfig, resolve: Any = None) -> None:
     ``resolve`` (a loaded protocol's) is used when a manifest supplies the names; one-line ``ConfigError``."""
     names = set(cfg.protocol.contracts) | set(cfg.protocol.assets)
     for detector_id, dc in cfg.detector_configs.items():
-        refs = [(key, ref) for key in AMOUNT_KEYS for ref in getattr(dc, key, None) or {}]
-        refs += [("assets", ref) for ref in getattr(dc, "assets", None) or []]
+        # only per-token tables and lists (a plug-in's own min_amount may be a plain number)
+        refs = [(key, ref) for key in AMOUNT_KEYS if isinstance(v := getattr(dc, key, None), dict) for ref in v]
+        if isinstance(assets := getattr(dc, "assets", None), list):
+            refs += [("assets", ref) for ref in assets if isinstance(ref, str)]
         for key, ref in refs:
             if ref in names or _is_address(ref):
                 continue
