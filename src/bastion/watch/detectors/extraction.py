@@ -57,17 +57,22 @@ class AccountExtraction(Detector):
         window = view.history.window(event, blocks=cfg.window_blocks)
         minimums = resolve_amounts(view, cfg.min_amount)
         holders = sorted(view.protocol.protected)
+        # one pass over the window: each account's take and each token's net outflow
+        takes: dict[tuple[str, str], int] = {}
+        net_out: dict[str, int] = {}
+        for b in window:
+            for key, v in self._per_block(view, b).items():
+                takes[key] = takes.get(key, 0) + v
+                net_out[key[0]] = net_out.get(key[0], 0) + v
         out = []
         for (token, account), this_block in now.items():
             if account in ignored:
                 continue
-            take = sum(self._per_block(view, b).get((token, account), 0) for b in window)
+            take = takes[(token, account)]
             if take < minimums.get(token, 1):
                 continue
-            flows = [self._per_block(view, b) for b in window]
-            net_out = sum(v for f in flows for (t, _), v in f.items() if t == token)
             balance = sum(view.erc20_balance(token, h, event.number) for h in holders)
-            tvl = balance + net_out
+            tvl = balance + net_out[token]
             if tvl <= 0:
                 tvl = balance + take
             if tvl <= 0 or take * 10_000 < cfg.max_fraction_bps * tvl:
