@@ -69,6 +69,11 @@ class History:
         out.append(upto)
         return out
 
+    def peek(self, block: Block, name: str) -> Any:
+        """A summary already derived for ``block``, or None (never computes: for incremental windows)."""
+        per = self._memo.get(block.hash)
+        return None if per is None else per.get(name)
+
     def derive(self, block: Block, name: str, fn: Callable[[Block], T]) -> T:
         per = self._memo.get(block.hash)
         if per is None:

@@ -47,6 +47,35 @@ class AccountExtraction(Detector):
 
         return view.history.derive(block, f"extraction:{','.join(sorted(self.config.assets))}", compute)
 
+    def _window_totals(
+        self, view: ChainView, block: Block, window: list[Block]
+    ) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+        """Each account's take and each token's net outflow over ``window`` (ending at ``block``): the
+        previous block's totals plus this block minus the block that left, when those are memoized (the
+        usual case), else one pass over the window. Per-block cost does not grow with the window."""
+        cfg = self.config
+        name = f"extraction_window:{cfg.window_blocks}:{','.join(sorted(cfg.assets))}"
+
+        def compute(b: Block) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+            prev = window[-2] if len(window) > 1 and window[-2].number == b.number - 1 else None
+            before = view.history.peek(prev, name) if prev is not None else None
+            if before is None:
+                parts, takes, net = window, {}, {}
+            else:
+                parts, takes, net = [b], dict(before[0]), dict(before[1])
+                gone = view.history.window(prev, blocks=cfg.window_blocks)[0]
+                if gone.number == b.number - cfg.window_blocks:
+                    for key, v in self._per_block(view, gone).items():
+                        takes[key] = takes.get(key, 0) - v
+                        net[key[0]] = net.get(key[0], 0) - v
+            for part in parts:
+                for key, v in self._per_block(view, part).items():
+                    takes[key] = takes.get(key, 0) + v
+                    net[key[0]] = net.get(key[0], 0) + v
+            return {k: v for k, v in takes.items() if v}, net
+
+        return view.history.derive(block, name, compute)
+
     def run(self, event: Block, view: ChainView) -> list[Finding]:
         cfg = self.config
         now = {k: v for k, v in self._per_block(view, event).items() if v > 0}
@@ -57,22 +86,16 @@ class AccountExtraction(Detector):
         window = view.history.window(event, blocks=cfg.window_blocks)
         minimums = resolve_amounts(view, cfg.min_amount)
         holders = sorted(view.protocol.protected)
-        # one pass over the window: each account's take and each token's net outflow
-        takes: dict[tuple[str, str], int] = {}
-        net_out: dict[str, int] = {}
-        for b in window:
-            for key, v in self._per_block(view, b).items():
-                takes[key] = takes.get(key, 0) + v
-                net_out[key[0]] = net_out.get(key[0], 0) + v
+        takes, net_out = self._window_totals(view, event, window)
         out = []
         for (token, account), this_block in now.items():
             if account in ignored:
                 continue
-            take = takes[(token, account)]
+            take = takes.get((token, account), 0)
             if take < minimums.get(token, 1):
                 continue
             balance = sum(view.erc20_balance(token, h, event.number) for h in holders)
-            tvl = balance + net_out[token]
+            tvl = balance + net_out.get(token, 0)
             if tvl <= 0:
                 tvl = balance + take
             if tvl <= 0 or take * 10_000 < cfg.max_fraction_bps * tvl:

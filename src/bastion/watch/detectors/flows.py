@@ -118,11 +118,8 @@ def block_movements(block: Block, view: ChainView, assets: Iterable[str] = ()) -
 
 
 def block_net_outflows(block: Block, view: ChainView, assets: Iterable[str] = ()) -> dict[str, int]:
-    """Net outflow per token out of all protected holders in ``block`` (negative: net inflow)."""
-    totals: dict[str, int] = {}
-    for m in block_movements(block, view, assets):
-        totals[m.token] = totals.get(m.token, 0) + m.amount
-    return totals
+    """Net outflow per token out of all protected holders in ``block`` (negative: net inflow); memoized."""
+    return {t: f[0] for t, f in block_flow_features(block, view, assets).items()}
 
 
 def watched_tokens(view: ChainView, assets: Iterable[str]) -> frozenset[str] | None:
