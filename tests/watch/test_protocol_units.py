@@ -179,6 +179,7 @@ def test_throughput_bench_runs_every_detector():
     result = run(n_blocks=10, txs_per_block=10, repeats=1, out=out)
     assert json.loads(out.getvalue().strip().splitlines()[-1]) == result
     assert result["transactions"] == 100 and result["tx_per_s"] > 0
+    assert result["spam_dust_per_block"] == 200 and result["spam_block_ms_ratio"] > 0
 
 
 def test_account_extraction_incremental_window_equals_a_full_pass():
