@@ -190,3 +190,31 @@ contract TPSilentToken {
         balanceOf[to] += amount;
     }
 }
+
+/// @title TPSilentAdmin
+/// @notice Changes its owner and its ERC-1967 implementation slot without emitting any event, as a
+///         custom proxy or a storage write through a delegatecall could: only storage reads reveal it.
+contract TPSilentAdmin {
+    bytes32 private constant IMPLEMENTATION_SLOT = 0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc;
+    address public owner;
+
+    constructor() {
+        owner = msg.sender;
+    }
+
+    /// @notice Write `impl` into the ERC-1967 implementation slot, silently.
+    /// @param impl The new implementation.
+    function setImplementation(address impl) external {
+        require(msg.sender == owner, "owner");
+        assembly ("memory-safe") {
+            sstore(IMPLEMENTATION_SLOT, impl)
+        }
+    }
+
+    /// @notice Hand the contract to `next`, silently.
+    /// @param next The new owner.
+    function setOwner(address next) external {
+        require(msg.sender == owner, "owner");
+        owner = next;
+    }
+}

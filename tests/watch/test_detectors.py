@@ -261,3 +261,28 @@ def test_account_extraction_nets_each_accounts_deposits(world, tmp_path):
     assert f.actor == world.attacker.address.lower() and f.details["net_take"] == 120_000 * USD
     assert "120,000 USD net" in f.title
     svc.close()
+
+
+def test_owner_and_implementation_changed_without_events_are_read_from_storage(world, tmp_path):
+    admin = world.deployer.deploy("TPSilentAdmin")
+    contracts = {"admin": {"address": admin.address, "protected": False}}
+    svc = service(
+        world,
+        tmp_path,
+        {"ownership": {}, "proxy_upgrade": {}},
+        protocol={"name": "t", "contracts": contracts, "assets": world.assets},
+        service={"database": str(tmp_path / "s.db"), "start_block": world.w3.eth.block_number + 1},
+    )
+    world.deployer.transact(admin.functions.setImplementation(world.vault.address))  # first set: from zero
+    svc.run_once()
+    assert live(svc) == []
+    world.deployer.transact(admin.functions.setImplementation(world.token.address))
+    world.deployer.transact(admin.functions.setOwner(world.attacker.address))
+    svc.run_once()
+    found = {f.detector: f for f in live(svc)}
+    assert set(found) == {"ownership", "proxy_upgrade"}
+    up, own = found["proxy_upgrade"], found["ownership"]
+    assert up.severity == "critical" and up.details["source"] == "slot"
+    assert up.details["new"] == world.token.address.lower() and up.details["previous"] == world.vault.address.lower()
+    assert own.details["source"] == "owner()" and own.details["new"] == world.attacker.address.lower()
+    svc.close()
