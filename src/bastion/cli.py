@@ -31,11 +31,13 @@ from bastion.bench import app as _bench_app  # noqa: E402
 from bastion.risk.commands import app as _risk_app  # noqa: E402
 from bastion.sim.commands import app as _sim_app  # noqa: E402
 from bastion.tower.commands import cli_app as _watch_app  # noqa: E402
+from bastion.tower.incidents import app as _incidents_app  # noqa: E402
 
 app.add_typer(_sim_app)
 app.add_typer(_risk_app)
 app.add_typer(_bench_app, name="bench")
 app.add_typer(_watch_app)
+app.add_typer(_incidents_app, name="incidents")
 
 # Exploit rehearsal (issue 6): `bastion rehearse [SCENARIO ...] --defences ...`
 from bastion.rehearse.commands import app as _rehearse_app  # noqa: E402

@@ -49,7 +49,7 @@ def test_outflow_rate_fires_once_when_the_window_crosses(world, tmp_path):
     svc.close()
 
 
-def test_outflow_rate_nets_deposits_and_uses_seconds_windows(world, tmp_path):
+def test_outflow_rate_counts_gross_outflow_and_uses_seconds_windows(world, tmp_path):
     svc = service(
         world,
         tmp_path,
@@ -58,15 +58,32 @@ def test_outflow_rate_nets_deposits_and_uses_seconds_windows(world, tmp_path):
     world.node.increase_time(7_200)  # the initial funding (an inflow) leaves the window
     world.node.mine(1)
     svc.run_once()
-    world.drain(40_000 * USD)
-    world.user.transact(world.token.functions.transfer(world.vault.address, 40_000 * USD))  # deposit back
-    world.drain(40_000 * USD)
-    svc.run_once()
-    assert live(svc) == []  # net 4% of TVL
+    world.drain(20_000 * USD)
+    world.user.transact(world.token.functions.transfer(world.vault.address, 20_000 * USD))  # a deposit...
     world.drain(20_000 * USD)
     svc.run_once()
+    assert live(svc) == []  # 4% of TVL out
+    world.drain(20_000 * USD)  # ...does not hide the third withdrawal: 60,000 out, 6%
+    svc.run_once()
     (f,) = live(svc)
-    assert f.details["net_outflow"] == 60_000 * USD
+    assert f.details["gross_outflow"] == 60_000 * USD and f.details["net_outflow"] == 40_000 * USD
+    assert f.details["tvl"] == 1_000_000 * USD and "60,000 USD left the protocol" in f.title
+    svc.close()
+
+
+def test_flow_anomaly_floor_after_a_quiet_history(world, tmp_path):
+    # No outflow for 20 blocks: the MAD is zero. A first small withdrawal is not an outlier, a large one
+    # is, with a score on the scale of its share of the balance (not ~1e18 as with a one-unit floor).
+    svc = service(world, tmp_path, {"flow_anomaly": {"window_blocks": 50, "min_history": 15, "z_threshold": 8}})
+    world.node.mine(20)
+    world.user.transact(world.vault.functions.withdraw(world.token.address, world.user.address, 500 * USD))
+    svc.run_once()
+    assert live(svc) == []
+    world.drain(40_000 * USD)
+    svc.run_once()
+    (f,) = live(svc)
+    assert 8 < f.details["z"] < 100  # 40,000 against a floor of 0.1% of ~1M
+    assert "40,000 USD" in f.title
     svc.close()
 
 
@@ -95,12 +112,43 @@ def test_attacker_preparation_with_and_without_traces(world, tmp_path):
     svc = service(
         world,
         sub,
-        {"attacker_prep": {"window_blocks": 2}},
+        {"attacker_prep": {"window_blocks": 2, "max_age_blocks": 3}},
         service={"database": str(sub / "w.db"), "start_block": 0},
     )
     svc.run_once()
     assert live(svc) == []
     svc.close()
+
+
+def test_attacker_preparation_suspects_outsiders_only(world, tmp_path):
+    # The protocol's deployer makes a helper: not a suspect. An attack contract deployed 60 blocks before
+    # it strikes, beyond the 10-block window, still is: from the history when it holds the deployment
+    # (deployer known), from a code read at the block max_age_blocks back when it does not.
+    helper = world.deployer.deploy("WatchAttacker")
+    attack = world.attacker.deploy("WatchAttacker")
+    world.node.mine(60)
+    world.deployer.transact(helper.functions.drain(world.vault.address, world.token.address, 5 * USD))
+    world.attacker.transact(attack.functions.drain(world.vault.address, world.token.address, 5 * USD))
+    for history, config in (
+        (80, {}),  # the history holds the vault's deployment: its deployer is the protocol's
+        (32, {"trusted_deployers": [world.deployer.address]}),  # it does not: the config says so
+    ):
+        sub = tmp_path / str(history)
+        sub.mkdir()
+        svc = service(
+            world,
+            sub,
+            {"attacker_prep": {"window_blocks": 10, "max_age_blocks": 120, **config}},
+            service={"database": str(sub / "w.db"), "start_block": 0, "history_blocks": history},
+        )
+        svc.run_once()
+        (f,) = live(svc)
+        assert f.actor == attack.address.lower()
+        if history == 80:
+            assert f.details["deployer"] == world.attacker.address.lower() and f.details["age_blocks"] == 62
+        else:
+            assert f.details["deployer"] is None and "within 120 blocks" in f.title
+        svc.close()
 
 
 def test_flow_anomaly_robust_z(world, tmp_path):
@@ -179,3 +227,62 @@ def test_a_new_detector_is_a_small_class():
         "governance",
         "flow_anomaly",
     }
+
+
+def test_emergency_param_reports_each_use_by_caller(world, tmp_path):
+    world.guardian.transact(world.vault.functions.setLimit(5 * USD))
+    for expected, severity in (([world.guardian.address], "medium"), ([], "high")):
+        sub = tmp_path / severity
+        sub.mkdir()
+        svc = service(
+            world,
+            sub,
+            {"emergency_param": {"functions": ["setLimit(uint256)"], "expected": expected}},
+            service={"database": str(sub / "w.db"), "start_block": 0},
+        )
+        svc.run_once()
+        (f,) = live(svc)
+        assert f.severity == severity and f.actor == world.guardian.address.lower()
+        assert f.details["function"] == "setLimit(uint256)" and f.title.startswith("setLimit on vault by ")
+        svc.close()
+
+
+def test_account_extraction_nets_each_accounts_deposits(world, tmp_path):
+    svc = service(world, tmp_path, {"account_extraction": {"window_blocks": 20, "max_fraction_bps": 1_000}})
+    world.node.mine(20)  # the funding leaves the window
+    svc.run_once()
+    user, vault, token = world.user, world.vault, world.token
+    user.transact(token.functions.transfer(vault.address, 200_000 * USD))  # a deposit...
+    user.transact(vault.functions.withdraw(token.address, user.address, 200_000 * USD))  # ...taken back: net 0
+    for _ in range(3):  # the attacker takes 6% per transaction: crosses 10% at the second
+        world.drain(60_000 * USD)
+    svc.run_once()
+    (f,) = live(svc, "account_extraction")  # the depositor is not a suspect
+    assert f.actor == world.attacker.address.lower() and f.details["net_take"] == 120_000 * USD
+    assert "120,000 USD net" in f.title
+    svc.close()
+
+
+def test_owner_and_implementation_changed_without_events_are_read_from_storage(world, tmp_path):
+    admin = world.deployer.deploy("TPSilentAdmin")
+    contracts = {"admin": {"address": admin.address, "protected": False}}
+    svc = service(
+        world,
+        tmp_path,
+        {"ownership": {}, "proxy_upgrade": {}},
+        protocol={"name": "t", "contracts": contracts, "assets": world.assets},
+        service={"database": str(tmp_path / "s.db"), "start_block": world.w3.eth.block_number + 1},
+    )
+    world.deployer.transact(admin.functions.setImplementation(world.vault.address))  # first set: from zero
+    svc.run_once()
+    assert live(svc) == []
+    world.deployer.transact(admin.functions.setImplementation(world.token.address))
+    world.deployer.transact(admin.functions.setOwner(world.attacker.address))
+    svc.run_once()
+    found = {f.detector: f for f in live(svc)}
+    assert set(found) == {"ownership", "proxy_upgrade"}
+    up, own = found["proxy_upgrade"], found["ownership"]
+    assert up.severity == "critical" and up.details["source"] == "slot"
+    assert up.details["new"] == world.token.address.lower() and up.details["previous"] == world.vault.address.lower()
+    assert own.details["source"] == "owner()" and own.details["new"] == world.attacker.address.lower()
+    svc.close()

@@ -160,8 +160,10 @@ def test_deployment_manifest_becomes_the_protocol(ref):
     assert generic.protected == {c["vault"].lower()} and not generic.markets
 
 
-def test_watch_check_with_a_manifest(ref, tmp_path):
+def test_watch_check_with_a_manifest(ref, tmp_path, monkeypatch):
     runner = CliRunner()
+    monkeypatch.setenv("BASTION_WATCHTOWER_KEY", ref.node.accounts[5].private_key)  # --check needs the keys
+    monkeypatch.setenv("BASTION_SAFE_OWNER_KEY", ref.node.accounts[2].private_key)
     config = str(default_config_path())
     ok = runner.invoke(app, ["watch", "--config", config, "--manifest", str(ref.path), "--check"])
     assert ok.exit_code == 0, ok.output

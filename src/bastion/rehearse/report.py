@@ -314,15 +314,15 @@ Code: `src/bastion/rehearse/` (harness, scenarios, in-process watchtower), `cont
   guards as shipped, variants guarded, nobody watching), `watchtower` (the loosened guards, plus the watchtower
   and the humans it alerts), `all` (both).
 - The watchtower is the real service (`bastion.tower.service.WatchService`: ingest with traces, detectors,
-  incidents, playbooks, relayer, SQLite store) driven in process before each block (mempool scan) and after
-  it. Detectors: the generic set plus three protocol detectors in `bastion.rehearse.detectors`
-  (`oracle_reference`: a feed vs the AMM's time-weighted price; `unit_price`: a vault's share price falls,
-  jumps or starts inflated; `guardian_action`: a guardian power was used). Playbooks: force reduce-only and
-  pause withdrawals on an oracle anomaly; pause a variant's non-exit operations on a drain, a share-price
-  anomaly or a pending takeover; propose a Safe cancel of a sensitive timelock operation; notify on guardian
-  actions. The humans (the Safe's owners) react after 30 minutes of chain time: they co-sign the cancel of an
-  operation they did not schedule, and rotate the guardian role through the timelock when a guardian action
-  did not come from their watchtower.
+  incidents, playbooks, relayer, SQLite store) driven in process before each block (mempool scan) and after it.
+  Detectors: the ones `bastion watch` ships (`bastion.watch.detectors`), among them `oracle_deviation`'s named
+  references (a feed vs the AMM's time-weighted price and its peer), `unit_price` (a vault's share price falls,
+  jumps or starts inflated) and `guard_event`'s guardian powers (a guardian power was used). Playbooks: force
+  reduce-only and pause withdrawals on an oracle anomaly; pause a variant's non-exit operations on a drain, a
+  share-price anomaly or a pending takeover; propose a Safe cancel of a sensitive timelock operation; notify on
+  guardian actions. The humans (the Safe's owners) react after 30 minutes of chain time: they co-sign the cancel
+  of an operation they did not schedule, and rotate the guardian role through the timelock when a guardian
+  action did not come from their watchtower.
 
 ## Measures
 - value at risk: what the attack can reach (the victim's honest funds, or the attacker's planned profit on

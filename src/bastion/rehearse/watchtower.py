@@ -1,7 +1,8 @@
 """The watchtower defence of a rehearsal: the real watchtower service, in process, stepped with the chain.
 
 ``InProcessWatchtower`` builds a watchtower configuration for the world (every protected contract, the
-generic detectors, the protocol detectors of ``bastion.rehearse.detectors``, and the playbooks below),
+shipped detectors (generic ones, ``oracle_deviation``'s named references, ``unit_price``, ``guard_event``'s
+guardian powers), and the playbooks below),
 then drives ``bastion.tower.service.WatchService`` itself: ``run_once`` before each block (mempool scan)
 and after it (ingest, detect, correlate, respond, confirm). Its transactions go into the mempool like
 anyone's and are mined with the next block, ordered by fee.
@@ -33,7 +34,6 @@ from typing import Any
 
 from eth_utils import keccak
 
-import bastion.rehearse.detectors  # noqa: F401  (registers the protocol detectors)
 from bastion.rehearse.chain import Actor
 from bastion.rehearse.defences import ActionRecord, Defence, FindingRecord
 from bastion.rehearse.world import DAY, World
@@ -42,6 +42,7 @@ from bastion.respond.safe import SafeTx, safe_nonce
 from bastion.store import Repository
 from bastion.tower.service import WatchService
 from bastion.watch.config import validate_config
+from bastion.watch.detectors.guards import GUARDIAN_POWERS
 
 GUARDIAN_KEY_ENV = "BASTION_REHEARSE_GUARDIAN_KEY"
 OWNER_KEY_ENV = "BASTION_REHEARSE_SAFE_OWNER_KEY"
@@ -81,7 +82,7 @@ def watch_config(world: World, database: Path) -> dict[str, Any]:
     playbooks: list[dict[str, Any]] = [
         {
             "name": "oracle",
-            "on": ["oracle_reference"],
+            "on": ["oracle_deviation"],
             "min_severity": "high",
             "actions": [
                 {
@@ -115,7 +116,7 @@ def watch_config(world: World, database: Path) -> dict[str, Any]:
         },
         {
             "name": "guardian-review",
-            "on": ["guardian_action"],
+            "on": ["guard_event"],
             "min_severity": "medium",
             "actions": [{"type": "notify"}],
         },
@@ -160,14 +161,18 @@ def watch_config(world: World, database: Path) -> dict[str, Any]:
             "attacker_prep": {"window_blocks": 100},
             "governance": {"extra_selectors": EXTRA_SELECTORS},
             "pending_sensitive_call": {},
-            "oracle_reference": {
-                "feeds": feeds,
-                "max_deviation_bps": 300,
-                "max_peer_deviation_bps": 100,
+            "oracle_deviation": {
+                "references": feeds,
+                "max_twap_deviation_bps": 300,
+                "max_feed_deviation_bps": 100,
                 "twap_seconds": 300,
             },
             "unit_price": {"vaults": world.unit_price_vaults},
-            "guardian_action": {},
+            # every use of a guardian power, on any protected contract, is worth a human's look
+            "guard_event": {
+                "events": sorted(GUARDIAN_POWERS),
+                "severities": dict.fromkeys(GUARDIAN_POWERS, "medium"),
+            },
         },
         "playbooks": playbooks,
     }
@@ -317,7 +322,7 @@ class Humans:
             findings = [
                 (f.id, f.block_number, f.tx_hash)
                 for f in Repository.findings(s, include_retracted=False)
-                if f.detector == "guardian_action"
+                if f.detector == "guard_event"
             ]
         for safe_hash, to, data, value, operation, nonce, signature, signer in proposals:
             first = self._seen.setdefault(safe_hash, self.now)

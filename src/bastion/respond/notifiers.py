@@ -353,9 +353,10 @@ class Outbox:
             row.next_at = now + notifier.cfg.backoff_s * 2 ** (attempts - 1) if status == "queued" else None
         if self.metrics and status != "queued":
             self.metrics.notifications.labels(channel, status).inc()
+        # An operator must hear that an alert did not go out: the text names the channel and the reason.
         log.log(
             logging.INFO if status == "sent" else logging.WARNING,
-            "notification",
+            "notification" if status == "sent" else f"notification to {channel} {status}: {error}",
             extra={"event": "notification", "channel": channel, "status": status, "attempts": attempts, "error": error},
         )
         return status == "sent"

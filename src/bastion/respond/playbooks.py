@@ -36,6 +36,7 @@ from typing import Any
 
 from eth_abi import encode
 from eth_utils import keccak
+from sqlalchemy import select
 
 from bastion.errors import BastionError
 from bastion.respond.keys import Signer
@@ -214,12 +215,32 @@ class PlaybookRunner:
     def respond(self, findings: list[FindingRow]) -> list[Any]:
         """Run the matching playbooks for each finding; mark the findings responded."""
         results: list[Any] = []
+        responded = self._responded_severity(findings)
         for f in findings:
             if f.retracted:
                 continue
+            # Escalation: a finding more severe than any its incident was answered for runs the playbooks it
+            # newly matches, and notifies again (its notify actions get keys of their own); chain actions
+            # keep one key per incident and playbook, so what was already done is not redone.
+            sev = Severity.parse(f.severity)
+            prior = responded.get(f.incident_id)
+            suffix = f":escalated-{sev.label}" if prior is not None and sev > prior else ""
+            if suffix:
+                log.warning(
+                    "incident %s escalated to %s by %s: %s",
+                    f.incident_id,
+                    sev.label,
+                    f.detector,
+                    f.title,
+                    extra={"event": "escalation", "incident": f.incident_id, "severity": sev.label},
+                )
+            if f.incident_id is not None and (prior is None or sev > prior):
+                responded[f.incident_id] = sev
             for pb in self.matching(f):
                 for j, action in enumerate(self.config.actions(pb)):
                     key = f"{self.chain_id}:{f.incident_id}:{pb.name}:{j}"
+                    if isinstance(action, NotifyAction):
+                        key += suffix
                     try:
                         results.extend(self._run(action, key, pb, f))
                     except (ActionError, ValueError) as exc:
@@ -231,6 +252,22 @@ class PlaybookRunner:
                     if row is not None:
                         row.responded = True
         return results
+
+    def _responded_severity(self, findings: list[FindingRow]) -> dict[int, Severity]:
+        """Per incident of ``findings``: the highest severity of its findings already responded to."""
+        ids = {f.incident_id for f in findings if f.incident_id is not None}
+        out: dict[int, Severity] = {}
+        if not ids:
+            return out
+        with self.db.session() as s:
+            q = select(FindingRow).where(
+                FindingRow.incident_id.in_(ids), FindingRow.responded.is_(True), FindingRow.retracted.is_(False)
+            )
+            for row in s.scalars(q):
+                sev = Severity.parse(row.severity)
+                if row.incident_id not in out or sev > out[row.incident_id]:
+                    out[row.incident_id] = sev
+        return out
 
     def _run(self, action: Any, key: str, pb: PlaybookConfig, f: FindingRow) -> list[Any]:
         dry = self.dry_run or pb.dry_run

@@ -124,7 +124,10 @@ class Repository:
     # -- incidents -------------------------------------------------------------------------------
     @staticmethod
     def open_incidents(s: Session, chain_id: int) -> list[IncidentRow]:
-        q = select(IncidentRow).where(IncidentRow.chain_id == chain_id, IncidentRow.status == "open")
+        # an acknowledged incident is still live: it absorbs related findings (and escalates)
+        q = select(IncidentRow).where(
+            IncidentRow.chain_id == chain_id, IncidentRow.status.in_(("open", "acknowledged"))
+        )
         return list(s.scalars(q.order_by(IncidentRow.id)))
 
     @staticmethod

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from bastion.chain.redact import redact
-from bastion.watch.config import ConfigError, load_config
+from bastion.watch.config import ConfigError, check_environment, load_config
 
 app = typer.Typer(help="The watchtower: ingest, detect, correlate, respond.", no_args_is_help=True)
 
@@ -35,6 +35,7 @@ def watch(
     """Watch a chain with the configured detectors and playbooks."""
     try:
         cfg = load_config(config, manifest=manifest, rpc_url=rpc_url, ws_url=ws_url, dry_run=dry_run or None)
+        check_environment(cfg)
         protocol = None
         if cfg.protocol.manifest is not None:
             from bastion.watch.protocol import load_manifest

@@ -177,8 +177,11 @@ class Pipeline:
             for row in rows:
                 if self.metrics:
                     self.metrics.findings.labels(row.detector, row.severity).inc()
-                log.warning(
-                    "finding",
+                log.warning(  # the text format shows only the message: it names the detector and title
+                    "finding %s (%s): %s",
+                    row.detector,
+                    row.severity,
+                    row.title,
                     extra={
                         "event": "finding",
                         "detector": row.detector,
@@ -251,9 +254,11 @@ def max_window(detectors: Sequence[Detector]) -> int:
 
 
 def check_targets(cfg: WatchConfig, protocol: Protocol) -> None:
-    """Every contract an action names must resolve in the loaded protocol: one-line ``ConfigError``."""
-    from bastion.watch.config import ConfigError
+    """Every contract an action names, and every token a detector names, must resolve in the loaded
+    protocol: one-line ``ConfigError``."""
+    from bastion.watch.config import ConfigError, check_references
 
+    check_references(cfg, protocol.resolve)
     for i, pb in enumerate(cfg.playbooks):
         for j, action in enumerate(cfg.actions(pb)):
             for attr in ("target", "safe", "to", "timelock", "asset"):

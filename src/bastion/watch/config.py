@@ -12,6 +12,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -20,6 +21,10 @@ from bastion.chain.redact import looks_secret, redact
 from bastion.errors import BastionError
 from bastion.watch.detectors import REGISTRY, DetectorConfig
 from bastion.watch.findings import Severity
+from bastion.watch.plugins import PluginError, load_entry_points, load_modules
+
+MAX_WINDOW_BLOCKS = 100_000
+"""The most blocks a detector window or the history may hold (each is kept in memory)."""
 
 
 class ConfigError(BastionError, ValueError):
@@ -43,8 +48,8 @@ class NetworkConfig(_Model):
     rpc_urls: list[str] = Field(min_length=1)
     ws_url: str | None = None
     chain_id: int | None = Field(default=None, gt=0)
-    timeout: float = Field(default=5.0, gt=0)
-    max_rounds: int = Field(default=3, gt=0)
+    timeout: float = Field(default=5.0, gt=0, le=600)
+    max_rounds: int = Field(default=3, gt=0, le=100)
 
     @field_validator("rpc_urls")
     @classmethod
@@ -66,7 +71,9 @@ class ContractConfig(_Model):
     address: str
     abi: str | list[dict[str, Any]] | None = None
     protected: bool = True
-    kind: Literal["contract", "timelock", "safe"] = "contract"
+    kind: Literal["contract", "timelock", "safe", "feed", "pool"] = "contract"
+    reference: str | None = None  # a feed's reference: another feed or a V2-style pair (name or address)
+    reference_base: Literal["token0", "token1"] = "token0"
 
     @field_validator("address")
     @classmethod
@@ -75,8 +82,9 @@ class ContractConfig(_Model):
 
 
 class AssetConfig(_Model):
-    address: str
+    address: str  # 0xeeee...eeee (40 e's): the chain's native coin, from traces and balances
     decimals: int = Field(default=18, ge=0, le=36)
+    transfer_events: bool = True  # false: a token that moves balances without Transfer: read them directly
 
     @field_validator("address")
     @classmethod
@@ -379,6 +387,17 @@ class NotifierConfig(_Model):
 
     _severity = field_validator("min_severity", mode="before")(lambda cls, v: _severity(v))
 
+    @field_validator("url", "api_base")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            hint = " (is its environment variable set?)" if "${" in value else ""
+            raise ValueError(f"not an http(s) URL{hint} (got {_shown(value)})")
+        return value
+
     @model_validator(mode="after")
     def _needs(self) -> NotifierConfig:
         need = {
@@ -394,16 +413,33 @@ class NotifierConfig(_Model):
         return self
 
 
+# -- plug-ins -------------------------------------------------------------------------------------
+class PluginsConfig(_Model):
+    """Modules to import before the detectors are checked (they register theirs), and where to find them."""
+
+    modules: list[str] = Field(default_factory=list)
+    paths: list[Path] = Field(default_factory=list, description="folders put on sys.path, relative to the file")
+    entry_points: bool = True  # load installed packages' bastion.detectors/actions/notifiers entry points
+
+    @field_validator("modules")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not all(part.isidentifier() for part in str(name).split(".")):
+                raise ValueError(f"not a module name: {name!r}")
+        return value
+
+
 # -- service and the whole file ------------------------------------------------------------------
 class ServiceConfig(_Model):
     network: str | None = None  # which [networks.<name>]; default: the only one
     database: str = "watch.db"
-    poll_interval: float = Field(default=1.0, gt=0)
+    poll_interval: float = Field(default=1.0, gt=0, le=3_600)
     start_block: int | Literal["latest"] = "latest"
     confirmations: int = Field(default=0, ge=0)
-    history_blocks: int = Field(default=256, gt=0)
-    max_reorg_depth: int = Field(default=64, gt=0)
-    incident_window_blocks: int = Field(default=100, gt=0)
+    history_blocks: int = Field(default=256, gt=0, le=MAX_WINDOW_BLOCKS)  # held in memory
+    max_reorg_depth: int = Field(default=64, gt=0, le=10_000)
+    incident_window_blocks: int = Field(default=100, gt=0, le=1_000_000)
     traces: bool = True
     trace_timeout_s: float = Field(default=10.0, gt=0)  # a block's traces; past it, receipts and logs only
     trace_max_txs: int | None = Field(default=None, gt=0)  # blocks with more transactions are not traced
@@ -439,6 +475,7 @@ class WatchConfig(_Model):
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     playbooks: list[PlaybookConfig] = Field(default_factory=list)
     notifiers: dict[str, NotifierConfig] = Field(default_factory=dict)
+    plugins: PluginsConfig = Field(default_factory=PluginsConfig)
     # filled by load_config: validated detector configs and typed actions
     detector_configs: dict[str, DetectorConfig] = Field(default_factory=dict, exclude=True)
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -562,6 +599,12 @@ def validate_config(data: dict[str, Any], base_dir: Path = Path(".")) -> WatchCo
         )
     if cfg.service.network is None and len(cfg.networks) > 1:
         raise ConfigError("config error: service.network: several networks defined: name the one to watch")
+    try:
+        if cfg.plugins.entry_points:
+            load_entry_points()
+        load_modules(cfg.plugins.modules, [p if p.is_absolute() else base_dir / p for p in cfg.plugins.paths])
+    except PluginError as exc:
+        raise ConfigError(f"config error: {exc}") from None
     detector_configs: dict[str, DetectorConfig] = {}
     for detector_id, raw in cfg.detectors.items():
         if detector_id not in REGISTRY:
@@ -600,7 +643,72 @@ def validate_config(data: dict[str, Any], base_dir: Path = Path(".")) -> WatchCo
                         f"config error: {_where((*where, attr))}: {ref!r} is neither an address "
                         f"nor a contract of [protocol]"
                     )
-    return cfg.model_copy(update={"detector_configs": detector_configs, "base_dir": base_dir})
+    cfg = cfg.model_copy(update={"detector_configs": detector_configs, "base_dir": base_dir})
+    check_references(cfg)
+    return cfg
+
+
+AMOUNT_KEYS = ("min_amount", "min_scale")
+
+
+def check_references(cfg: WatchConfig, resolve: Any = None) -> None:
+    """Every token a detector's thresholds name (``min_amount``, ``min_scale``, ``assets``) must be an
+    asset, a contract or an address: an unknown one would make the detector fail on every block.
+    ``resolve`` (a loaded protocol's) is used when a manifest supplies the names; one-line ``ConfigError``."""
+    names = set(cfg.protocol.contracts) | set(cfg.protocol.assets)
+    for detector_id, dc in cfg.detector_configs.items():
+        # only per-token tables and lists (a plug-in's own min_amount may be a plain number)
+        refs = [(key, ref) for key in AMOUNT_KEYS if isinstance(v := getattr(dc, key, None), dict) for ref in v]
+        if isinstance(assets := getattr(dc, "assets", None), list):
+            refs += [("assets", ref) for ref in assets if isinstance(ref, str)]
+        for key, ref in refs:
+            if ref in names or _is_address(ref):
+                continue
+            if resolve is not None:
+                try:
+                    resolve(ref)
+                    continue
+                except ValueError:
+                    pass
+            elif cfg.protocol.manifest is not None:
+                continue  # the manifest may name it: checked again once it is loaded
+            known = ", ".join(sorted(cfg.protocol.assets)) or "none"
+            raise ConfigError(
+                f"config error: detectors.{detector_id}.{key}: unknown token {ref!r}: name an asset of "
+                f"[protocol.assets] (defined: {known}), a contract or an address"
+            )
+
+
+def check_environment(cfg: WatchConfig) -> None:
+    """What the file points at outside itself: the keys' environment variables and keystores, and the
+    contracts' ABI artifacts. Run by ``bastion watch`` (and ``--check``) before anything starts; one-line
+    ``ConfigError`` (a key's value is never shown)."""
+    for name, k in cfg.keys.items():
+        if k.env is not None and not os.environ.get(k.env, "").strip():
+            raise ConfigError(
+                f"config error: keys.{name}.env: environment variable {k.env} is not set "
+                "(export it with the hex private key before starting)"
+            )
+        if k.keystore is not None:
+            path = cfg.path(k.keystore)
+            if not path.is_file():
+                raise ConfigError(f"config error: keys.{name}.keystore: no file {path}")
+            if k.password_env is not None and k.password_env not in os.environ:
+                raise ConfigError(
+                    f"config error: keys.{name}.password_env: environment variable {k.password_env} is not set"
+                )
+    from bastion.chain.artifacts import ArtifactError, load_artifact
+
+    for name, c in cfg.protocol.contracts.items():
+        if isinstance(c.abi, str):
+            try:
+                load_artifact(c.abi)
+            except ArtifactError as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise ConfigError(
+                    f"config error: protocol.contracts.{name}.abi: no ABI artifact {c.abi!r} ({first[:160]}): "
+                    "build it (forge build), fix the name, or give the ABI inline"
+                ) from None
 
 
 def _is_address(value: str) -> bool:

@@ -353,6 +353,7 @@ class HeadWatcher:
         self.wake = wake
         self.timeout = timeout
         self.connected = False
+        self.failed = False  # a connection attempt failed (reported once)
         self.heads = 0
         self.latest: int | None = None  # the last head number announced
         self._stop = threading.Event()
@@ -395,6 +396,13 @@ class HeadWatcher:
                         "websocket lost, polling until it returns",
                         extra={"event": "ws_down", "error": str(exc)[:200]},
                     )
+                elif not self.failed:  # never connected: say so once, then keep retrying quietly
+                    log.warning(
+                        f"websocket {self.ws_url} refuses connections ({type(exc).__name__}: {str(exc)[:120]}): "
+                        "polling over HTTP instead, retrying in the background",
+                        extra={"event": "ws_unavailable", "url": self.ws_url, "error": str(exc)[:200]},
+                    )
+                self.failed = True
                 self.connected = False
                 self._stop.wait(delay)
                 delay = min(delay * 2, 10.0)

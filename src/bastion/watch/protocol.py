@@ -15,7 +15,9 @@ shapes are understood:
      "assets": {"USDC": {"address": "0x..", "decimals": 6}}}
 
 ``abi`` is a forge artifact name (``load_artifact``) or an inline ABI list; ``kind`` is one of
-``contract`` (default), ``timelock``, ``safe``.
+``contract`` (default), ``timelock``, ``safe``, ``feed`` (a Chainlink-style feed; ``reference`` names
+the feed or Uniswap-V2-style pair it is checked against, ``reference_base`` the pair's side it prices),
+``pool``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Asset:
     symbol: str
     address: str
     decimals: int = 18
+    transfer_events: bool = True  # False: its balances are read directly (the token emits no Transfer)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ class ContractInfo:
     abi: tuple[Mapping[str, Any], ...] = ()
     protected: bool = True
     kind: str = "contract"
+    # a price feed (kind "feed") is compared with this contract: another feed or a V2-style pair
+    reference: str | None = None
+    reference_base: str = "token0"  # which side of the reference pair the feed prices
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,11 @@ class Protocol:
     @property
     def asset_addresses(self) -> frozenset[str]:
         return frozenset(a.address for a in self.assets.values())
+
+    @property
+    def feeds(self) -> list[ContractInfo]:
+        """Price feeds with a configured reference (``kind = "feed"``, ``reference = ...``)."""
+        return [c for c in self.contracts.values() if c.kind == "feed" and c.reference]
 
     @property
     def timelocks(self) -> frozenset[str]:
@@ -189,10 +200,15 @@ def build_protocol(
             _abi(c.get("abi")),
             bool(c.get("protected", True)),
             str(c.get("kind", "contract")),
+            c.get("reference"),
+            str(c.get("reference_base") or "token0"),
         )
         for n, c in contracts.items()
     }
-    ass = {s: Asset(s, addr(a["address"]), int(a.get("decimals", 18))) for s, a in assets.items()}
+    ass = {
+        s: Asset(s, addr(a["address"]), int(a.get("decimals", 18)), bool(a.get("transfer_events", True)))
+        for s, a in assets.items()
+    }
     return Protocol(name, chain_id, MappingProxyType(cs), MappingProxyType(ass))
 
 

@@ -23,6 +23,8 @@ from bastion.watch.protocol import Protocol as ProtocolInfo
 
 T = TypeVar("T")
 BALANCE_OF = keccak(text="balanceOf(address)")[:4]
+NATIVE = "0x" + "ee" * 20
+"""The asset address that stands for the chain's native coin (ETH) in flows and balances."""
 
 
 class History:
@@ -67,6 +69,11 @@ class History:
         out.append(upto)
         return out
 
+    def peek(self, block: Block, name: str) -> Any:
+        """A summary already derived for ``block``, or None (never computes: for incremental windows)."""
+        per = self._memo.get(block.hash)
+        return None if per is None else per.get(name)
+
     def derive(self, block: Block, name: str, fn: Callable[[Block], T]) -> T:
         per = self._memo.get(block.hash)
         if per is None:
@@ -93,6 +100,10 @@ class ChainView(Protocol):
     def erc20_balance(self, token: str, holder: str, block: int | None = None) -> int: ...
 
     def code(self, address: str, block: int | None = None) -> bytes: ...
+
+    def storage(self, address: str, slot: int, block: int | None = None) -> int:
+        """One storage word (e.g. an ERC-1967 slot or an owner variable), as an int."""
+        ...
 
     def call_many(self, calls: Sequence[tuple[str, bytes, int | None]]) -> list[bytes | None]:
         """Several read-only calls ``(to, data, block)`` at once (one round trip); None for a revert."""
@@ -170,6 +181,8 @@ class RpcView:
         return int(self._cached(("bal", address, tag), lambda: self._rpc.call("eth_getBalance", address, tag)), 16)
 
     def erc20_balance(self, token: str, holder: str, block: int | None = None) -> int:
+        if token == NATIVE:
+            return self.balance(holder, block)
         data = BALANCE_OF + bytes(12) + bytes.fromhex(holder[2:])
         out = self.call(token, data, block)
         return int.from_bytes(out[:32], "big") if len(out) >= 32 else 0
@@ -178,6 +191,13 @@ class RpcView:
         tag = self._tag(block)
         raw = self._cached(("code", address, tag), lambda: self._rpc.call("eth_getCode", address, tag))
         return bytes.fromhex(raw[2:])
+
+    def storage(self, address: str, slot: int, block: int | None = None) -> int:
+        tag = self._tag(block)
+        raw = self._cached(
+            ("slot", address, slot, tag), lambda: self._rpc.call("eth_getStorageAt", address, hex(slot), tag)
+        )
+        return int(raw, 16)
 
 
 class StaticView:
@@ -216,3 +236,6 @@ class StaticView:
 
     def code(self, address: str, block: int | None = None) -> bytes:
         return b""
+
+    def storage(self, address: str, slot: int, block: int | None = None) -> int:
+        return 0

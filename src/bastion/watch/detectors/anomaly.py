@@ -3,7 +3,10 @@
 Two models (``model``):
 
 - ``zscore`` (default): robust z-score of the block's net outflow,
-  z = (x - median) / (1.4826 * MAD), with the scale floored at ``min_scale`` (quiet history has MAD 0);
+  z = (x - median) / (1.4826 * MAD). A quiet history has a MAD of zero (or of one base unit), which
+  would make any first outflow infinitely surprising, so the scale is floored in token terms: at
+  ``min_scale_bps`` of the protected holders' balance, at one whole token, and at ``min_scale`` (base
+  units) where given;
 - ``isolation_forest``: scikit-learn's IsolationForest fitted on the per-block features (net outflow,
   gross outflow, gross inflow, number of movements) of the window; the block's anomaly score is
   ``-score_samples`` (about 0.5 for ordinary blocks, towards 1 for isolated ones); it fires when the
@@ -21,10 +24,10 @@ from __future__ import annotations
 import statistics
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveInt, model_validator
 
 from bastion.watch.detectors.base import Detector, DetectorConfig, register
-from bastion.watch.detectors.flows import block_flow_features, block_net_outflows, resolve_amounts
+from bastion.watch.detectors.flows import amount_text, block_flow_features, block_net_outflows, resolve_amounts
 from bastion.watch.events import Block
 from bastion.watch.findings import Finding, Severity
 from bastion.watch.view import ChainView
@@ -35,19 +38,30 @@ class FlowAnomaly(Detector):
     id = "flow_anomaly"
     severity = Severity.MEDIUM
     description = "A block's net outflow of a protected asset is a robust-z-score outlier against recent blocks"
+    confidence = "low"
+    recommendation = "Look at who withdrew; on its own this is a lead, not an attack"
 
     class Config(DetectorConfig):
-        window_blocks: int = Field(default=200, gt=1)
-        min_history: int = Field(default=20, gt=0)
+        window_blocks: int = Field(default=200, gt=1, le=100_000)
+        min_history: int = Field(default=20, gt=0, le=100_000)
         z_threshold: float = Field(default=8.0, gt=0)
-        min_amount: dict[str, int] = Field(default_factory=dict, description="ignore outflows below this")
-        min_scale: dict[str, int] = Field(default_factory=dict, description="floor of the scale per asset")
+        min_amount: dict[str, PositiveInt] = Field(default_factory=dict, description="ignore outflows below this")
+        min_scale: dict[str, PositiveInt] = Field(default_factory=dict, description="floor of the scale per asset")
+        min_scale_bps: int = Field(default=10, ge=0, le=10_000, description="floor of the scale: bps of balance")
         assets: list[str] = Field(default_factory=list)
         model: Literal["zscore", "isolation_forest"] = "zscore"
         if_threshold: float = Field(default=0.6, gt=0.5, lt=1.0, description="isolation forest score to fire")
         refit_blocks: int = Field(default=20, gt=0)
         n_estimators: int = Field(default=64, gt=0, le=1_000)
         seed: int = 7
+
+        @model_validator(mode="after")
+        def _history(self):
+            if self.min_history >= self.window_blocks:
+                raise ValueError(
+                    f"min_history must be below window_blocks (got {self.min_history} >= {self.window_blocks})"
+                )
+            return self
 
     def run(self, event: Block, view: ChainView) -> list[Finding]:
         cfg = self.config
@@ -68,14 +82,14 @@ class FlowAnomaly(Detector):
             series = [block_net_outflows(b, view, cfg.assets).get(token, 0) for b in past]
             med = statistics.median(series)
             mad = statistics.median(abs(v - med) for v in series)
-            scale = max(1.4826 * mad, float(floors.get(token, 1)))
+            scale = max(1.4826 * mad, float(self._floor(view, event, token, floors)))
             z = (x - med) / scale
             if z < cfg.z_threshold:
                 continue
             out.append(
                 self.finding(
                     event,
-                    f"net outflow of {view.protocol.label(token)} is an outlier (z={z:.1f})",
+                    f"net outflow of {amount_text(view, token, x)} is an outlier (z={z:.1f})",
                     subject=token,
                     discriminator="z",
                     details={
@@ -89,6 +103,12 @@ class FlowAnomaly(Detector):
                 )
             )
         return out
+
+    def _floor(self, view: ChainView, event: Block, token: str, floors: dict[str, int]) -> int:
+        asset = view.protocol.asset(token)
+        whole = 10 ** (asset.decimals if asset is not None else 18)
+        held = sum(view.erc20_balance(token, h, event.number - 1) for h in sorted(view.protocol.protected))
+        return max(floors.get(token, 1), whole, held * self.config.min_scale_bps // 10_000)
 
     # -- isolation forest -------------------------------------------------------------------------
     def _fit(self, view: ChainView, anchor: Block, token: str) -> Any:

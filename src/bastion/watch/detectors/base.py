@@ -38,6 +38,8 @@ from bastion.watch.events import Block, Event, Tx
 from bastion.watch.findings import Finding, Severity, jsonable
 from bastion.watch.view import ChainView
 
+CONFIDENCE = ("high", "medium", "low")
+
 
 class DetectorConfig(BaseModel):
     """Options common to every detector; subclass it to add a detector's own thresholds."""
@@ -56,6 +58,8 @@ class Detector:
     id: ClassVar[str]
     severity: ClassVar[Severity] = Severity.MEDIUM
     description: ClassVar[str] = ""
+    confidence: ClassVar[str] = "medium"  # how often a finding is a real attack: high, medium, low
+    recommendation: ClassVar[str] = ""  # what an operator should do first
     kinds: ClassVar[frozenset[str]] = frozenset({"block"})
     Config: ClassVar[type[DetectorConfig]] = DetectorConfig
 
@@ -115,8 +119,10 @@ class Registry:
 
     def add(self, cls: type[Detector]) -> type[Detector]:
         for attr in ("id", "severity", "description", "Config"):
-            if not hasattr(cls, attr):
+            if getattr(cls, attr, None) in (None, ""):
                 raise TypeError(f"detector {cls.__name__} lacks class attribute {attr!r}")
+        if cls.confidence not in CONFIDENCE:
+            raise TypeError(f"detector {cls.__name__}: confidence must be one of {', '.join(CONFIDENCE)}")
         existing = self._classes.get(cls.id)
         if existing is not None and existing is not cls:
             raise ValueError(f"detector id {cls.id!r} is already registered by {existing.__name__}")

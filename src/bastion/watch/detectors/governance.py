@@ -1,8 +1,10 @@
-"""Governance: timelocked calls that upgrade, change roles or move funds; roles granted.
+"""Governance: timelocked calls that upgrade, change roles or move funds; roles granted or revoked.
 
 Watches ``CallScheduled`` of OpenZeppelin's TimelockController (and any contract emitting the same
-event) and ``RoleGranted`` of AccessControl contracts. The finding carries the operation id and
-the timelock's address, which is what the ``cancel_timelock`` playbook action needs.
+event) and ``RoleGranted`` / ``RoleRevoked`` of any watched AccessControl contract (matched by
+topic: no ABI needed). Powerful roles (``high_roles``) are reported high, others medium. The
+finding carries the operation id and the timelock's address, which is what the ``cancel_timelock``
+playbook action needs.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from typing import Any
 from eth_utils import keccak
 from pydantic import Field, field_validator
 
+from bastion.watch.decode import event_topic
 from bastion.watch.detectors.base import Detector, DetectorConfig, register
-from bastion.watch.events import Block
+from bastion.watch.events import Block, Log
 from bastion.watch.findings import Finding, Severity
 from bastion.watch.view import ChainView
 
@@ -85,6 +88,9 @@ GOVERNANCE_ABI: list[dict[str, Any]] = [
     },
 ]
 
+ROLE_GRANTED = event_topic("RoleGranted(bytes32,address,address)")
+ROLE_REVOKED = event_topic("RoleRevoked(bytes32,address,address)")
+
 ROLE_NAMES = {bytes(32): "DEFAULT_ADMIN_ROLE"} | {
     keccak(text=n): n
     for n in (
@@ -96,6 +102,9 @@ ROLE_NAMES = {bytes(32): "DEFAULT_ADMIN_ROLE"} | {
         "PAUSER_ROLE",
         "UPGRADER_ROLE",
         "MINTER_ROLE",
+        "MANAGER_ROLE",
+        "ADMIN_ROLE",
+        "OPERATOR_ROLE",
     )
 }
 
@@ -104,14 +113,30 @@ ROLE_NAMES = {bytes(32): "DEFAULT_ADMIN_ROLE"} | {
 class Governance(Detector):
     id = "governance"
     severity = Severity.HIGH
-    description = "A timelock scheduled an upgrade, a role change or a fund movement; or a role was granted"
+    description = (
+        "A timelock scheduled an upgrade, a role change or a fund movement; or a role was granted or revoked "
+        "on a watched contract (powerful roles high)"
+    )
+    recommendation = "Check the scheduled call or the new role holder; cancel through the timelock's canceller"
 
     class Config(DetectorConfig):
         timelocks: list[str] = Field(default_factory=list, description="empty: the protocol's, else any")
         categories: list[str] = Field(default_factory=lambda: ["upgrade", "role", "funds", "admin"])
         extra_selectors: dict[str, str] = Field(default_factory=dict, description="0x12345678 -> category")
         role_granted: bool = True
+        role_revoked: bool = True
         role_granted_severity: Severity = Severity.MEDIUM
+        high_roles: list[str] = Field(
+            default_factory=lambda: [
+                "DEFAULT_ADMIN_ROLE",
+                "ADMIN_ROLE",
+                "PROPOSER_ROLE",
+                "UPGRADER_ROLE",
+                "GOVERNANCE_ROLE",
+                "MINTER_ROLE",
+            ],
+            description="role names (or 0x ids) reported high when granted",
+        )
 
         @field_validator("extra_selectors")
         @classmethod
@@ -131,7 +156,7 @@ class Governance(Detector):
         cfg = self.config
         timelocks = frozenset(view.protocol.resolve(t) for t in cfg.timelocks) or view.protocol.timelocks
         table = CATEGORIES | cfg.extra_selectors
-        watched = view.protocol.protected | view.protocol.timelocks
+        watched = frozenset(c.address for c in view.protocol.contracts.values())
         out = []
         for lg in event.logs():
             if lg.name == "CallScheduled":
@@ -147,7 +172,8 @@ class Governance(Detector):
                 out.append(
                     self.finding(
                         event,
-                        f"timelock {view.protocol.label(lg.address)} scheduled a {category} call "
+                        f"timelock {view.protocol.label(lg.address)} scheduled "
+                        f"{'an' if category[0] in 'aeiou' else 'a'} {category} call "
                         f"{sel} on {view.protocol.label(a['target'])}",
                         tx_hash=lg.tx_hash,
                         subject=a["target"],
@@ -167,25 +193,40 @@ class Governance(Detector):
                         },
                     )
                 )
-            elif lg.name == "RoleGranted" and cfg.role_granted and lg.address in watched:
-                role: bytes = lg.args["role"]
+            elif lg.topic0 in (ROLE_GRANTED, ROLE_REVOKED) and len(lg.topics) == 4 and lg.address in watched:
+                granted = lg.topic0 == ROLE_GRANTED
+                if not (cfg.role_granted if granted else cfg.role_revoked):
+                    continue
+                role = bytes.fromhex(lg.topics[1][2:])
+                account, sender = "0x" + lg.topics[2][-40:], "0x" + lg.topics[3][-40:]
                 name = ROLE_NAMES.get(role, "0x" + role.hex())
+                if granted and self._initial(event, lg):
+                    continue
+                high = granted and (name in cfg.high_roles or "0x" + role.hex() in cfg.high_roles)
+                verb = "granted to" if granted else "revoked from"
                 out.append(
                     self.finding(
                         event,
-                        f"{name} granted to {lg.args['account']} on {view.protocol.label(lg.address)}",
+                        f"{name} {verb} {account} on {view.protocol.label(lg.address)}",
                         tx_hash=lg.tx_hash,
                         subject=lg.address,
-                        actor=lg.args["sender"],
-                        discriminator=f"role:{name}:{lg.args['account']}",
-                        severity=cfg.role_granted_severity,
+                        actor=sender,
+                        discriminator=f"role:{'+' if granted else '-'}{name}:{account}",
+                        severity=Severity.HIGH if high else cfg.role_granted_severity,
                         details={
                             "role": role,
                             "role_name": name,
-                            "account": lg.args["account"],
-                            "sender": lg.args["sender"],
+                            "account": account,
+                            "sender": sender,
                             "contract": lg.address,
+                            "granted": granted,
                         },
                     )
                 )
         return out
+
+    @staticmethod
+    def _initial(block: Block, lg: Log) -> bool:
+        """Roles set up by the contract's own deployment (constructor or proxy initializer)."""
+        tx = block.tx(lg.tx_hash)
+        return tx is not None and tx.contract_address == lg.address

@@ -6,7 +6,10 @@ OutflowLimiter (the vault): ``AssetRateLimitBreached`` (a trip), ``RateLimitExte
 ``JumpAccepted``, ``JumpCandidate``, ``ReduceOnlyForced``, ``ReduceOnlyLifted``; ClearingEngine:
 ``SettlementTriggered``, ``BadDebtCovered``. One finding per event, with its severity from the table
 below (``severities`` overrides it per event name). Only events emitted by the protocol's own
-contracts count, so a look-alike contract cannot forge one.
+contracts count, so a look-alike contract cannot forge one: the named contract of the manifest, or,
+for the uses of a guardian power (``GUARDIAN_POWERS``: a pause, its extension, a forced reduce-only, a
+limiter trip extended), any protected contract (every use is worth a human's look: the key may be the
+one that leaked).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ GUARD_EVENTS: dict[str, tuple[str, Severity]] = {
 }
 
 
+GUARDIAN_POWERS = frozenset({"Paused", "PauseExtended", "ReduceOnlyForced", "RateLimitExtended"})
+
+
 def _market_details(view: ChainView, market_id: Any) -> dict[str, Any]:
     mid = "0x" + market_id.hex() if isinstance(market_id, bytes) else str(market_id)
     try:
@@ -63,11 +69,19 @@ def _scope_details(view: ChainView, scope: int) -> dict[str, Any]:
 class GuardEvents(Detector):
     id = "guard_event"
     severity = Severity.MEDIUM
-    description = "An on-chain guard acted: limiter trip, pause, reduce-only, settlement, bad debt"
+    description = (
+        "An on-chain guard acted (limiter trip, pause, reduce-only, settlement, bad debt), or a guardian power "
+        "was used on any protected contract"
+    )
+    confidence = "high"
+    recommendation = "Read the guard's event: the guard already acted; decide whether to extend or lift it"
 
     class Config(DetectorConfig):
         severities: dict[str, Severity] = Field(default_factory=dict, description="event name -> severity")
         events: list[str] = Field(default_factory=list, description="empty: every guard event")
+        guardian_powers_anywhere: bool = Field(
+            default=True, description="guardian-power events of any protected contract count too"
+        )
 
         @field_validator("severities", mode="before")
         @classmethod
@@ -91,6 +105,7 @@ class GuardEvents(Detector):
         cfg = self.config
         wanted = set(cfg.events) if cfg.events else set(GUARD_EVENTS)
         emitters = {name: view.protocol.address_of(name) for name in ("vault", "router", "oracle_guard", "engine")}
+        protected = view.protocol.protected
         out: list[Finding] = []
         for tx in event.txs:
             if tx.status == 0:
@@ -99,9 +114,14 @@ class GuardEvents(Detector):
                 if lg.name not in wanted:
                     continue
                 contract, default = GUARD_EVENTS[lg.name]
-                if emitters.get(contract) != lg.address:
+                if emitters.get(contract) == lg.address:
+                    title, sev, details = self._describe(lg, view, default)
+                elif cfg.guardian_powers_anywhere and lg.name in GUARDIAN_POWERS and lg.address in protected:
+                    # another protected contract's guard (its own event shape): named, not interpreted
+                    title = f"{lg.name} on {view.protocol.label(lg.address)} by {tx.sender}"
+                    sev, details = default, {"args": dict(lg.args or {}), "contract": lg.address}
+                else:
                     continue
-                title, sev, details = self._describe(lg, view, default)
                 out.append(
                     self.finding(
                         event,

@@ -60,6 +60,8 @@ class PriceManipulation(Detector):
     id = "price_manipulation"
     severity = Severity.CRITICAL
     description = "An AMM spot price moved beyond max_move_bps within a transaction that also touches the protocol"
+    confidence = "high"
+    recommendation = "Pause opening positions on the market; compare the pool with the oracle"
 
     class Config(DetectorConfig):
         max_move_bps: int = Field(default=500, gt=0, le=100_000)

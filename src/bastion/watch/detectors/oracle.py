@@ -1,10 +1,15 @@
-"""Oracle detectors for the reference clearinghouse (markets from the deployment manifest).
+"""Oracle detectors: the reference clearinghouse's markets (from the deployment manifest) and any
+protocol's feeds declared in the config (``kind = "feed"`` with a ``reference``, see ``feeds.py``).
 
 - ``oracle_deviation``: when a market's feed reports (``AnswerUpdated``), or every ``recheck_blocks``,
   compare the primary feed with the secondary feed and with the AMM pool's TWAP
   (``ConstantProductPool.priceCumulative`` over ``twap_blocks``). Feeds that agree with each other but
   not with the pool are the compromised-feeder pattern: the OracleGuard accepts such a move (it is
   corroborated), so it is CRITICAL.
+- ``oracle_deviation`` with ``references`` (named feed -> pool, optional peer feed): every block, the
+  feed against the pool's time-weighted price over ``twap_seconds`` (a TWAP one flash-loan transaction
+  cannot move) and against its peer; reported once when it crosses the threshold. Catches a compromised
+  feeder (even of both feeds), a feed stuck during a fast move, a feed pinned at a floor.
 - ``stale_feed``: a feed's ``updatedAt`` older than its heartbeat (the OracleGuard's own, unless
   configured), reported on the block where it becomes stale.
 
@@ -13,10 +18,13 @@ Prices are compared as integers in 1e18 USD per unit of the base asset.
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from bastion.watch.detectors.abi import ANSWER_UPDATED, bps, call_data, sel, word
 from bastion.watch.detectors.base import Detector, DetectorConfig, register
+from bastion.watch.detectors.feeds import feeds_of, read, updated_feeds
 from bastion.watch.events import Block, Log
 from bastion.watch.findings import Finding, Severity
 from bastion.watch.protocol import MarketInfo
@@ -24,6 +32,18 @@ from bastion.watch.view import ChainView
 
 LATEST = sel("latestRoundData()")
 WAD = 10**18
+
+
+class FeedRef(BaseModel):
+    """One feed checked against one pool (``priceCumulative()``, ``lastUpdate()``, ``spotPrice()`` in 1e18)
+    and, optionally, a peer feed of the same asset (same decimals)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    feed: str  # contract name or address
+    pool: str
+    market: str = ""  # passed through to findings (e.g. a bytes32 market id for playbooks)
+    decimals: int = Field(default=8, ge=0, le=36)
+    peer: str = ""
 
 
 def _markets(view: ChainView, chosen: list[str]) -> list[MarketInfo]:
@@ -89,16 +109,26 @@ class OracleDeviation(Detector):
     id = "oracle_deviation"
     severity = Severity.HIGH
     description = (
-        "A market's primary feed deviates from its secondary feed or from the AMM pool's TWAP beyond a "
-        "threshold (critical when both feeds agree on a price the pool does not show)"
+        "A feed deviates from its reference beyond a threshold: a config feed (kind feed) from its reference "
+        "feed or V2-pair TWAP (critical past critical_bps); a market's primary feed from its secondary or "
+        "the pool TWAP (critical when both feeds agree on a price the pool does not show); a named reference's "
+        "feed from its pool's TWAP over twap_seconds or its peer, every block (once per crossing)"
     )
 
     class Config(DetectorConfig):
         markets: list[str] = Field(default_factory=list, description="symbols; empty: every market")
         max_feed_deviation_bps: int = Field(default=100, gt=0, le=10_000)
         max_twap_deviation_bps: int = Field(default=500, gt=0, le=10_000)
-        twap_blocks: int = Field(default=30, gt=0)
-        recheck_blocks: int = Field(default=0, ge=0, description="also check every N blocks; 0: on updates only")
+        twap_blocks: int = Field(default=30, gt=0, le=10_000)
+        recheck_blocks: int = Field(
+            default=0, ge=0, le=100_000, description="also check every N blocks; 0: on updates only"
+        )
+        feeds: list[str] = Field(default_factory=list, description="config feeds (names); empty: every feed")
+        critical_bps: int = Field(default=2_000, gt=0, le=100_000, description="a config feed's critical level")
+        references: dict[str, FeedRef] = Field(default_factory=dict, description="name -> feed, pool, peer")
+        twap_seconds: int = Field(default=300, gt=0, le=7 * 86_400, description="the references' TWAP window")
+
+    recommendation = "Restrict the markets the feed prices (reduce-only) and check the feeder key"
 
     def run(self, event: Block, view: ChainView) -> list[Finding]:
         cfg = self.config
@@ -106,7 +136,7 @@ class OracleDeviation(Detector):
         feeds = {f for m in markets for f in (m.feed_primary, m.feed_secondary) if f}
         updates = _updates(event, feeds)
         recheck = cfg.recheck_blocks and event.number % cfg.recheck_blocks == 0
-        out: list[Finding] = []
+        out: list[Finding] = self._config_feeds(event, view, recheck) + self._references(event, view)
         dec = feed_decimals(view)
         for m in markets:
             touched = [updates[f] for f in (m.feed_primary, m.feed_secondary) if f in updates]
@@ -170,12 +200,139 @@ class OracleDeviation(Detector):
             )
         return out
 
+    # -- references: a feed against a pool's TWAP (seconds) and a peer, every block, on crossing ------
+    def _ref_state(self, view: ChainView, block: Block) -> dict[str, Any]:
+        """Per-block readings (memoized): each feed's price, peer and age, each pool's cumulative price."""
+
+        def compute(b: Block) -> dict[str, Any]:
+            out: dict[str, Any] = {"ts": b.timestamp}
+            for name, ref in self.config.references.items():
+                feed, pool = view.protocol.resolve(ref.feed), view.protocol.resolve(ref.pool)
+                reads = [(feed, LATEST, b.number)] + [(pool, sel(s), b.number) for s in POOL_READS]
+                if ref.peer:
+                    reads.append((view.protocol.resolve(ref.peer), LATEST, b.number))
+                answers = view.call_many(reads)
+                cum = pool_cumulative(answers[1:4], b.timestamp) or (0, 0)
+                peer = word(answers[4], 1, signed=True) if ref.peer else 0
+                answer = word(answers[0], 1, signed=True) or 0
+                out[name] = {
+                    "price": to_wad(max(answer, 0), ref.decimals),
+                    "peer": to_wad(max(peer or 0, 0), ref.decimals),
+                    "updated_at": word(answers[0], 3) or 0,
+                    "spot": cum[1],
+                    "cum": cum[0],
+                }
+            return out
+
+        return view.history.derive(block, "oracle_reference", compute)
+
+    def _ref_deviations(self, view: ChainView, block: Block) -> dict[str, tuple[int, int, dict[str, Any]]]:
+        """Per reference: (bps beyond its threshold, the price it was judged against, readings). The pool's
+        TWAP over ``twap_seconds`` against ``max_twap_deviation_bps``; a peer (tighter:
+        ``max_feed_deviation_bps``, two feeds of one asset agree) when it is further beyond."""
+        cfg = self.config
+        now = self._ref_state(view, block)
+        window = view.history.window(block, seconds=cfg.twap_seconds)
+        first = self._ref_state(view, window[0]) if len(window) > 1 else None
+        out = {}
+        for name in cfg.references:
+            cur = now[name]
+            ref = cur["spot"]
+            if first is not None and now["ts"] > first["ts"]:
+                ref = (cur["cum"] - first[name]["cum"]) // (now["ts"] - first["ts"])
+            if ref <= 0 or cur["price"] <= 0:
+                continue
+            over, judged = bps(cur["price"], ref) - cfg.max_twap_deviation_bps, ref
+            if cur["peer"] > 0:
+                peer_over = bps(cur["price"], cur["peer"]) - cfg.max_feed_deviation_bps
+                if peer_over > over:
+                    over, judged = peer_over, cur["peer"]
+            out[name] = (over, judged, cur)
+        return out
+
+    def _references(self, event: Block, view: ChainView) -> list[Finding]:
+        cfg = self.config
+        if not cfg.references:
+            return []
+        now = self._ref_deviations(view, event)
+        prev_block = view.history.last
+        before = self._ref_deviations(view, prev_block) if prev_block is not None else {}
+        out = []
+        for name, (over, ref, cur) in now.items():
+            if over <= 0 or (name in before and before[name][0] > 0):
+                continue  # within bounds, or already reported when it crossed
+            fr = cfg.references[name]
+            dev = bps(cur["price"], ref)
+            out.append(
+                self.finding(
+                    event,
+                    f"feed {name} is {dev} bps away from its reference",
+                    subject=view.protocol.resolve(fr.feed),
+                    discriminator=name,
+                    details={
+                        "feed": name,
+                        "market": fr.market,
+                        "price": cur["price"],
+                        "reference": ref,
+                        "deviation_bps": dev,
+                        "age_s": event.timestamp - cur["updated_at"],
+                    },
+                )
+            )
+        return out
+
+    def _config_feeds(self, event: Block, view: ChainView, recheck: bool) -> list[Finding]:
+        """Feeds declared in the config, each against its own reference (a feed or a V2-style pair)."""
+        cfg = self.config
+        feeds = feeds_of(view, cfg.feeds)
+        if not feeds:
+            return []
+        updates = updated_feeds(event, feeds)
+        out = []
+        for address, feed in feeds.items():
+            tx_hash = updates.get(address)
+            if tx_hash is None and not recheck:
+                continue
+            r = read(view, feed, event, cfg.twap_blocks)
+            if r is None:
+                continue
+            dev = abs(r.deviation_bps)
+            limit = cfg.max_twap_deviation_bps if r.kind == "v2_pool" else cfg.max_feed_deviation_bps
+            if dev <= limit:
+                continue
+            tx = event.tx(tx_hash) if tx_hash else None
+            ref = view.protocol.label(view.protocol.resolve(feed.reference or ""))
+            out.append(
+                self.finding(
+                    event,
+                    f"{view.protocol.label(address)} {r.price / WAD:,.4f} is {dev / 100:.2f}% away from "
+                    f"{ref} {r.reference / WAD:,.4f}" + (" (TWAP)" if r.kind == "v2_pool" else ""),
+                    tx_hash=tx_hash,
+                    subject=address,
+                    actor=tx.sender if tx else None,
+                    discriminator="reference",
+                    severity=Severity.CRITICAL if dev >= cfg.critical_bps else self.level,
+                    details={
+                        "feed": address,
+                        "contract": address,
+                        "price": r.price,
+                        "reference": feed.reference,
+                        "reference_kind": r.kind,
+                        "reference_price": r.reference,
+                        "deviation_bps": r.deviation_bps,
+                    },
+                )
+            )
+        return out
+
 
 @register
 class StaleFeed(Detector):
     id = "stale_feed"
     severity = Severity.HIGH
     description = "A market's feed has not reported within its heartbeat (reported when it becomes stale)"
+    confidence = "high"
+    recommendation = "Force the market reduce-only until the feed reports again"
 
     class Config(DetectorConfig):
         markets: list[str] = Field(default_factory=list)

@@ -1,17 +1,18 @@
-"""Outflow rate: net outflow per protected asset over a rolling window, against a fraction of TVL.
+"""Outflow rate: gross outflow per protected asset over a rolling window, against a fraction of TVL.
 
 The off-chain twin of the on-chain outflow limiter, with a lower threshold so that the watchtower
-speaks before the limiter trips. TVL is the protected holders' balance at the start of the window
-(current balance plus the window's net outflow). The finding fires on the block where the window
-crosses the threshold, not on every block above it.
+speaks before the limiter trips. Outflow is gross: deposits made inside the window do not offset a
+sweep (an attacker can deposit first to hide one). TVL is the protected holders' balance at the
+start of the window (current balance plus the window's net outflow). The finding fires on the block
+where the window crosses the threshold, not on every block above it.
 """
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
 from bastion.watch.detectors.base import Detector, DetectorConfig, register
-from bastion.watch.detectors.flows import block_net_outflows, resolve_amounts
+from bastion.watch.detectors.flows import amount_text, block_flow_features, resolve_amounts
 from bastion.watch.events import Block
 from bastion.watch.findings import Finding, Severity
 from bastion.watch.view import ChainView
@@ -21,13 +22,16 @@ from bastion.watch.view import ChainView
 class OutflowRate(Detector):
     id = "outflow_rate"
     severity = Severity.HIGH
-    description = "Net outflow of a protected asset over a rolling window exceeds a fraction of its TVL"
+    description = (
+        "Gross outflow of a protected asset over a rolling window exceeds a fraction of its TVL at the window's start"
+    )
+    recommendation = "Find the accounts withdrawing; pause withdrawals or tighten the on-chain limit"
 
     class Config(DetectorConfig):
-        window_blocks: int | None = Field(default=50, gt=0)
-        window_seconds: int | None = Field(default=None, gt=0)
+        window_blocks: int | None = Field(default=50, gt=0, le=100_000)
+        window_seconds: int | None = Field(default=None, gt=0, le=30 * 86_400)
         max_fraction_bps: int = Field(default=500, gt=0, le=10_000)
-        min_amount: dict[str, int] = Field(default_factory=dict, description="ignore windows below this")
+        min_amount: dict[str, PositiveInt] = Field(default_factory=dict, description="ignore windows below this")
         assets: list[str] = Field(default_factory=list)
 
         @model_validator(mode="after")
@@ -38,8 +42,8 @@ class OutflowRate(Detector):
 
     def run(self, event: Block, view: ChainView) -> list[Finding]:
         cfg = self.config
-        now = block_net_outflows(event, view, cfg.assets)
-        if not any(v > 0 for v in now.values()):
+        now = block_flow_features(event, view, cfg.assets)
+        if not any(f[1] > 0 for f in now.values()):
             return []
         window = view.history.window(event, blocks=cfg.window_blocks, seconds=cfg.window_seconds)
         prev_window = (
@@ -50,35 +54,48 @@ class OutflowRate(Detector):
         minimums = resolve_amounts(view, cfg.min_amount)
         holders = sorted(view.protocol.protected)
         out = []
-        for token, this_block in now.items():
-            if this_block <= 0:
+        for token, (this_net, this_gross, _, _) in now.items():
+            if this_gross <= 0:
                 continue
-            net = sum(block_net_outflows(b, view, cfg.assets).get(token, 0) for b in window)
-            if net <= 0 or net < minimums.get(token, 1):
+            gross, net = self._sums(window, view, token)
+            if gross < minimums.get(token, 1):
                 continue
             balance = sum(view.erc20_balance(token, h, event.number) for h in holders)
-            tvl = balance + net
-            if tvl <= 0 or net * 10_000 < cfg.max_fraction_bps * tvl:
+            tvl = balance + net  # at the window's start
+            if tvl <= 0:  # everything arrived inside the window: judge against what was there before it left
+                tvl = balance + gross
+            if tvl <= 0 or gross * 10_000 < cfg.max_fraction_bps * tvl:
                 continue
-            prev_net = sum(block_net_outflows(b, view, cfg.assets).get(token, 0) for b in prev_window)
-            prev_tvl = balance + this_block + prev_net
-            if prev_window and prev_tvl > 0 and prev_net * 10_000 >= cfg.max_fraction_bps * prev_tvl:
+            prev_gross, prev_net = self._sums(prev_window, view, token)
+            prev_tvl = balance + this_net + prev_net
+            if prev_window and prev_tvl > 0 and prev_gross * 10_000 >= cfg.max_fraction_bps * prev_tvl:
                 continue  # already above the threshold at the previous block
-            label = view.protocol.label(token)
             out.append(
                 self.finding(
                     event,
-                    f"net outflow of {label} is {net * 10_000 // tvl} bps of TVL over the window",
+                    f"{amount_text(view, token, gross)} left the protocol in {len(window)} blocks: "
+                    f"{gross * 10_000 // tvl / 100:.2f}% of its TVL",
                     subject=token,
                     discriminator="window",
                     details={
                         "token": token,
+                        "gross_outflow": gross,
                         "net_outflow": net,
                         "tvl": tvl,
-                        "fraction_bps": net * 10_000 // tvl,
+                        "fraction_bps": gross * 10_000 // tvl,
                         "window_first_block": window[0].number,
                         "blocks_in_window": len(window),
                     },
                 )
             )
         return out
+
+    def _sums(self, window: list[Block], view: ChainView, token: str) -> tuple[int, int]:
+        """(gross outflow, net outflow) of ``token`` over ``window``."""
+        gross = net = 0
+        for b in window:
+            f = block_flow_features(b, view, self.config.assets).get(token)
+            if f is not None:
+                net += f[0]
+                gross += f[1]
+        return gross, net

@@ -20,6 +20,8 @@ class PendingSensitiveCall(Detector):
     id = "pending_sensitive_call"
     severity = Severity.MEDIUM
     description = "A pending transaction calls (or schedules on a timelock) an upgrade, role or funds function"
+    confidence = "high"
+    recommendation = "Prepare the veto (timelock cancel) or the pause before the transaction is mined"
     kinds = frozenset({"pending"})
 
     class Config(DetectorConfig):

@@ -23,6 +23,8 @@ class Solvency(Detector):
     id = "solvency"
     severity = Severity.CRITICAL
     description = "The vault's free balance no longer covers the books (shortfall), or its surplus drifted"
+    confidence = "high"
+    recommendation = "Pause deposits, withdrawals and opening; reconcile the books with the balance"
 
     class Config(DetectorConfig):
         max_drift: int = Field(default=10_000, ge=0, description="asset units per block (rounding is ~3/op)")
