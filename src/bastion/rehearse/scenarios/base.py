@@ -56,6 +56,10 @@ class Outcome:
     honest_paid_in_full: bool | None = None
     freeze_hours: float | None = None  # S9: hours honest users could not use the protocol
     freeze_horizon_hours: float | None = None
+    aftermath_hours: float = 0.0  # chain time run after the attack, until its consequences ended
+    griefer: bool = False  # the attacker holds no keys: it can only make honest users wait
+    honest_max_delay_h: float | None = None  # griefing: longest wait of an honest withdrawal it caused
+    guardian_only_liquidations: int = 0  # positions liquidated only because a guardian tightened a parameter
     blocks: int = 0
     chain_seconds: int = 0
     wall_seconds: float = 0.0
@@ -185,6 +189,8 @@ class Scenario:
     title: ClassVar[str]
     kind: ClassVar[str] = ATTACK
     incident: ClassVar[str] = ""  # the real incident class it models, one line
+    weakness: ClassVar[str] = ""  # the weakness class of issue 10 it probes (1-6), if any
+    griefer: ClassVar[bool] = False  # an attacker with no keys that can only delay honest users
     traders: ClassVar[int] = 12  # honest background traders
 
     def setup(self, run: Run) -> None:
@@ -192,6 +198,10 @@ class Scenario:
 
     def play(self, run: Run) -> None:
         raise NotImplementedError
+
+    def leave(self, run: Run) -> None:
+        """After the attack, once per step of the aftermath: the attacker tries to take out what it still
+        has inside (it waits out a pause, cashes its limiter claims late). Default: nothing."""
 
     def measure(self, run: Run, out: Outcome) -> None:
         """Fill the scenario-specific figures of ``out``."""
