@@ -73,7 +73,7 @@ def aftermath(run: Run, scenario) -> float:
         if now >= end:
             break
         run.wait(min(AFTERMATH_STEP_S, end - now))
-        _settle_limiters(run)
+        run.settle_limiters()
         scenario.leave(run)
         run.slots(2)
     return round((w.clock.timestamp - start) / HOUR, 1)
@@ -100,41 +100,14 @@ def consequences_end(w: World) -> int:
     for m in w.markets.values():
         ends.append(int(w.read(p.oracle.functions.marketState(m.id))[0][2]))
     for contract in _limited(w):
-        for asset in {w.usdc.address, *_assets_of(contract)}:
-            try:
-                ends.append(int(w.read(contract.functions.tripInfo(asset))[0]))
-                queued, released = w.read(contract.functions.queueInfo(asset))
-            except Exception:
-                continue
-            if released < queued:
-                ends.append(now + 1)
+        try:
+            ends.append(int(w.read(contract.functions.tripInfo(w.usdc.address))[0]))
+            queued, released = w.read(contract.functions.queueInfo(w.usdc.address))
+        except Exception:  # a variant without a limiter on the stablecoin
+            continue
+        if released < queued:
+            ends.append(now + 1)
     return max(ends)
-
-
-def _assets_of(contract: Any) -> list[str]:
-    try:
-        return [contract.functions.asset().call()]
-    except Exception:
-        return []
-
-
-def _settle_limiters(run: Run) -> None:
-    """The keeper settles every limiter (releasing queued claims as headroom allows); honest users whose
-    claims are released cash them (anyone may call; the funds go only to the claimant)."""
-    w = run.world
-    keeper = w.actors["keeper"]
-    for contract in _limited(w):
-        for asset in {w.usdc.address, *_assets_of(contract)}:
-            try:
-                queued, _released = w.read(contract.functions.queueInfo(asset))
-            except Exception:
-                continue
-            if not queued:
-                continue
-            w.clock.send(keeper, contract.functions.releaseLockedFunds(asset), label="keeper settles the limiter")
-            for holder in (t.address for t in w.honest):
-                if int(w.read(contract.functions.lockedFunds(holder, asset))):
-                    w.clock.send(keeper, contract.functions.claimLockedFunds(asset, holder), label="claim for a user")
 
 
 def _common(run: Run, out: Outcome) -> None:

@@ -16,12 +16,16 @@ from bastion.rehearse.scenarios.base import ATTACK, BENIGN, Outcome
 from bastion.rehearse.world import USD, Level
 
 TARGET_RATIO = 0.95
+TARGET_GRIEF_DELAY_H = 1.0
+GRIEF_HORIZON_H = 36.0  # griefing: honest users give up looking after this long (attacks_griefing.PATIENCE_S)
 
 
 def preserved_for_chart(o: Outcome) -> float | None:
     """Value preserved, or for the rogue guardian (nothing can be taken) the share of time not frozen."""
     if o.freeze_hours is not None and o.freeze_horizon_hours:
         return 1.0 - o.freeze_hours / o.freeze_horizon_hours
+    if o.griefer and o.honest_max_delay_h is not None:  # a griefer takes time, not value
+        return max(0.0, 1.0 - o.honest_max_delay_h / GRIEF_HORIZON_H)
     return o.preserved
 
 
@@ -50,8 +54,8 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         if none is None:
             continue
         a, b = preserved_for_chart(o), preserved_for_chart(none)
-        if a is not None and b is not None and a > b:
-            better += 1
+        if a is not None and b is not None and (a > b or (a == b == 1.0)):
+            better += 1  # (a griefer nobody waited for, with or without defences, is not a miss)
         else:
             missed.append(f"{o.scenario}: defences all preserve {a} vs {b} with none (not more)")
     detected = [o for o in attacks if o.detected_within_one_block]
@@ -70,6 +74,19 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         if o.honest_paid_in_full is False:
             missed.append(f"{o.scenario}: an honest user was not paid in full ({'; '.join(o.notes)})")
     honest_lost = sum(o.honest_lost for o in benign)
+    griefs = [o.honest_max_delay_h for o in attacks if o.griefer and o.honest_max_delay_h is not None]
+    grief_delay = max(griefs) if griefs else None
+    if grief_delay is not None and grief_delay > TARGET_GRIEF_DELAY_H:
+        worst = max((o for o in attacks if o.griefer and o.honest_max_delay_h is not None),
+                    key=lambda o: o.honest_max_delay_h or 0)  # fmt: skip
+        missed.append(
+            f"an unprivileged griefer made an honest withdrawal wait {grief_delay:.1f} h > "
+            f"{TARGET_GRIEF_DELAY_H:g} h ({worst.scenario})"
+        )
+    guardian_only = sum(o.guardian_only_liquidations for o in attacks)
+    if guardian_only:
+        who = ", ".join(f"{o.scenario} ({n})" for o in attacks if (n := o.guardian_only_liquidations))
+        missed.append(f"{guardian_only} liquidation(s) made possible only by a guardian's tightening: {who}")
     return {
         "attacks": len(attacks),
         "value_at_risk_usd": at_risk / USD,
@@ -81,6 +98,8 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         "benign_designed_delays": sum(o.designed_delays for o in benign),
         "honest_funds_lost": honest_lost / USD,
         "honest_paid_in_full": all(o.honest_paid_in_full for o in benign) if benign else None,
+        "griefing_max_honest_delay_h": grief_delay,
+        "guardian_only_liquidations": guardian_only,
         "targets_met": not missed,
         "missed": missed,
     }
@@ -134,6 +153,8 @@ def rows(outcomes: Sequence[Outcome]) -> list[list[str]]:
                 str(o.honest_blocked),
                 delayed,
                 _usd(o.honest_lost),
+                "-" if o.honest_max_delay_h is None else f"{o.honest_max_delay_h:g} h",
+                f"{o.aftermath_hours:g} h" if o.aftermath_hours else "-",
             ]
         )
     return out
@@ -152,6 +173,8 @@ HEADERS = [
     "honest refused",
     "honest delayed",
     "honest lost",
+    "honest wait",
+    "after",
 ]
 
 

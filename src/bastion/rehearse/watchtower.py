@@ -348,12 +348,13 @@ class Humans:
         # The Safe executes strictly in nonce order: take proposals lowest nonce first, stop at the first
         # one not yet due (the ones behind it wait for it).
         proposals.sort(key=lambda p: int(p[5]))
+        for p in proposals:
+            self._seen.setdefault(p[0], self.now)
         due = None
         for safe_hash, to, data, value, operation, nonce, signature, signer in proposals:
             if safe_hash in self._done:
                 continue
-            first = self._seen.setdefault(safe_hash, self.now)
-            if self.now < first + self.delay_s:
+            if self.now < self._seen[safe_hash] + self.delay_s:
                 break
             if due is None:
                 due = int(self.world.read(self.world.protocol.safe.functions.nonce()))

@@ -176,6 +176,25 @@ class Run:
             self.extra.append(rec)
         return rec
 
+    def settle_limiters(self) -> None:
+        """The keeper settles every outflow limiter of the run (releasing queued claims as headroom
+        allows) and cashes every released claim of an honest user (anyone may call; the funds go only to
+        the claimant). Sent now, mined with the next block."""
+        w = self.world
+        keeper = w.actors["keeper"]
+        for contract in [w.protocol.vault, *w.variants.values()]:
+            try:
+                queued, _released = w.read(contract.functions.queueInfo(w.usdc.address))
+            except Exception:  # a variant without a limiter on the stablecoin
+                continue
+            if not queued:
+                continue
+            w.clock.send(keeper, contract.functions.releaseLockedFunds(w.usdc.address), label="keeper settles")
+            for user in w.honest:
+                if int(w.read(contract.functions.lockedFunds(user.address, w.usdc.address))):
+                    w.clock.send(keeper, contract.functions.claimLockedFunds(w.usdc.address, user.address),
+                                 label="claim for a user")  # fmt: skip
+
     def mark_incident(self) -> None:
         """The incident starts in the block being built (for faults that are not a malicious transaction)."""
         if self.incident_block is None:
