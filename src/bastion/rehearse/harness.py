@@ -130,6 +130,9 @@ def _common(run: Run, out: Outcome) -> None:
         out.first_finding = later[0].detector
     events = guard_events(w, w.start_block)
     out.guard_events = [f"{e.block}: {e.kind} {e.detail} ({e.address})".replace(" ()", "") for e in events]
+    out.watchtower_actions = [
+        f"{a.block if a.block is not None else '-'}: {a.kind} ({a.playbook}) {a.status}" for a in actions
+    ]
     trips = [e for e in events if e.trip]
     mined_actions = [a for a in actions if a.block is not None and a.status == "mined"]
     out.trips = len(trips) + len([a for a in mined_actions if a.kind not in ("pause", "call")])

@@ -253,6 +253,31 @@ def _md_table(outcomes: Sequence[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def _compact(items: Sequence[str], limit: int = 6) -> str:
+    """'a; b; c (+N more)' with repeats folded ('x (x3)')."""
+    counts: dict[str, int] = {}
+    for item in items:
+        what = item.split(": ", 1)[-1]
+        counts[what] = counts.get(what, 0) + 1
+    parts = [f"{k} (x{n})" if n > 1 else k for k, n in counts.items()]
+    more = f" (+{len(parts) - limit} more)" if len(parts) > limit else ""
+    return "; ".join(parts[:limit]) + more
+
+
+def defences_did(outcomes: Sequence[Outcome]) -> str:
+    """One line per (scenario, level): what the on-chain guards did, what the watchtower sent, what the
+    humans did, and the first protective action."""
+    lines = []
+    for o in outcomes:
+        guards = _compact(o.guard_events) or "nothing"
+        wt = _compact(o.watchtower_actions) or "nothing"
+        humans = _compact([h.get("what", "") for h in o.humans]) or "nothing"
+        first = o.protective or "none"
+        lines.append(f"| `{o.scenario}` | {o.level} | {guards} | {wt} | {humans} | {first} |")
+    head = "| scenario | defences | on-chain guards | watchtower | humans | first protective action |"
+    return head + "\n|---|---|---|---|---|---|\n" + "\n".join(lines)
+
+
 def markdown(outcomes: Sequence[Outcome], summary: dict[str, Any], meta: dict[str, Any], chart_path: str | None) -> str:
     keys = list(dict.fromkeys(o.scenario for o in outcomes))
     scen = []
@@ -278,6 +303,10 @@ def markdown(outcomes: Sequence[Outcome], summary: dict[str, Any], meta: dict[st
         f"(limiter delays in the bank run, by design: {summary['benign_designed_delays']})",
         f"- honest funds lost in benign scenarios: **{summary['honest_funds_lost']:,.0f} USDC**; every honest user "
         f"paid in full: **{summary['honest_paid_in_full']}**",
+        f"- longest wait of an honest withdrawal caused by an unprivileged griefer: "
+        f"**{summary.get('griefing_max_honest_delay_h')} h** (target <= {TARGET_GRIEF_DELAY_H:g} h)",
+        f"- liquidations made possible only by a guardian's tightening: "
+        f"**{summary.get('guardian_only_liquidations', 0)}** (target 0)",
     ]
     reactions = [o.reaction_wall_ms for o in outcomes if o.reaction_wall_ms is not None]
     if reactions:
@@ -296,6 +325,7 @@ def markdown(outcomes: Sequence[Outcome], summary: dict[str, Any], meta: dict[st
         wall=meta.get("wall_seconds", ""),
         scenarios="\n".join(scen),
         table=_md_table(outcomes),
+        did=defences_did(outcomes),
         targets="\n".join(targets),
         missed=missed,
         notes="\n".join(notes) or "- none",
@@ -331,6 +361,11 @@ Code: `src/bastion/rehearse/` (harness, scenarios, in-process watchtower), `cont
 - Honest background traffic through the public Router: traders open, adjust and close positions and move
   collateral; the honest feeder pushes both feeds (heartbeat or 0.5% move); an arbitrageur keeps every AMM
   pool at the market price; a keeper liquidates.
+- Every attack run continues after the attack until its consequences have ended: chain time passes in
+  2-hour steps (each followed by blocks of honest traffic; the keeper settles the limiters and cashes honest
+  users' released claims) until every pause, forced reduce-only, limiter trip and queued claim has ended, and
+  at least 72 h after the attack; each step the attacker tries to take out what it still has inside (it waits
+  out the pause, cashes its claims late). What leaves then counts as taken (column "after": hours run).
 - Defence levels: `none` (guards loosened by governance: per-transaction cap 100%, limiter that never limits,
   OracleGuard on the primary feed only with 100% jumps and a 3-day heartbeat, guardian pauses up to 72 h with
   a 1-h cooldown; variants deployed with their guard switch off; nobody watching), `onchain` (the deployment's
@@ -340,11 +375,13 @@ Code: `src/bastion/rehearse/` (harness, scenarios, in-process watchtower), `cont
   incidents, playbooks, relayer, SQLite store) driven in process before each block (mempool scan) and after
   it. Detectors: the generic set plus three protocol detectors in `bastion.rehearse.detectors`
   (`oracle_reference`: a feed vs the AMM's time-weighted price; `unit_price`: a vault's share price falls,
-  jumps or starts inflated; `guardian_action`: a guardian power was used). Playbooks: force reduce-only and
-  pause withdrawals on an oracle anomaly; pause a variant's non-exit operations on a drain, a share-price
-  anomaly or a pending takeover; propose a Safe cancel of a sensitive timelock operation; notify on guardian
-  actions. The humans (the Safe's owners) react after 30 minutes of chain time: they co-sign the cancel of an
-  operation they did not schedule, and rotate the guardian role through the timelock when a guardian action
+  jumps or starts inflated; `guardian_action`: a guardian power was used). Playbooks: force that market
+  reduce-only on an oracle anomaly, and pause withdrawals too only when the feeds moved (the playbooks'
+  price triage: a pool held off feeds that agree and are fresh gets the narrow answer); pause a variant's
+  non-exit operations on a drain, a share-price anomaly or a pending takeover; propose one Safe cancel per
+  sensitive timelock operation (each on its own Safe nonce); notify on guardian actions. The humans (the
+  Safe's owners) react after 30 minutes of chain time: they co-sign the cancel of an operation they did not
+  schedule (in nonce order), and rotate the guardian role through the timelock when a guardian action
   did not come from their watchtower.
 
 ## Measures
@@ -360,6 +397,10 @@ Code: `src/bastion/rehearse/` (harness, scenarios, in-process watchtower), `cont
 - trips: guard trips and pauses during the run (in benign scenarios every one is a false trip); the bank
   run's limiter trips are reported apart, as designed delays. honest refused: honest transactions a guard
   refused or reverted; honest delayed: honest funds still queued at the end; honest lost: honest funds lost.
+- honest wait (griefing scenarios): the longest wait of an honest withdrawal the griefer caused, from the
+  block it was asked for to the block the money was in the wallet (36 h when it never came).
+- guardian-only liquidations: positions liquidated that were safe under governance's own maintenance margin
+  (only a guardian's `emergencyTighten` made them liquidatable).
 
 ## Scenarios
 | key | kind | real incident class | what happens |
@@ -369,6 +410,9 @@ Code: `src/bastion/rehearse/` (harness, scenarios, in-process watchtower), `cont
 ## Results
 {table}
 {chart}
+## What each defence did
+{did}
+
 ## Targets (defences `all`)
 {targets}
 
@@ -387,9 +431,8 @@ Code: `src/bastion/rehearse/` (harness, scenarios, in-process watchtower), `cont
 - A compromised feeder of BOTH feeds defeats the OracleGuard's cross-check (the jump is "corroborated" and
   accepted). Only an independent reference (here the AMM pool's time-weighted price, off chain) catches it.
 - The guardian's withdrawal pause (24 h) is shorter than the timelock delay (48 h), and the guardian may not
-  pause again for 48 h: in the compromised-feeder run the fake profit stays in the engine, frozen, and becomes
-  withdrawable when the pause ends unless governance has acted. A guardian extension while a timelocked fix is
-  queued, or a shorter emergency path for feed replacement, would close that gap.
+  pause again for 48 h: a fake profit frozen by the pause becomes withdrawable when the pause ends unless
+  governance has acted; the runs continue past that point and count what leaves then.
 - With only the watchtower (loose on-chain bounds), a rogue guardian key freezes withdrawals for 72 h even
   though the humans rotate it out after 48.5 h: the rotation does not end a running pause. The on-chain bound
   (24 h, then a 48 h cooldown) is what limits the damage; with both, 24 h in a week.

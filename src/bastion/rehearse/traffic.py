@@ -138,16 +138,22 @@ class Traffic:
         price: float | None = None,
         actor: Actor | None = None,
         malicious: bool = False,
+        after_arbitrage: bool = False,
     ) -> None:
         """Trade ``pool`` (base: the asset of ``symbol``) back to the market price (or to ``price``) when it
         is off by more than ``threshold``; as the arbitrageur, or as ``actor`` (who then holds the pool
-        somewhere else: a griefer)."""
+        somewhere else: a griefer). ``after_arbitrage``: sized as if the arbitrageur's pending correction
+        to the market price had landed, and tipped under it so that it lands after it (a back-run)."""
         w = self.world
         m = w.markets[symbol]
         r0 = int(w.read(pool.functions.reserve0()))
         r1 = int(w.read(pool.functions.reserve1()))
         if r0 == 0 or r1 == 0:
             return
+        if after_arbitrage:  # the reserves once the arbitrageur has traded the pool to the market price
+            k, market_raw = r0 * r1, w.true_price[symbol] * USD / 10**m.decimals
+            r0 = math.isqrt(int(k / market_raw))
+            r1 = k // max(r0, 1)
         target = w.true_price[symbol] if price is None else price
         price_raw = target * USD / 10**m.decimals  # quote units per base unit
         spot_raw = r1 / r0
@@ -156,6 +162,8 @@ class Traffic:
         k = r0 * r1
         arb = actor or w.actors["arbitrageur"]
         kw: dict[str, Any] = {"malicious": True, "force": False} if malicious else {}
+        if after_arbitrage:
+            kw["tip_gwei"] = 0.5
         target0 = math.isqrt(int(k / price_raw))
         if target0 < r0:  # the pool is cheap: buy base with quote
             target1 = k // max(target0, 1)

@@ -119,7 +119,7 @@ class PoolHolding(_Griefer):
     title = "Griefer holds the AMM pool a few percent off the feeds"
     incident = "pool-price griefing of an off-chain reference (issue 10, class 6)"
     offset = 0.045
-    hold_blocks = 40
+    hold_blocks = 420  # longer than the watchtower's 5-minute TWAP: a flash of a few blocks moves nothing
 
     def setup(self, run: Run) -> None:
         w = run.world
@@ -132,21 +132,27 @@ class PoolHolding(_Griefer):
         w = run.world
         eth = w.markets["ETH-PERP"]
         run.slots(run.n(10))
-        for _ in range(self.hold_blocks):
+        t = run.traffic
+        for _ in range(run.n(self.hold_blocks, 60)):
             target = w.true_price["ETH-PERP"] * (1 - self.offset)
-            run.traffic.arbitrage("ETH-PERP", eth.pool, 0.002, price=target, actor=self.griefer_actor, malicious=True)
+            # The arbitrageur trades the pool back every few blocks; the griefer back-runs it (lower tip)
+            # in those blocks and otherwise tops the pool up to its target.
+            off = abs(w.pool_price("ETH-PERP") / w.true_price["ETH-PERP"] - 1)
+            arb_now = t._slot % t.arbitrage_every == 0 and off >= 0.003
+            t.arbitrage("ETH-PERP", eth.pool, 0.002, price=target, actor=self.griefer_actor, malicious=True,
+                        after_arbitrage=arb_now)  # fmt: skip
             run.slot()
         self.honest_withdrawals(run)
         run.slots(run.n(5))
 
 
 class PoolHoldingShallow(PoolHolding):
-    """A shallower, longer hold: 3.5% for 80 blocks."""
+    """A shallower, longer hold: 3.5% for 600 blocks."""
 
     key = "pool-holding-shallow"
     title = "Griefer holds the AMM pool 3.5% off for longer"
     offset = 0.035
-    hold_blocks = 80
+    hold_blocks = 600
 
 
 VARIANTS = (WhaleRoundTrip, WhaleRoundTripLarge, PoolHolding, PoolHoldingShallow)

@@ -47,6 +47,7 @@ class Outcome:
     findings: int = 0
     actions: int = 0
     guard_events: list[str] = field(default_factory=list)
+    watchtower_actions: list[str] = field(default_factory=list)  # "block: kind (playbook) status"
     trips: int = 0  # guard trips and pauses during the run (benign: all of them are false trips)
     designed_delays: int = 0  # limiter trips in a genuine rush for the exit (the bank run): delay, not loss
     honest_blocked: int = 0  # honest transactions a guard refused or reverted
