@@ -26,8 +26,9 @@ Actions of the reference clearinghouse (targets named by the deployment manifest
 A finding about one market's price (its details name a ``market`` the protocol knows) is triaged
 before matching: ``price_source`` is added to its details, ``"pool"`` when the market's feeds agree
 with each other, are fresh, and moved less than the AMM pool over the last ``TRIAGE_LOOKBACK_BLOCKS``
-(the pool left the feeds, not the other way round), else ``"feeds"``. A playbook can then answer a
-pool-only anomaly narrowly (``when = {price_source = "feeds"}`` on the protocol-wide actions).
+(the pool left the feeds, not the other way round), else ``"feeds"`` (also whenever it cannot tell).
+A playbook can then answer a pool-only anomaly narrowly (``when = {price_source = "feeds"}`` on the
+protocol-wide actions).
 
 Arguments may use ``$subject``, ``$actor``, ``$tx``, ``$detail.<name>`` (from the finding), contract
 names and asset symbols of the protocol (for addresses), and ``keccak:<text>`` (for bytes32).
@@ -365,17 +366,18 @@ class PlaybookRunner:
 
     # -- price triage ----------------------------------------------------------------------------
     def price_source(self, f: FindingRow) -> str | None:
-        """``"pool"`` or ``"feeds"`` for a finding about a known market's price (see the module's
-        docstring); None for any other finding, or when the chain cannot be read."""
+        """``"pool"`` or ``"feeds"`` for a finding that names a market (see the module's docstring); None
+        for any other finding. Fail-safe: whatever cannot be read or classified is ``"feeds"`` (the broad
+        answer)."""
         ref = (f.details or {}).get("market")
-        if not ref or self.rpc is None or not self.protocol.markets:
+        if not ref:
             return None
         try:
             m = self.protocol.market(str(ref))
         except ValueError:
-            return None
-        if m.feed_secondary is None or m.pool is None:
-            return None
+            return "feeds"
+        if m.feed_secondary is None or m.pool is None or self.rpc is None:
+            return "feeds"
         try:
             head = int(self.rpc.call("eth_blockNumber"), 16)
             then = hex(max(0, head - TRIAGE_LOOKBACK_BLOCKS))
@@ -384,9 +386,9 @@ class PlaybookRunner:
             feeds_then = [self._round(a, then) for a in (m.feed_primary, m.feed_secondary)]
             pool_now = _word(self.rpc.call("eth_call", {"to": m.pool, "data": "0x" + SPOT_PRICE.hex()}, hex(head)))
             pool_then = _word(self.rpc.call("eth_call", {"to": m.pool, "data": "0x" + SPOT_PRICE.hex()}, then))
-        except Exception as exc:  # triage is advice: without it the broad playbooks still match
+        except Exception as exc:  # the broad answer when the chain cannot be read
             log.warning("price triage failed", extra={"event": "triage_failed", "error": str(exc)[:200]})
-            return None
+            return "feeds"
         (p, p_at), (q, q_at) = feeds_now
         if min(p, q, pool_then, feeds_then[0][0]) <= 0:
             return "feeds"
