@@ -57,19 +57,21 @@ def run_one(
 
 AFTERMATH_MIN_S = 72 * HOUR  # the issue's floor: consequences are counted for at least 72 h
 AFTERMATH_MAX_S = 14 * DAY  # a bound on the run: a pause or a claim queue longer than this is a finding
-AFTERMATH_STEP_S = 2 * HOUR
+AFTERMATH_STEP_S = 4 * HOUR
 
 
 def aftermath(run: Run, scenario) -> float:
     """After the attack, let chain time pass (in ``AFTERMATH_STEP_S`` steps, each followed by blocks of
-    honest traffic) until every pause has expired and every limiter claim has been released, and at
-    least ``AFTERMATH_MIN_S`` have passed; each step the keeper settles the limiters, honest users cash
-    their claims, and the attacker tries to leave with what it still has inside. The hours it ran."""
+    honest traffic) until every pause has expired and every limiter claim queued by the end of the attack
+    has been released, and at least ``AFTERMATH_MIN_S`` have passed; each step the keeper settles the
+    limiters, honest users cash their claims, and the attacker tries to leave with what it still has
+    inside (claims it queues meanwhile count as taken; they do not extend the run). The hours it ran."""
     w = run.world
     start = w.clock.timestamp
+    queued = _queued(w)
     while True:
         now = w.clock.timestamp
-        end = min(start + AFTERMATH_MAX_S, max(start + AFTERMATH_MIN_S, consequences_end(w)))
+        end = min(start + AFTERMATH_MAX_S, max(start + AFTERMATH_MIN_S, consequences_end(w, queued)))
         if now >= end:
             break
         run.wait(min(AFTERMATH_STEP_S, end - now))
@@ -84,9 +86,21 @@ def _limited(w: World) -> list[Any]:
     return [w.protocol.vault, *w.variants.values()]
 
 
-def consequences_end(w: World) -> int:
-    """When the last pause, forced reduce-only, limiter trip or unreleased claim of the run ends: a
-    timestamp (``now + 1`` while claims wait for headroom, which only time brings)."""
+def _queued(w: World) -> dict[str, int]:
+    """Per outflow limiter: the total ever queued as claims (its FIFO cursor) now."""
+    out = {}
+    for contract in _limited(w):
+        try:
+            out[contract.address] = int(w.read(contract.functions.queueInfo(w.usdc.address))[0])
+        except Exception:  # a variant without a limiter on the stablecoin
+            continue
+    return out
+
+
+def consequences_end(w: World, queued: dict[str, int]) -> int:
+    """When the last pause, forced reduce-only or limiter trip of the run ends, and the claims in
+    ``queued`` (per limiter: the queue's cursor to reach) are released: a timestamp (``now + 1`` while
+    claims wait for headroom, which only time brings)."""
     p = w.protocol
     now = w.clock.timestamp
     ends = [0]
@@ -102,10 +116,10 @@ def consequences_end(w: World) -> int:
     for contract in _limited(w):
         try:
             ends.append(int(w.read(contract.functions.tripInfo(w.usdc.address))[0]))
-            queued, released = w.read(contract.functions.queueInfo(w.usdc.address))
+            released = int(w.read(contract.functions.queueInfo(w.usdc.address))[1])
         except Exception:  # a variant without a limiter on the stablecoin
             continue
-        if released < queued:
+        if released < queued.get(contract.address, 0):
             ends.append(now + 1)
     return max(ends)
 
