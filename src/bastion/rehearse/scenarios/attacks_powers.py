@@ -77,7 +77,7 @@ class TimelockBatch(Scenario):
         run.slot()
         for _ in range(run.n(6)):
             free = int(w.read(p.vault.functions.freeBalance()))
-            if free < USD or w.read(p.vault.functions.engine()) != engine.address:
+            if free < USD or str(w.read(p.vault.functions.engine())).lower() != engine.address.lower():
                 break
             run.send(attacker, engine.functions.drain(p.vault.address, attacker.address, free), malicious=True,
                      label="drain")  # fmt: skip
