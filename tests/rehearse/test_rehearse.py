@@ -65,7 +65,7 @@ def test_cli_prints_a_table_writes_json_and_ends_with_a_json_line(tmp_path) -> N
     assert result.exit_code == 0, result.output
     last = json.loads(result.output.strip().splitlines()[-1])
     for key in ("attacks", "value_preserved_ratio", "attacks_detected_within_one_block", "benign_false_trips",
-                "honest_funds_lost"):  # fmt: skip
+                "honest_funds_lost", "griefing_max_honest_delay_h", "guardian_only_liquidations"):  # fmt: skip
         assert key in last
     doc = json.loads(out_json.read_text())
     assert [r["scenario"] for r in doc["runs"]] == ["spot-oracle"]

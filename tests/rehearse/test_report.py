@@ -56,3 +56,29 @@ def test_levels_and_guard_reasons() -> None:
     rec = TxRecord("x", "y", True, ok=False, reason="InvariantViolated")
     assert rec.guard_said_no and "OperationPaused" in GUARD_ERRORS
     assert decode_error(None) == "" and decode_error("0x12") == "revert"
+
+
+def test_griefing_delay_and_guardian_only_liquidations_are_targets() -> None:
+    grief_none = Outcome("whale", "none", "attack", griefer=True, honest_max_delay_h=30.0)
+    grief_all = Outcome("whale", "all", "attack", griefer=True, honest_max_delay_h=0.5, first_finding_block=5)
+    tighten = _attack("tighten", "all", 1_000, 10, first_finding_block=100, guardian_only_liquidations=2)
+    grief_none.first_malicious_block = grief_all.first_malicious_block = 5
+    s = summarize([grief_none, grief_all, tighten, _attack("tighten", "none", 1_000, 500)])
+    assert s["griefing_max_honest_delay_h"] == 0.5 and s["guardian_only_liquidations"] == 2
+    assert preserved_for_chart(grief_all) > preserved_for_chart(grief_none)
+    text = " ".join(s["missed"])
+    assert "guardian's tightening: tighten (2)" in text and "griefer" not in text
+    grief_all.honest_max_delay_h = 24.0
+    assert "griefer made an honest withdrawal wait 24.0 h" in " ".join(summarize([grief_all])["missed"])
+
+
+def test_markdown_says_what_each_defence_did() -> None:
+    from bastion.rehearse.report import defences_did
+
+    o = _attack("a", "all", 1_000, 0, first_finding_block=100)
+    o.guard_events = ["101: pause  (router)", "101: pause  (router)", "102: forced reduce-only  (oracle_guard)"]
+    o.watchtower_actions = ["101: pause (oracle-withdrawals) mined"]
+    o.humans = [{"at": 1, "what": "co-signed and executed the watchtower's Safe proposal"}]
+    o.protective = "watchtower pause (oracle-withdrawals)"
+    row = defences_did([o]).splitlines()[-1]
+    assert "pause  (router) (x2)" in row and "pause (oracle-withdrawals) mined" in row and "co-signed" in row

@@ -167,7 +167,7 @@ def test_watch_check_with_a_manifest(ref, tmp_path, monkeypatch):
     config = str(default_config_path())
     ok = runner.invoke(app, ["watch", "--config", config, "--manifest", str(ref.path), "--check"])
     assert ok.exit_code == 0, ok.output
-    assert "3 protected contract(s), 2 market(s)" in ok.output and "6 playbook(s)" in ok.output
+    assert "3 protected contract(s), 2 market(s)" in ok.output and "7 playbook(s)" in ok.output
     bad = runner.invoke(app, ["watch", "--config", config, "--manifest", str(tmp_path / "nope.json"), "--check"])
     assert bad.exit_code == 2
     lines = [line for line in bad.output.splitlines() if line.strip()]

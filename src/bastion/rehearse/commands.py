@@ -59,7 +59,9 @@ def rehearse(
     """Run scenarios at defence levels; print a table; write JSON, a PNG chart and a markdown report.
 
     The last line printed is a JSON summary: attacks, value_preserved_ratio (value-weighted over all
-    attacks, defences all), attacks_detected_within_one_block, benign_false_trips, honest_funds_lost."""
+    attacks, defences all), attacks_detected_within_one_block, benign_false_trips, honest_funds_lost,
+    griefing_max_honest_delay_h (longest wait of an honest withdrawal an unprivileged griefer caused) and
+    guardian_only_liquidations (positions only a guardian's tightening made liquidatable)."""
     from bastion.rehearse import report
     from bastion.rehearse.harness import run_matrix
     from bastion.rehearse.scenarios import SCENARIOS
@@ -157,7 +159,8 @@ def rehearse(
     console.print(f"wrote {json_out}, {chart_path}" + (f", {doc_path}" if doc_path else ""), highlight=False)
     line = {k: summary[k] for k in (
         "attacks", "value_preserved_ratio", "attacks_detected_within_one_block", "benign_false_trips",
-        "honest_funds_lost", "attacks_better_than_none", "targets_met",
+        "honest_funds_lost", "griefing_max_honest_delay_h", "guardian_only_liquidations", "attacks_better_than_none",
+        "targets_met",
     )}  # fmt: skip
     line["runs"] = len(outcomes)
     line["wall_seconds"] = wall

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
 
 from bastion.rehearse.defences import Defence, make_defence
 from bastion.rehearse.scenarios import SCENARIOS
 from bastion.rehearse.scenarios.base import ATTACK, Outcome, Run, guard_events, median_ms
 from bastion.rehearse.traffic import Traffic
-from bastion.rehearse.world import Level, World
+from bastion.rehearse.world import DAY, HOUR, Level, World
 
 LEVELS = tuple(Level)
 
@@ -41,7 +42,8 @@ def run_one(
         defence.start(world)
         run.refresh()  # fresh feeds after the set-up's time jumps
         scenario.play(run)
-        out = Outcome(key, level.value, scenario.kind)
+        hours = aftermath(run, scenario) if scenario.kind == ATTACK else 0.0
+        out = Outcome(key, level.value, scenario.kind, aftermath_hours=hours, griefer=scenario.griefer)
         _common(run, out)
         scenario.measure(run, out)
     finally:
@@ -51,6 +53,75 @@ def run_one(
     out.notes.extend(f"watchtower error: {e}" for e in errors[:3])
     out.wall_seconds = round(time.perf_counter() - started, 2)
     return out
+
+
+AFTERMATH_MIN_S = 72 * HOUR  # the issue's floor: consequences are counted for at least 72 h
+AFTERMATH_MAX_S = 14 * DAY  # a bound on the run: a pause or a claim queue longer than this is a finding
+AFTERMATH_STEP_S = 4 * HOUR
+
+
+def aftermath(run: Run, scenario) -> float:
+    """After the attack, let chain time pass (in ``AFTERMATH_STEP_S`` steps, each followed by blocks of
+    honest traffic) until every pause has expired and every limiter claim queued by the end of the attack
+    has been released, and at least ``AFTERMATH_MIN_S`` have passed; each step the keeper settles the
+    limiters, honest users cash their claims, and the attacker tries to leave with what it still has
+    inside (claims it queues meanwhile count as taken; they do not extend the run). The hours it ran."""
+    w = run.world
+    start = w.clock.timestamp
+    queued = _queued(w)
+    while True:
+        now = w.clock.timestamp
+        end = min(start + AFTERMATH_MAX_S, max(start + AFTERMATH_MIN_S, consequences_end(w, queued)))
+        if now >= end:
+            break
+        run.wait(min(AFTERMATH_STEP_S, end - now))
+        run.settle_limiters()
+        scenario.leave(run)
+        run.slots(2)
+    return round((w.clock.timestamp - start) / HOUR, 1)
+
+
+def _limited(w: World) -> list[Any]:
+    """Every outflow limiter of the run: the Vault and the guarded variants."""
+    return [w.protocol.vault, *w.variants.values()]
+
+
+def _queued(w: World) -> dict[str, int]:
+    """Per outflow limiter: the total ever queued as claims (its FIFO cursor) now."""
+    out = {}
+    for contract in _limited(w):
+        try:
+            out[contract.address] = int(w.read(contract.functions.queueInfo(w.usdc.address))[0])
+        except Exception:  # a variant without a limiter on the stablecoin
+            continue
+    return out
+
+
+def consequences_end(w: World, queued: dict[str, int]) -> int:
+    """When the last pause, forced reduce-only or limiter trip of the run ends, and the claims in
+    ``queued`` (per limiter: the queue's cursor to reach) are released: a timestamp (``now + 1`` while
+    claims wait for headroom, which only time brings)."""
+    p = w.protocol
+    now = w.clock.timestamp
+    ends = [0]
+    pausable = [(p.router, range(len(w.markets) + 1)), *((v, range(1)) for v in w.variants.values())]
+    for contract, scopes in pausable:
+        for scope in scopes:
+            try:
+                ends.append(int(w.read(contract.functions.scopeOf(scope))[1]))
+            except Exception:  # a variant without pauses
+                break
+    for m in w.markets.values():
+        ends.append(int(w.read(p.oracle.functions.marketState(m.id))[0][2]))
+    for contract in _limited(w):
+        try:
+            ends.append(int(w.read(contract.functions.tripInfo(w.usdc.address))[0]))
+            released = int(w.read(contract.functions.queueInfo(w.usdc.address))[1])
+        except Exception:  # a variant without a limiter on the stablecoin
+            continue
+        if released < queued.get(contract.address, 0):
+            ends.append(now + 1)
+    return max(ends)
 
 
 def _common(run: Run, out: Outcome) -> None:
@@ -73,6 +144,9 @@ def _common(run: Run, out: Outcome) -> None:
         out.first_finding = later[0].detector
     events = guard_events(w, w.start_block)
     out.guard_events = [f"{e.block}: {e.kind} {e.detail} ({e.address})".replace(" ()", "") for e in events]
+    out.watchtower_actions = [
+        f"{a.block if a.block is not None else '-'}: {a.kind} ({a.playbook}) {a.status}" for a in actions
+    ]
     trips = [e for e in events if e.trip]
     mined_actions = [a for a in actions if a.block is not None and a.status == "mined"]
     out.trips = len(trips) + len([a for a in mined_actions if a.kind not in ("pause", "call")])

@@ -16,12 +16,16 @@ from bastion.rehearse.scenarios.base import ATTACK, BENIGN, Outcome
 from bastion.rehearse.world import USD, Level
 
 TARGET_RATIO = 0.95
+TARGET_GRIEF_DELAY_H = 1.0
+GRIEF_HORIZON_H = 36.0  # griefing: honest users give up looking after this long (attacks_griefing.PATIENCE_S)
 
 
 def preserved_for_chart(o: Outcome) -> float | None:
     """Value preserved, or for the rogue guardian (nothing can be taken) the share of time not frozen."""
     if o.freeze_hours is not None and o.freeze_horizon_hours:
         return 1.0 - o.freeze_hours / o.freeze_horizon_hours
+    if o.griefer and o.honest_max_delay_h is not None:  # a griefer takes time, not value
+        return max(0.0, 1.0 - o.honest_max_delay_h / GRIEF_HORIZON_H)
     return o.preserved
 
 
@@ -50,8 +54,8 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         if none is None:
             continue
         a, b = preserved_for_chart(o), preserved_for_chart(none)
-        if a is not None and b is not None and a > b:
-            better += 1
+        if a is not None and b is not None and (a > b or (a == b == 1.0)):
+            better += 1  # (a griefer nobody waited for, with or without defences, is not a miss)
         else:
             missed.append(f"{o.scenario}: defences all preserve {a} vs {b} with none (not more)")
     detected = [o for o in attacks if o.detected_within_one_block]
@@ -70,6 +74,19 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         if o.honest_paid_in_full is False:
             missed.append(f"{o.scenario}: an honest user was not paid in full ({'; '.join(o.notes)})")
     honest_lost = sum(o.honest_lost for o in benign)
+    griefs = [o.honest_max_delay_h for o in attacks if o.griefer and o.honest_max_delay_h is not None]
+    grief_delay = max(griefs) if griefs else None
+    if grief_delay is not None and grief_delay > TARGET_GRIEF_DELAY_H:
+        worst = max((o for o in attacks if o.griefer and o.honest_max_delay_h is not None),
+                    key=lambda o: o.honest_max_delay_h or 0)  # fmt: skip
+        missed.append(
+            f"an unprivileged griefer made an honest withdrawal wait {grief_delay:.1f} h > "
+            f"{TARGET_GRIEF_DELAY_H:g} h ({worst.scenario})"
+        )
+    guardian_only = sum(o.guardian_only_liquidations for o in attacks)
+    if guardian_only:
+        who = ", ".join(f"{o.scenario} ({n})" for o in attacks if (n := o.guardian_only_liquidations))
+        missed.append(f"{guardian_only} liquidation(s) made possible only by a guardian's tightening: {who}")
     return {
         "attacks": len(attacks),
         "value_at_risk_usd": at_risk / USD,
@@ -81,6 +98,8 @@ def summarize(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         "benign_designed_delays": sum(o.designed_delays for o in benign),
         "honest_funds_lost": honest_lost / USD,
         "honest_paid_in_full": all(o.honest_paid_in_full for o in benign) if benign else None,
+        "griefing_max_honest_delay_h": grief_delay,
+        "guardian_only_liquidations": guardian_only,
         "targets_met": not missed,
         "missed": missed,
     }
@@ -134,6 +153,8 @@ def rows(outcomes: Sequence[Outcome]) -> list[list[str]]:
                 str(o.honest_blocked),
                 delayed,
                 _usd(o.honest_lost),
+                "-" if o.honest_max_delay_h is None else f"{o.honest_max_delay_h:g} h",
+                f"{o.aftermath_hours:g} h" if o.aftermath_hours else "-",
             ]
         )
     return out
@@ -152,6 +173,8 @@ HEADERS = [
     "honest refused",
     "honest delayed",
     "honest lost",
+    "honest wait",
+    "after",
 ]
 
 
@@ -230,6 +253,31 @@ def _md_table(outcomes: Sequence[Outcome]) -> str:
     return "\n".join(lines)
 
 
+def _compact(items: Sequence[str], limit: int = 6) -> str:
+    """'a; b; c (+N more)' with repeats folded ('x (x3)')."""
+    counts: dict[str, int] = {}
+    for item in items:
+        what = item.split(": ", 1)[-1]
+        counts[what] = counts.get(what, 0) + 1
+    parts = [f"{k} (x{n})" if n > 1 else k for k, n in counts.items()]
+    more = f" (+{len(parts) - limit} more)" if len(parts) > limit else ""
+    return "; ".join(parts[:limit]) + more
+
+
+def defences_did(outcomes: Sequence[Outcome]) -> str:
+    """One line per (scenario, level): what the on-chain guards did, what the watchtower sent, what the
+    humans did, and the first protective action."""
+    lines = []
+    for o in outcomes:
+        guards = _compact(o.guard_events) or "nothing"
+        wt = _compact(o.watchtower_actions) or "nothing"
+        humans = _compact([h.get("what", "") for h in o.humans]) or "nothing"
+        first = o.protective or "none"
+        lines.append(f"| `{o.scenario}` | {o.level} | {guards} | {wt} | {humans} | {first} |")
+    head = "| scenario | defences | on-chain guards | watchtower | humans | first protective action |"
+    return head + "\n|---|---|---|---|---|---|\n" + "\n".join(lines)
+
+
 def markdown(outcomes: Sequence[Outcome], summary: dict[str, Any], meta: dict[str, Any], chart_path: str | None) -> str:
     keys = list(dict.fromkeys(o.scenario for o in outcomes))
     scen = []
@@ -255,6 +303,10 @@ def markdown(outcomes: Sequence[Outcome], summary: dict[str, Any], meta: dict[st
         f"(limiter delays in the bank run, by design: {summary['benign_designed_delays']})",
         f"- honest funds lost in benign scenarios: **{summary['honest_funds_lost']:,.0f} USDC**; every honest user "
         f"paid in full: **{summary['honest_paid_in_full']}**",
+        f"- longest wait of an honest withdrawal caused by an unprivileged griefer: "
+        f"**{summary.get('griefing_max_honest_delay_h')} h** (target <= {TARGET_GRIEF_DELAY_H:g} h)",
+        f"- liquidations made possible only by a guardian's tightening: "
+        f"**{summary.get('guardian_only_liquidations', 0)}** (target 0)",
     ]
     reactions = [o.reaction_wall_ms for o in outcomes if o.reaction_wall_ms is not None]
     if reactions:
@@ -273,6 +325,7 @@ def markdown(outcomes: Sequence[Outcome], summary: dict[str, Any], meta: dict[st
         wall=meta.get("wall_seconds", ""),
         scenarios="\n".join(scen),
         table=_md_table(outcomes),
+        did=defences_did(outcomes),
         targets="\n".join(targets),
         missed=missed,
         notes="\n".join(notes) or "- none",
@@ -308,6 +361,11 @@ Code: `src/bastion/rehearse/` (harness, scenarios, in-process watchtower), `cont
 - Honest background traffic through the public Router: traders open, adjust and close positions and move
   collateral; the honest feeder pushes both feeds (heartbeat or 0.5% move); an arbitrageur keeps every AMM
   pool at the market price; a keeper liquidates.
+- Every attack run continues after the attack until its consequences have ended: chain time passes in
+  2-hour steps (each followed by blocks of honest traffic; the keeper settles the limiters and cashes honest
+  users' released claims) until every pause, forced reduce-only, limiter trip and queued claim has ended, and
+  at least 72 h after the attack; each step the attacker tries to take out what it still has inside (it waits
+  out the pause, cashes its claims late). What leaves then counts as taken (column "after": hours run).
 - Defence levels: `none` (guards loosened by governance: per-transaction cap 100%, limiter that never limits,
   OracleGuard on the primary feed only with 100% jumps and a 3-day heartbeat, guardian pauses up to 72 h with
   a 1-h cooldown; variants deployed with their guard switch off; nobody watching), `onchain` (the deployment's
@@ -318,10 +376,12 @@ Code: `src/bastion/rehearse/` (harness, scenarios, in-process watchtower), `cont
   Detectors: the ones `bastion watch` ships (`bastion.watch.detectors`), among them `oracle_deviation`'s named
   references (a feed vs the AMM's time-weighted price and its peer), `unit_price` (a vault's share price falls,
   jumps or starts inflated) and `guard_event`'s guardian powers (a guardian power was used). Playbooks: force
-  reduce-only and pause withdrawals on an oracle anomaly; pause a variant's non-exit operations on a drain, a
-  share-price anomaly or a pending takeover; propose a Safe cancel of a sensitive timelock operation; notify on
-  guardian actions. The humans (the Safe's owners) react after 30 minutes of chain time: they co-sign the cancel
-  of an operation they did not schedule, and rotate the guardian role through the timelock when a guardian
+  that market reduce-only on an oracle anomaly, and pause withdrawals too only when the feeds moved (the
+  playbooks' price triage: a pool held off feeds that agree and are fresh gets the narrow answer); pause a
+  variant's non-exit operations on a drain, a share-price anomaly or a pending takeover; propose one Safe
+  cancel per sensitive timelock operation (each on its own Safe nonce); notify on guardian actions. The
+  humans (the Safe's owners) react after 30 minutes of chain time: they co-sign the cancel of an operation
+  they did not schedule (in nonce order), and rotate the guardian role through the timelock when a guardian
   action did not come from their watchtower.
 
 ## Measures
@@ -337,6 +397,10 @@ Code: `src/bastion/rehearse/` (harness, scenarios, in-process watchtower), `cont
 - trips: guard trips and pauses during the run (in benign scenarios every one is a false trip); the bank
   run's limiter trips are reported apart, as designed delays. honest refused: honest transactions a guard
   refused or reverted; honest delayed: honest funds still queued at the end; honest lost: honest funds lost.
+- honest wait (griefing scenarios): the longest wait of an honest withdrawal the griefer caused, from the
+  block it was asked for to the block the money was in the wallet (36 h when it never came).
+- guardian-only liquidations: positions liquidated that were safe under governance's own maintenance margin
+  (only a guardian's `emergencyTighten` made them liquidatable).
 
 ## Scenarios
 | key | kind | real incident class | what happens |
@@ -346,6 +410,9 @@ Code: `src/bastion/rehearse/` (harness, scenarios, in-process watchtower), `cont
 ## Results
 {table}
 {chart}
+## What each defence did
+{did}
+
 ## Targets (defences `all`)
 {targets}
 
@@ -364,9 +431,8 @@ Code: `src/bastion/rehearse/` (harness, scenarios, in-process watchtower), `cont
 - A compromised feeder of BOTH feeds defeats the OracleGuard's cross-check (the jump is "corroborated" and
   accepted). Only an independent reference (here the AMM pool's time-weighted price, off chain) catches it.
 - The guardian's withdrawal pause (24 h) is shorter than the timelock delay (48 h), and the guardian may not
-  pause again for 48 h: in the compromised-feeder run the fake profit stays in the engine, frozen, and becomes
-  withdrawable when the pause ends unless governance has acted. A guardian extension while a timelocked fix is
-  queued, or a shorter emergency path for feed replacement, would close that gap.
+  pause again for 48 h: a fake profit frozen by the pause becomes withdrawable when the pause ends unless
+  governance has acted; the runs continue past that point and count what leaves then.
 - With only the watchtower (loose on-chain bounds), a rogue guardian key freezes withdrawals for 72 h even
   though the humans rotate it out after 48.5 h: the rotation does not end a running pause. The on-chain bound
   (24 h, then a 48 h cooldown) is what limits the damage; with both, 24 h in a week.

@@ -129,21 +129,41 @@ class Traffic:
         return rec
 
     # -- arbitrage ---------------------------------------------------------------------------------
-    def arbitrage(self, symbol: str, pool: Any, threshold: float = 0.003) -> None:
-        """Trade ``pool`` (base: the asset of ``symbol``) back to the market price when it is off by more
-        than ``threshold``."""
+    def arbitrage(
+        self,
+        symbol: str,
+        pool: Any,
+        threshold: float = 0.003,
+        *,
+        price: float | None = None,
+        actor: Actor | None = None,
+        malicious: bool = False,
+        after_arbitrage: bool = False,
+    ) -> None:
+        """Trade ``pool`` (base: the asset of ``symbol``) back to the market price (or to ``price``) when it
+        is off by more than ``threshold``; as the arbitrageur, or as ``actor`` (who then holds the pool
+        somewhere else: a griefer). ``after_arbitrage``: sized as if the arbitrageur's pending correction
+        to the market price had landed, and tipped under it so that it lands after it (a back-run)."""
         w = self.world
         m = w.markets[symbol]
         r0 = int(w.read(pool.functions.reserve0()))
         r1 = int(w.read(pool.functions.reserve1()))
         if r0 == 0 or r1 == 0:
             return
-        price_raw = w.true_price[symbol] * USD / 10**m.decimals  # quote units per base unit
+        if after_arbitrage:  # the reserves once the arbitrageur has traded the pool to the market price
+            k, market_raw = r0 * r1, w.true_price[symbol] * USD / 10**m.decimals
+            r0 = math.isqrt(int(k / market_raw))
+            r1 = k // max(r0, 1)
+        target = w.true_price[symbol] if price is None else price
+        price_raw = target * USD / 10**m.decimals  # quote units per base unit
         spot_raw = r1 / r0
         if abs(spot_raw / price_raw - 1) < threshold:
             return
         k = r0 * r1
-        arb = w.actors["arbitrageur"]
+        arb = actor or w.actors["arbitrageur"]
+        kw: dict[str, Any] = {"malicious": True, "force": False} if malicious else {}
+        if after_arbitrage:
+            kw["tip_gwei"] = 0.5
         target0 = math.isqrt(int(k / price_raw))
         if target0 < r0:  # the pool is cheap: buy base with quote
             target1 = k // max(target0, 1)
@@ -151,18 +171,22 @@ class Traffic:
             out = amount_in * 9970 * r0 // (r1 * 10_000 + amount_in * 9970)
             if out <= 0:
                 return
-            self.records.append(w.clock.send(arb, w.usdc.functions.transfer(pool.address, amount_in), label="arb pay"))
             self.records.append(
-                w.clock.send(arb, pool.functions.swap(out, 0, arb.address, b""), label="arb swap", gas=200_000)
+                w.clock.send(arb, w.usdc.functions.transfer(pool.address, amount_in), label="arb pay", **kw)
+            )
+            self.records.append(
+                w.clock.send(arb, pool.functions.swap(out, 0, arb.address, b""), label="arb swap", gas=200_000, **kw)
             )
         else:  # the pool is dear: sell base for quote
             amount_in = int((target0 - r0) / FEE_IN)
             out = amount_in * 9970 * r1 // (r0 * 10_000 + amount_in * 9970)
             if out <= 0:
                 return
-            self.records.append(w.clock.send(arb, m.token.functions.transfer(pool.address, amount_in), label="arb pay"))
             self.records.append(
-                w.clock.send(arb, pool.functions.swap(0, out, arb.address, b""), label="arb swap", gas=200_000)
+                w.clock.send(arb, m.token.functions.transfer(pool.address, amount_in), label="arb pay", **kw)
+            )
+            self.records.append(
+                w.clock.send(arb, pool.functions.swap(0, out, arb.address, b""), label="arb swap", gas=200_000, **kw)
             )
 
     # -- traders -----------------------------------------------------------------------------------

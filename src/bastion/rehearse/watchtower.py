@@ -8,17 +8,24 @@ and after it (ingest, detect, correlate, respond, confirm). Its transactions go 
 anyone's and are mined with the next block, ordered by fee.
 
 Playbooks (what the watchtower's keys may do on its own):
-- ``oracle``: a feed far from its market reference -> force the market reduce-only (OracleGuard,
-  guardian, at most 1 day) and pause withdrawals (Router, guardian, at most the pause bound);
+- ``oracle-market``: a feed far from its market reference -> force that market reduce-only (OracleGuard,
+  guardian, at most 1 day);
+- ``oracle-withdrawals``: the same, when the feeds moved (not a pool-only anomaly: the playbooks'
+  price triage) -> also pause withdrawals (Router, guardian, at most the pause bound). A pool held off
+  the feeds by someone with no keys costs that market's opens, never every user's withdrawals, and
+  never the guardian's pause cooldown;
 - ``contain-<variant>``: a drain, a share-price anomaly or a pending takeover of a variant -> pause
   the variant's non-exit operations;
 - ``veto-governance``: a sensitive timelock operation -> propose a Safe transaction that cancels it,
-  signed with one owner key; the humans co-sign (or not);
+  signed with one owner key; the humans co-sign (or not). One proposal per operation, each on its own
+  Safe nonce;
 - ``guardian-review``: a guardian power was used -> notify the humans.
 
 ``Humans`` models the guardian Safe's owners: after ``delay_s`` of chain time (30 minutes by default,
 the fast end of the 30-90 minutes median human containment time) they co-sign the watchtower's Safe
-proposals for operations they did not schedule themselves, and when a guardian action was not sent by
+proposals for operations they did not schedule themselves (in nonce order; a proposal they decline is
+replaced by an empty "rejection" transaction at its nonce, so the ones behind it can execute), and
+when a guardian action was not sent by
 their watchtower they rotate the guardian role through the timelock.
 """
 
@@ -68,7 +75,12 @@ EXTRA_SELECTORS = {
 
 
 def watch_config(world: World, database: Path) -> dict[str, Any]:
-    """The watchtower's configuration for ``world`` (a plain dict, validated by ``validate_config``)."""
+    """The watchtower's configuration for ``world`` (a plain dict, validated by ``validate_config``).
+
+    The deployment manifest (written next to the database) gives the watchtower the markets, their feeds
+    and pools, as ``bastion watch --manifest`` does; the contracts listed here win over it."""
+    manifest = database.parent / "manifest.json"
+    world.manifest.write(manifest)
     feeds = {}
     for m in world.markets.values():
         tag = m.symbol.split("-")[0].lower()
@@ -81,7 +93,7 @@ def watch_config(world: World, database: Path) -> dict[str, Any]:
             }
     playbooks: list[dict[str, Any]] = [
         {
-            "name": "oracle",
+            "name": "oracle-market",
             "on": ["oracle_deviation"],
             "min_severity": "high",
             "actions": [
@@ -91,6 +103,14 @@ def watch_config(world: World, database: Path) -> dict[str, Any]:
                     "function": "forceReduceOnly(bytes32,uint256)",
                     "args": ["$detail.market", DAY],
                 },
+            ],
+        },
+        {
+            "name": "oracle-withdrawals",
+            "on": ["oracle_deviation"],
+            "min_severity": "high",
+            "when": {"price_source": "feeds"},
+            "actions": [
                 {
                     "type": "pause",
                     "target": "router",
@@ -152,7 +172,12 @@ def watch_config(world: World, database: Path) -> dict[str, Any]:
         "networks": {
             "rehearsal": {"rpc_urls": [world.node.http_url], "chain_id": world.clock.chain_id, "timeout": 30.0}
         },
-        "protocol": {"name": "reference-perp", "contracts": world.watch_contracts, "assets": world.watch_assets},
+        "protocol": {
+            "name": "reference-perp",
+            "manifest": str(manifest),
+            "contracts": world.watch_contracts,
+            "assets": world.watch_assets,
+        },
         "keys": {"guardian": {"env": GUARDIAN_KEY_ENV}, "owner": {"env": OWNER_KEY_ENV}},
         "relayer": {"replace_after_s": 600.0},
         "detectors": {
@@ -308,6 +333,7 @@ class Humans:
     _reviewed: set[int] = field(default_factory=set)
     _rogue_seen_at: int | None = None
     _rotation: dict[str, Any] | None = None
+    _safe_nonce: int | None = None
 
     @property
     def now(self) -> int:
@@ -324,9 +350,21 @@ class Humans:
                 for f in Repository.findings(s, include_retracted=False)
                 if f.detector == "guard_event"
             ]
+        # The Safe executes strictly in nonce order: take proposals lowest nonce first, stop at the first
+        # one not yet due (the ones behind it wait for it).
+        proposals.sort(key=lambda p: int(p[5]))
+        for p in proposals:
+            self._seen.setdefault(p[0], self.now)
+        due = None
         for safe_hash, to, data, value, operation, nonce, signature, signer in proposals:
-            first = self._seen.setdefault(safe_hash, self.now)
-            if safe_hash in self._done or self.now < first + self.delay_s:
+            if safe_hash in self._done:
+                continue
+            if self.now < self._seen[safe_hash] + self.delay_s:
+                break
+            if due is None:
+                due = int(self.world.read(self.world.protocol.safe.functions.nonce()))
+            if int(nonce) < due:  # superseded: its nonce was used meanwhile
+                self._done.add(safe_hash)
                 continue
             self._done.add(safe_hash)
             raw = bytes.fromhex(data[2:])
@@ -334,13 +372,17 @@ class Humans:
                 self.log.append(
                     {"at": self.now, "what": "declined a cancel of our own operation", "proposal": safe_hash}
                 )
-                continue
-            rec = self._execute_safe(
-                to, raw, int(value), int(operation), int(nonce), {signer.lower(): bytes.fromhex(signature[2:])}
-            )
-            self.log.append(
-                {"at": self.now, "what": "co-signed and executed the watchtower's Safe proposal", "tx": rec.tx_hash}
-            )
+                # An empty transaction to the Safe itself uses up the nonce (a Safe "rejection").
+                self._execute_safe(self.world.protocol.safe.address, b"", 0, 0, int(nonce), {})
+            else:
+                rec = self._execute_safe(
+                    to, raw, int(value), int(operation), int(nonce), {signer.lower(): bytes.fromhex(signature[2:])}
+                )
+                self.log.append(
+                    {"at": self.now, "what": "co-signed and executed the watchtower's Safe proposal", "tx": rec.tx_hash}
+                )
+            due = int(nonce) + 1
+        self._safe_nonce = due  # the nonce after the Safe transactions sent in this step, if any
         own = None
         for fid, block, tx_hash in findings:
             if fid in self._reviewed:
@@ -396,7 +438,8 @@ class Humans:
         data = p.timelock.functions.scheduleBatch(
             targets, [0] * len(targets), datas, b"\0" * 32, salt, delay
         )._encode_transaction_data()
-        nonce = safe_nonce(self.service.rpc, p.safe.address)
+        # Right after what the humans sent this step (those transactions are not mined yet).
+        nonce = self._safe_nonce if self._safe_nonce is not None else safe_nonce(self.service.rpc, p.safe.address)
         rec = self._execute_safe(p.timelock.address, bytes.fromhex(data[2:]), 0, 0, nonce, {})
         ready_at = self.now + delay + w.clock.block_time
         self._rotation = {"targets": targets, "datas": datas, "salt": salt, "ready_at": ready_at, "executed": False}

@@ -3,7 +3,8 @@
 A playbook (config ``[[playbooks]]``) fires on findings of the listed detectors (``"*"``: any) at
 or above ``min_severity``, and runs its actions in order, each at most once per incident (the
 idempotency key is ``<chain>:<incident>:<playbook>:<action index>``, plus the operation id for a
-timelock cancel). Action types:
+timelock cancel and the call's hash for a Safe proposal: a compromised proposer who schedules five
+operations in one incident gets five cancels, each on its own Safe nonce). Action types:
 
 - ``pause`` / ``call``: call ``function(args)`` on ``target`` with a guardian key (a scoped pause);
 - ``set_param``: tighten a parameter: a fixed value, or ``getter() * factor_bps / 10000``, clamped
@@ -21,6 +22,13 @@ Actions of the reference clearinghouse (targets named by the deployment manifest
   guardian's cap;
 - ``emergency_tighten``: ``ParameterRegistry.emergencyTighten`` of a market parameter by one
   ``maxStep`` (or to a fixed value), within its bounds and its maximum TTL.
+
+A finding about one market's price (its details name a ``market`` the protocol knows) is triaged
+before matching: ``price_source`` is added to its details, ``"pool"`` when the market's feeds agree
+with each other, are fresh, and moved less than the AMM pool over the last ``TRIAGE_LOOKBACK_BLOCKS``
+(the pool left the feeds, not the other way round), else ``"feeds"`` (also whenever it cannot tell).
+A playbook can then answer a pool-only anomaly narrowly (``when = {price_source = "feeds"}`` on the
+protocol-wide actions).
 
 Arguments may use ``$subject``, ``$actor``, ``$tx``, ``$detail.<name>`` (from the finding), contract
 names and asset symbols of the protocol (for addresses), and ``keccak:<text>`` (for bytes32).
@@ -42,7 +50,7 @@ from bastion.errors import BastionError
 from bastion.respond.keys import Signer
 from bastion.respond.notifiers import Message, Notifier, Outbox
 from bastion.respond.relayer import Relayer
-from bastion.respond.safe import SafeTx, propose, safe_nonce
+from bastion.respond.safe import SafeTx, next_nonce, propose, safe_nonce
 from bastion.store import ActionRow, Database, FindingRow, IncidentRow, NotificationRow, Repository
 from bastion.watch.config import (
     CallAction,
@@ -62,6 +70,15 @@ from bastion.watch.metrics import Metrics
 from bastion.watch.protocol import Protocol
 
 log = logging.getLogger("bastion.respond.playbooks")
+
+# Price triage (see the module's docstring). Two feeds of one asset agree within 1% (a Chainlink
+# deviation threshold is 0.5%); a feed older than an hour is not fresh (the usual heartbeat); the
+# lookback is long enough to see who moved first and short enough to be about this incident.
+TRIAGE_AGREE_BPS = 100
+TRIAGE_FRESH_S = 3600
+TRIAGE_LOOKBACK_BLOCKS = 30
+LATEST_ROUND = keccak(text="latestRoundData()")[:4]
+SPOT_PRICE = keccak(text="spotPrice()")[:4]
 
 
 class ActionError(BastionError, ValueError):
@@ -236,6 +253,9 @@ class PlaybookRunner:
                 )
             if f.incident_id is not None and (prior is None or sev > prior):
                 responded[f.incident_id] = sev
+            source = self.price_source(f)
+            if source is not None:
+                f.details = {**(f.details or {}), "price_source": source}
             for pb in self.matching(f):
                 for j, action in enumerate(self.config.actions(pb)):
                     key = f"{self.chain_id}:{f.incident_id}:{pb.name}:{j}"
@@ -364,6 +384,46 @@ class PlaybookRunner:
             msg = self.message(f)
             return self.hub.notify(key, msg, action.channels or None, dry_run=dry)
         raise ActionError(f"unsupported action {action!r}")
+
+    # -- price triage ----------------------------------------------------------------------------
+    def price_source(self, f: FindingRow) -> str | None:
+        """``"pool"`` or ``"feeds"`` for a finding that names a market (see the module's docstring); None
+        for any other finding. Fail-safe: whatever cannot be read or classified is ``"feeds"`` (the broad
+        answer)."""
+        ref = (f.details or {}).get("market")
+        if not ref:
+            return None
+        try:
+            m = self.protocol.market(str(ref))
+        except ValueError:
+            return "feeds"
+        if m.feed_secondary is None or m.pool is None or self.rpc is None:
+            return "feeds"
+        try:
+            head = int(self.rpc.call("eth_blockNumber"), 16)
+            then = hex(max(0, head - TRIAGE_LOOKBACK_BLOCKS))
+            now_ts = int(self.rpc.call("eth_getBlockByNumber", hex(head), False)["timestamp"], 16)
+            feeds_now = [self._round(a, hex(head)) for a in (m.feed_primary, m.feed_secondary)]
+            feeds_then = [self._round(a, then) for a in (m.feed_primary, m.feed_secondary)]
+            pool_now = _word(self.rpc.call("eth_call", {"to": m.pool, "data": "0x" + SPOT_PRICE.hex()}, hex(head)))
+            pool_then = _word(self.rpc.call("eth_call", {"to": m.pool, "data": "0x" + SPOT_PRICE.hex()}, then))
+        except Exception as exc:  # the broad answer when the chain cannot be read
+            log.warning("price triage failed", extra={"event": "triage_failed", "error": str(exc)[:200]})
+            return "feeds"
+        (p, p_at), (q, q_at) = feeds_now
+        if min(p, q, pool_then, feeds_then[0][0]) <= 0:
+            return "feeds"
+        agree = abs(p - q) * 10_000 <= TRIAGE_AGREE_BPS * min(p, q)
+        fresh = now_ts - min(p_at, q_at) <= TRIAGE_FRESH_S
+        feeds_moved = abs(p - feeds_then[0][0]) * 10_000 // feeds_then[0][0]
+        pool_moved = abs(pool_now - pool_then) * 10_000 // pool_then
+        return "pool" if agree and fresh and pool_moved > feeds_moved else "feeds"
+
+    def _round(self, feed: str, block: str) -> tuple[int, int]:
+        """(answer, updatedAt) of a Chainlink-style feed at ``block``."""
+        raw = self.rpc.call("eth_call", {"to": feed, "data": "0x" + LATEST_ROUND.hex()}, block)
+        answer = _word(raw, 1)
+        return (0 if answer >= 1 << 255 else answer), _word(raw, 3)
 
     # -- the reference clearinghouse -------------------------------------------------------------
     def scope_of(self, ref: int | str, f: FindingRow | None) -> int:
@@ -514,6 +574,8 @@ class PlaybookRunner:
             data = encode_call(action.function, action.args, self.protocol, f)
         else:
             data = bytes.fromhex((action.data or "0x")[2:])
+        # One proposal per distinct call within the incident (e.g. one cancel per timelock operation).
+        key = f"{key}:{keccak(to.lower().encode() + data).hex()[:16]}"
         with self.db.transaction() as s:
             existing = self.repo.action(s, key)
             if existing is not None:
@@ -539,7 +601,7 @@ class PlaybookRunner:
             value=action.value,
             data=data,
             operation=action.operation,
-            nonce=safe_nonce(self.rpc, safe),
+            nonce=next_nonce(self.db, safe_nonce(self.rpc, safe), safe, self.chain_id),
         )
         proposal = propose(self.db, self.signers[action.key], tx, incident_id=f.incident_id, action_id=row.id)
         with self.db.transaction() as s:

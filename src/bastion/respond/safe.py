@@ -86,6 +86,21 @@ def safe_nonce(rpc, safe: str) -> int:
     return int(out, 16)
 
 
+def next_nonce(db: Database, onchain: int, safe: str, chain_id: int) -> int:
+    """The nonce of a new proposal: the Safe's on-chain nonce, or one past the highest proposal stored for
+    it and not yet executed. A Safe executes strictly in nonce order, so proposals made at once queue one
+    after the other instead of sharing a nonce (where only one of them could ever execute)."""
+    from sqlalchemy import select
+
+    with db.session() as s:
+        stored = s.scalars(
+            select(SafeProposal.nonce).where(
+                SafeProposal.safe == safe.lower(), SafeProposal.chain_id == chain_id, SafeProposal.nonce >= onchain
+            )
+        ).all()
+    return max([onchain - 1, *stored]) + 1
+
+
 def propose(
     db: Database, signer: Signer, tx: SafeTx, *, incident_id: int | None = None, action_id: int | None = None
 ) -> SafeProposal:

@@ -24,12 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from bastion.chain.contracts import Sender, TransactionFailed
 from bastion.protocol.client import Protocol
 from bastion.respond.keys import Signer
-from bastion.respond.safe import SafeTx, propose
+from bastion.respond.safe import SafeTx, next_nonce, propose
 from bastion.risk.chainread import ChainReader, LimiterState, MarketObservation
 from bastion.risk.config import ConfigError, RiskConfig
 from bastion.risk.decide import (
@@ -44,7 +42,7 @@ from bastion.risk.estimators import CALM_NETWORK, estimate_volatility
 from bastion.risk.margin import MarginModelParams
 from bastion.risk.policy import MarketSnapshot, PolicyParams, Targets, compute_targets, simulate_proposal
 from bastion.risk.reports import Ledger, ReportStore
-from bastion.store import Database, SafeProposal
+from bastion.store import Database
 
 REPORT_VERSION = "bastion-risk-change/1"
 ZERO32 = b"\0" * 32
@@ -455,17 +453,8 @@ class RiskEngine:
     def next_safe_nonce(self) -> int:
         """The Safe's nonce, or one past the highest proposal stored for it and not yet executed: proposals
         queue one after the other, as the Safe executes them in nonce order."""
-        onchain = int(self.p.safe.functions.nonce().call())
         assert self.db is not None
-        with self.db.session() as s:
-            rows = s.scalars(
-                select(SafeProposal.nonce).where(
-                    SafeProposal.safe == self.p.safe.address.lower(),
-                    SafeProposal.chain_id == self.chain_id,
-                    SafeProposal.nonce >= onchain,
-                )
-            ).all()
-        return max([onchain - 1, *rows]) + 1
+        return next_nonce(self.db, int(self.p.safe.functions.nonce().call()), self.p.safe.address, self.chain_id)
 
     def cycle(self, observations: dict[str, MarketObservation] | None = None) -> CycleResult:
         return self.execute(self.plan(observations))

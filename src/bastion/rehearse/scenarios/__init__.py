@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bastion.rehearse.scenarios import attacks_griefing, attacks_powers, attacks_prices
 from bastion.rehearse.scenarios.attacks_keys import MaliciousUpgrade, RogueGuardian
 from bastion.rehearse.scenarios.attacks_market import CompromisedFeeder, SpotOracle, StaleOracle
 from bastion.rehearse.scenarios.attacks_vaults import AccessControl, Donation, Reentrancy, RoundingDrain
@@ -20,6 +21,9 @@ SCENARIOS: dict[str, type[Scenario]] = {
         Donation,
         MaliciousUpgrade,
         RogueGuardian,
+        *attacks_prices.VARIANTS,
+        *attacks_powers.VARIANTS,
+        *attacks_griefing.VARIANTS,
         CrashReplay,
         BankRun,
         BusyTrading,

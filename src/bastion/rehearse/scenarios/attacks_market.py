@@ -130,8 +130,39 @@ class SpotOracle(Scenario):
         out.attacker_gain = max(0, int(w.usdc.functions.balanceOf(attacker.address).call()) - self.before)
 
 
+def leave_protocol(run: Run, attacker: Actor) -> None:
+    """The attacker's try, after the attack, to get out what it still has inside: close every position,
+    cash a released limiter claim, withdraw free collateral under the per-transaction cap. Each call is
+    estimated first (a wallet does not send what would revert), so a pause just makes it wait."""
+    w = run.world
+    p = w.protocol
+    for m in w.markets.values():
+        if int(w.read(p.engine.functions.positionOf(attacker.address, m.id))[0]):
+            run.send(attacker, p.router.functions.close(m.id), malicious=True, force=False,
+                     label="attacker closes late")  # fmt: skip
+    if int(w.read(p.vault.functions.lockedFunds(attacker.address, w.usdc.address))):
+        run.send(attacker, p.vault.functions.claimLockedFunds(w.usdc.address, attacker.address), malicious=True,
+                 force=False, label="attacker cashes its claim")  # fmt: skip
+    run.slot()
+    for _ in range(3):
+        collateral = int(w.read(p.engine.functions.collateralOf(attacker.address)))
+        equity, _maintenance, initial = w.read(p.engine.functions.health(attacker.address))
+        free = min(collateral, int(equity) - int(initial))
+        if free <= USD:
+            break
+        cap = w.clock.balance_of(w.usdc, p.vault.address) * 19 // 100
+        rec = run.send(attacker, p.router.functions.withdraw(min(free, cap)), malicious=True, force=False,
+                       label="attacker withdraws late")  # fmt: skip
+        run.slot()
+        if not rec.ok:
+            break
+
+
 class _LeveragedTrader(Scenario):
     """An attacker who trades the reference protocol with 300k of collateral already deposited."""
+
+    def leave(self, run: Run) -> None:
+        leave_protocol(run, self.attacker)
 
     def setup(self, run: Run) -> None:
         w = run.world

@@ -47,6 +47,7 @@ class Outcome:
     findings: int = 0
     actions: int = 0
     guard_events: list[str] = field(default_factory=list)
+    watchtower_actions: list[str] = field(default_factory=list)  # "block: kind (playbook) status"
     trips: int = 0  # guard trips and pauses during the run (benign: all of them are false trips)
     designed_delays: int = 0  # limiter trips in a genuine rush for the exit (the bank run): delay, not loss
     honest_blocked: int = 0  # honest transactions a guard refused or reverted
@@ -56,6 +57,10 @@ class Outcome:
     honest_paid_in_full: bool | None = None
     freeze_hours: float | None = None  # S9: hours honest users could not use the protocol
     freeze_horizon_hours: float | None = None
+    aftermath_hours: float = 0.0  # chain time run after the attack, until its consequences ended
+    griefer: bool = False  # the attacker holds no keys: it can only make honest users wait
+    honest_max_delay_h: float | None = None  # griefing: longest wait of an honest withdrawal it caused
+    guardian_only_liquidations: int = 0  # positions liquidated only because a guardian tightened a parameter
     blocks: int = 0
     chain_seconds: int = 0
     wall_seconds: float = 0.0
@@ -172,6 +177,25 @@ class Run:
             self.extra.append(rec)
         return rec
 
+    def settle_limiters(self) -> None:
+        """The keeper settles every outflow limiter of the run (releasing queued claims as headroom
+        allows) and cashes every released claim of an honest user (anyone may call; the funds go only to
+        the claimant). Sent now, mined with the next block."""
+        w = self.world
+        keeper = w.actors["keeper"]
+        for contract in [w.protocol.vault, *w.variants.values()]:
+            try:
+                queued, _released = w.read(contract.functions.queueInfo(w.usdc.address))
+            except Exception:  # a variant without a limiter on the stablecoin
+                continue
+            if not queued:
+                continue
+            w.clock.send(keeper, contract.functions.releaseLockedFunds(w.usdc.address), label="keeper settles")
+            for user in w.honest:
+                if int(w.read(contract.functions.lockedFunds(user.address, w.usdc.address))):
+                    w.clock.send(keeper, contract.functions.claimLockedFunds(w.usdc.address, user.address),
+                                 label="claim for a user")  # fmt: skip
+
     def mark_incident(self) -> None:
         """The incident starts in the block being built (for faults that are not a malicious transaction)."""
         if self.incident_block is None:
@@ -185,6 +209,8 @@ class Scenario:
     title: ClassVar[str]
     kind: ClassVar[str] = ATTACK
     incident: ClassVar[str] = ""  # the real incident class it models, one line
+    weakness: ClassVar[str] = ""  # the weakness class of issue 10 it probes (1-6), if any
+    griefer: ClassVar[bool] = False  # an attacker with no keys that can only delay honest users
     traders: ClassVar[int] = 12  # honest background traders
 
     def setup(self, run: Run) -> None:
@@ -192,6 +218,10 @@ class Scenario:
 
     def play(self, run: Run) -> None:
         raise NotImplementedError
+
+    def leave(self, run: Run) -> None:
+        """After the attack, once per step of the aftermath: the attacker tries to take out what it still
+        has inside (it waits out a pause, cashes its limiter claims late). Default: nothing."""
 
     def measure(self, run: Run, out: Outcome) -> None:
         """Fill the scenario-specific figures of ``out``."""
