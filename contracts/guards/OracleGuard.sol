@@ -193,6 +193,21 @@ contract OracleGuard is GuardAccess {
         return (e.s.lastGood, _reduceOnly(e.s));
     }
 
+    /// @notice The range of prices that could be the market's true price now: the last good price and
+    ///         every feed's latest answer, fresh or not (a held price may be far from the market while a
+    ///         jump waits, feeds disagree or one is stale). A feed with no usable answer widens the range
+    ///         to (0, type(uint128).max): nothing is known about that side.
+    /// @dev For pricing a payout at its worst case while the market fails its checks (audit F5).
+    /// @param market The market id.
+    /// @return low Lowest candidate price, 18 decimals.
+    /// @return high Highest candidate price, 18 decimals.
+    function observedRange(bytes32 market) external view returns (uint256 low, uint256 high) {
+        Config memory c = _configOf(market);
+        low = high = _states[market].lastGood;
+        (low, high) = _widen(low, high, c.primary, c.primaryDecimals);
+        if (c.secondary != address(0)) (low, high) = _widen(low, high, c.secondary, c.secondaryDecimals);
+    }
+
     /// @notice The last recorded good price (no feed reads): the cheapest fallback read.
     /// @param market The market id.
     /// @return price18 Last good price, 18 decimals.
@@ -382,6 +397,16 @@ contract OracleGuard is GuardAccess {
         }
         e.c = cand;
         e.s.status = Status.JumpPending;
+    }
+
+    function _widen(uint256 low, uint256 high, address feed, uint256 decimals)
+        private
+        view
+        returns (uint256, uint256)
+    {
+        (Status st, uint256 p,) = _read(feed, type(uint256).max, decimals);
+        if (st != Status.Ok) return (0, type(uint128).max);
+        return (p < low ? p : low, p > high ? p : high);
     }
 
     function _accept(Eval memory e, uint256 p, uint256 at) private pure {
