@@ -239,7 +239,9 @@ contract OracleGuard is GuardAccess {
     // ---------------------------------------------------------------- governance
 
     /// @notice Configure or reconfigure `market`. The feeds must be usable now: they seed the last good
-    ///         price and anchor. Reconfiguring clears status, candidate and cooldown, keeps any forcing.
+    ///         price and anchor. Reconfiguring clears status and candidate and keeps any forcing and any
+    ///         jump cooldown; when the new feeds' price is beyond the jump limit from the last good price,
+    ///         it keeps the last good price and anchor too, and the jump rules decide on the next check.
     /// @param market The market id.
     /// @param cfg The feeds and limits.
     function setMarket(bytes32 market, FeedConfig calldata cfg) external onlyGovernance {
@@ -262,14 +264,21 @@ contract OracleGuard is GuardAccess {
         if (c.primaryDecimals > 36 || c.secondaryDecimals > 36) revert InvalidConfig(market, "decimals");
         (Status st, uint256 p, uint256 at) = _readFeeds(c);
         if (st != Status.Ok) revert FeedUnusable(market, st);
+        bool existing = _configs[market].primary != address(0);
         _configs[market] = c;
         State storage s = _states[market];
+        if (existing && !_within(p, s.lastGood, c.maxJumpBps)) {
+            // Whoever executes a queued reconfiguration picks its moment: it must not accept a jump or end
+            // a cooldown. The jump rules judge the new feeds' price on the next check.
+            emit MarketConfigured(market, cfg, s.lastGood);
+            return;
+        }
         // Safe casts: _read bounds p by uint128 and `at` by block.timestamp.
         // forge-lint: disable-next-line(unsafe-typecast)
         s.lastGood = uint128(p);
         // forge-lint: disable-next-line(unsafe-typecast)
         s.lastGoodAt = uint40(at);
-        s.cooldownUntil = 0;
+        if (!existing) s.cooldownUntil = 0; // a reconfiguration keeps a running jump cooldown
         s.status = Status.Ok;
         Anchor storage a = _anchors[market];
         // forge-lint: disable-next-line(unsafe-typecast)

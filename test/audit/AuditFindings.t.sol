@@ -12,6 +12,8 @@ import {ScopedPause} from "../../contracts/guards/ScopedPause.sol";
 import {OutflowLimiter} from "../../contracts/guards/OutflowLimiter.sol";
 import {TxInvariantGuard} from "../../contracts/guards/TxInvariantGuard.sol";
 import {ParameterRegistry} from "../../contracts/governance/ParameterRegistry.sol";
+import {OracleGuard} from "../../contracts/guards/OracleGuard.sol";
+import {MockAggregator} from "../../contracts/world/MockAggregator.sol";
 
 /// @dev Withdraws several times inside ONE call, i.e. one transaction.
 contract SplitWithdrawer {
@@ -298,5 +300,38 @@ contract AuditFindingsTest is ProtocolBase {
             vm.prank(list[i]);
             assertEq(engine.claimSettlement(), claim, "claims are paid in full");
         }
+    }
+
+    /// @notice Info: executing a queued `setMarket` at a moment of one's choosing neither accepts a jumped
+    ///         price nor clears a running jump cooldown.
+    function test_info_reconfigurationAcceptsNoJumpAndKeepsTheCooldown() public {
+        OracleGuard.FeedConfig memory cfg = OracleGuard.FeedConfig({
+            primary: address(ethFeed),
+            primaryHeartbeat: 3 hours,
+            secondary: address(0),
+            secondaryHeartbeat: 0,
+            maxDeviationBps: 0,
+            maxJumpBps: 1_500,
+            jumpInterval: 1 hours,
+            jumpCooldown: 15 minutes
+        });
+        ethFeed.setAnswer(2_000e8); // -33%: the single-feed rules would hold 3,000 for the wait
+        oracle.setMarket(ETH, cfg);
+        (uint256 price, bool reduceOnly) = oracle.viewPrice(ETH);
+        assertEq(price, 3_000e18, "a reconfiguration accepted a jump");
+        assertTrue(reduceOnly);
+        // A corroborated jump starts a cooldown; reconfiguring within it keeps it.
+        _setPrice(BTC, 45_000e8);
+        oracle.checkedPrice(BTC);
+        (OracleGuard.State memory st,,) = oracle.marketState(BTC);
+        uint256 until = st.cooldownUntil;
+        assertGt(until, block.timestamp);
+        cfg.primary = address(btcFeed);
+        cfg.secondary = address(btcFeed2);
+        cfg.secondaryHeartbeat = 3 hours;
+        cfg.maxDeviationBps = 200;
+        oracle.setMarket(BTC, cfg);
+        (st,,) = oracle.marketState(BTC);
+        assertEq(st.cooldownUntil, until, "a reconfiguration ended the cooldown");
     }
 }

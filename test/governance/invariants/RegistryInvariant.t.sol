@@ -102,6 +102,17 @@ contract RegistryHandler is Test {
         } catch {}
     }
 
+    /// @dev Renew the live override at its value with any ttl, shorter than what remains included.
+    function renew(uint256 ttl, bool byGuardian) external clock {
+        if (now_ >= mUntil) return;
+        ttl = bound(ttl, 1, MAX_TTL);
+        uint256 end = now_ + ttl > mUntil ? now_ + ttl : mUntil;
+        vm.prank(byGuardian ? guardian : risk);
+        try reg.emergencyTighten(key, mOverride, ttl, keccak256("renew")) {
+            mUntil = end;
+        } catch {}
+    }
+
     function govSetBase(uint256 v) external clock {
         v = bound(v, MIN - 10, MAX + 10);
         vm.prank(gov);
