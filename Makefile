@@ -39,7 +39,9 @@ setup: $(STAMPS)/venv $(STAMPS)/node ## Create .venv and node_modules (skipped w
 build: setup ## Set up and compile the contracts (forge caches unchanged sources)
 	$(FORGE) build
 
-test: build ## Forge tests, gas regression check, pytest and ruff; non-zero exit on any failure
+test: build ## Forge format and lint checks, forge tests, gas regression check, pytest and ruff; non-zero exit on any failure
+	$(FORGE) fmt --check
+	$(FORGE) lint --deny warnings
 	$(FORGE) test
 	$(FORGE) snapshot --isolate --check --tolerance 2 $(GAS_SUITES)
 	$(PY) -m pytest -q

@@ -596,6 +596,8 @@ abstract contract OutflowLimiter is GuardAccess {
     function _decodeBase(uint256 f) private pure returns (uint256 lo, uint256 hi) {
         uint256 e = f >> 25;
         hi = (f & M25) << e;
+        // 2^e - 1: the shift is meant this way round.
+        // forge-lint: disable-next-line(incorrect-shift)
         lo = hi - ((1 << e) - 1);
     }
 

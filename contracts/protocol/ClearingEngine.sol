@@ -324,6 +324,8 @@ contract ClearingEngine is EmergencySettlement {
         emit PositionChanged(account, market, delta, price, before + delta, realized, fee);
         // A trader who closed out in bad debt leaves no negative balance behind (audit F9).
         int256 left = collateralOf[account];
+        // Negated after the sign check: fits.
+        // forge-lint: disable-next-line(unsafe-typecast)
         if (left < 0 && afterSize == 0 && !_hasPositions(account)) _coverBadDebt(account, uint256(-left));
     }
 
@@ -354,10 +356,14 @@ contract ClearingEngine is EmergencySettlement {
         uint256 penalty = PerpMath.toCollateralUp(penalty18, collateralScale);
         uint256 badDebt;
         if (remaining < 0) {
+            // Signs checked on each branch: the casts cannot wrap.
+            // forge-lint: disable-next-line(unsafe-typecast)
             badDebt = uint256(-remaining);
             penalty = 0;
             _coverBadDebt(account, badDebt);
+        // forge-lint: disable-next-line(unsafe-typecast)
         } else if (uint256(remaining) < penalty) {
+            // forge-lint: disable-next-line(unsafe-typecast)
             penalty = uint256(remaining);
         }
         if (penalty > 0) {
@@ -440,7 +446,10 @@ contract ClearingEngine is EmergencySettlement {
             Market storage m = _markets[i];
             unrealized18 += -PerpMath.floorDiv(-m.sizeFundingSum, PerpMath.WAD) - m.openNotionalSum; // rounded up
         }
+        // collateralScale <= 1e18 and the fund and fees are token amounts: far below 2^255.
+        // forge-lint: disable-next-line(unsafe-typecast)
         int256 unrealized = -PerpMath.floorDiv(-unrealized18, int256(collateralScale)); // rounded up
+        // forge-lint: disable-next-line(unsafe-typecast)
         return totalCollateral + unrealized + int256(insuranceFund) + int256(feesAccrued);
     }
 
@@ -477,6 +486,8 @@ contract ClearingEngine is EmergencySettlement {
         int256 rate = PerpMath.fundingRatePerSecond(m.longOi, m.shortOi, _param(m.id, P_MAX_FUNDING_RATE_PER_DAY));
         m.lastFundingAt = uint64(block.timestamp);
         if (rate == 0) return;
+        // Rate first, then time: the rounding is the same for every position (documented funding math).
+        // forge-lint: disable-next-line(divide-before-multiply, unsafe-typecast)
         m.fundingIndex += (rate * int256(price) / PerpMath.WAD) * int256(elapsed);
         emit FundingAccrued(m.id, rate, m.fundingIndex);
     }
@@ -517,9 +528,14 @@ contract ClearingEngine is EmergencySettlement {
 
     function _updateOi(uint256 idx, int256 before, int256 afterSize) internal {
         Market storage m = _markets[idx];
+        // Signs checked on each branch.
+        // forge-lint: disable-next-line(unsafe-typecast)
         if (before > 0) m.longOi -= uint256(before).toUint128();
+        // forge-lint: disable-next-line(unsafe-typecast)
         else if (before < 0) m.shortOi -= uint256(-before).toUint128();
+        // forge-lint: disable-next-line(unsafe-typecast)
         if (afterSize > 0) m.longOi += uint256(afterSize).toUint128();
+        // forge-lint: disable-next-line(unsafe-typecast)
         else if (afterSize < 0) m.shortOi += uint256(-afterSize).toUint128();
     }
 
@@ -667,6 +683,7 @@ contract ClearingEngine is EmergencySettlement {
     /// @dev Equity at the frozen prices, floored at zero (an account in bad debt claims nothing).
     function _claimOf(address account) internal view override returns (uint256) {
         (int256 equity, , ) = _healthAt(account, _settlementPrices());
+        // forge-lint: disable-next-line(unsafe-typecast)
         return equity > 0 ? uint256(equity) : 0;
     }
 

@@ -131,6 +131,8 @@ contract Router is ScopedPause, TxInvariantGuard, ReentrancyGuardTransient {
             }
             (int256 equityThen, uint256 maintenanceThen,) = engine.healthAt(account, startPrices);
             (int256 equityNow,,) = engine.health(account);
+            // A margin requirement in collateral units: far below 2^255.
+            // forge-lint: disable-next-line(unsafe-typecast)
             if (equityNow >= 0 && equityThen >= int256(maintenanceThen)) {
                 revert LiquidationGrace(engine.marketAt(graceIndex).id, graceEnds);
             }
