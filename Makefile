@@ -39,9 +39,10 @@ setup: $(STAMPS)/venv $(STAMPS)/node ## Create .venv and node_modules (skipped w
 build: setup ## Set up and compile the contracts (forge caches unchanged sources)
 	$(FORGE) build
 
+# forge lint compiles ABI-only artifacts: they go to cache/lint, never over out/ (which Python reads).
 test: build ## Forge format and lint checks, forge tests, gas regression check, pytest and ruff; non-zero exit on any failure
 	$(FORGE) fmt --check
-	$(FORGE) lint --deny warnings
+	FOUNDRY_OUT=cache/lint/out FOUNDRY_CACHE_PATH=cache/lint $(FORGE) lint --deny warnings
 	$(FORGE) test
 	$(FORGE) snapshot --isolate --check --tolerance 2 $(GAS_SUITES)
 	$(PY) -m pytest -q
