@@ -463,7 +463,7 @@ contract ClearinghouseInvariantTest is ProtocolBase {
     }
 
     /// @notice Exits work whenever the guards say they should; liquidations work while pauses are active.
-    /// forge-config: default.invariant.runs = 48
+    /// forge-config: default.invariant.runs = 96
     /// forge-config: default.invariant.depth = 128
     function invariant_exitsAndLiquidationsWork() public view {
         assertEq(handler.failedExits(), 0, "a close failed while exits were allowed");
