@@ -150,14 +150,19 @@ contract AuditFindingsTest is ProtocolBase {
         vault.paySettlement(alice, 1_000_000 * USD);
     }
 
-    /// @notice F3: settlement payments never exceed the pool recorded at the trigger.
+    /// @notice F3: settlement payments never exceed the pool recorded at the trigger, even while the vault
+    ///         holds more (tokens promised to withdrawals the limiter queued are not in the pool).
     function test_F3_settlementPaymentsCappedAtThePool() public {
+        _fund(alice, 300_000 * USD);
+        vm.prank(alice);
+        assertFalse(router.withdraw(250_000 * USD), "queued by the limiter");
         vm.prank(guardian);
         engine.triggerSettlement();
         uint256 pool = engine.settlementPool();
+        assertGt(usdc.balanceOf(address(vault)), pool);
         vm.prank(address(engine));
         vm.expectPartialRevert(Vault.SettlementPoolExceeded.selector);
-        vault.paySettlement(alice, pool + 1);
+        vault.paySettlement(bob, pool + 1);
     }
 
     /// @notice F3: `pull` takes only from the account the Router acts for, never from another approver.
