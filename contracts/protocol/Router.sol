@@ -203,7 +203,12 @@ contract Router is ScopedPause, TxInvariantGuard, ReentrancyGuardTransient {
         for (uint256 i; i < n; ++i) {
             if (scope != PauseOps.ALL_MARKETS && scope != i + 1) continue;
             if (_reactPauseEnd(i) > block.timestamp) continue;
-            (reactPauseStartPrice[i],) = oracle.viewPrice(engine.marketAt(i).id);
+            // A failing read must never stop governance from pausing: 0 means "price it now" in `liquidate`.
+            try oracle.viewPrice(engine.marketAt(i).id) returns (uint256 price, bool) {
+                reactPauseStartPrice[i] = price;
+            } catch {
+                reactPauseStartPrice[i] = 0;
+            }
         }
     }
 
