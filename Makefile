@@ -61,7 +61,10 @@ build: setup ## Compile contracts/ and stage the artifacts Bastion deploys (test
 	  n=$$((n + 1)); echo "==> [$$n/$$total] compiling $$dir"; $(FORGE) build $$dir; done
 	$(PY) -c 'import sys; from bastion.chain.artifacts import main; sys.exit(main(["stage"]))'
 
-test: build $(STAMPS)/dev ## Forge tests, gas regression check, pytest and ruff; non-zero exit on any failure
+# forge lint compiles ABI-only artifacts: they go to cache/lint, never over out/.
+test: build $(STAMPS)/dev ## Forge format and lint checks, forge tests, gas check, pytest (SQLite and PostgreSQL), ruff, mypy
+	$(FORGE) fmt --check
+	FOUNDRY_OUT=cache/lint/out FOUNDRY_CACHE_PATH=cache/lint $(FORGE) lint --deny warnings
 	@echo "==> compiling and running the forge tests (a first compile of test/ takes several minutes)"
 	$(FORGE) test
 	$(FORGE) snapshot --isolate --check --tolerance 2 $(GAS_SUITES)

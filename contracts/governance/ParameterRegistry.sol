@@ -262,6 +262,8 @@ contract ParameterRegistry is GuardAccess {
     /// @notice RISK or guardian: tighten the effective value of `key` for `ttl` seconds, by at most
     ///         `maxStep` from the current effective value, at most once per `minInterval`. Calling it
     ///         again with the live override's value renews it (no step, no interval: nothing moves).
+    ///         A renewal or replacement never ends a live override earlier: its end is the later of the
+    ///         current end and now + `ttl` (only governance, through the timelock, loosens).
     ///         When it expires, `get` returns the base again.
     /// @param key The parameter key.
     /// @param value The emergency value, tighter than the current effective value (or equal to renew).
@@ -286,9 +288,12 @@ contract ParameterRegistry is GuardAccess {
             v.overrideValue = uint104(value);
             action = Action.EmergencyTightened;
         }
+        // Never earlier than a live override's end: only governance shortens a tightening (audit F4).
+        uint256 until = block.timestamp + ttl;
+        if (live && v.overrideUntil > until) until = v.overrideUntil;
         // Safe cast: ttl <= MAX_TTL_CAP.
         // forge-lint: disable-next-line(unsafe-typecast)
-        v.overrideUntil = uint40(block.timestamp + ttl);
+        v.overrideUntil = uint40(until);
         _values[key] = v;
         emit ParameterUpdated(key, action, msg.sender, v.base, v.overrideValue, v.overrideUntil, reportHash);
     }

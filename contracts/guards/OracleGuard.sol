@@ -193,6 +193,21 @@ contract OracleGuard is GuardAccess {
         return (e.s.lastGood, _reduceOnly(e.s));
     }
 
+    /// @notice The range of prices that could be the market's true price now: the last good price and
+    ///         every feed's latest answer, fresh or not (a held price may be far from the market while a
+    ///         jump waits, feeds disagree or one is stale). A feed with no usable answer widens the range
+    ///         to (0, type(uint128).max): nothing is known about that side.
+    /// @dev For pricing a payout at its worst case while the market fails its checks (audit F5).
+    /// @param market The market id.
+    /// @return low Lowest candidate price, 18 decimals.
+    /// @return high Highest candidate price, 18 decimals.
+    function observedRange(bytes32 market) external view returns (uint256 low, uint256 high) {
+        Config memory c = _configOf(market);
+        low = high = _states[market].lastGood;
+        (low, high) = _widen(low, high, c.primary, c.primaryDecimals);
+        if (c.secondary != address(0)) (low, high) = _widen(low, high, c.secondary, c.secondaryDecimals);
+    }
+
     /// @notice The last recorded good price (no feed reads): the cheapest fallback read.
     /// @param market The market id.
     /// @return price18 Last good price, 18 decimals.
@@ -224,7 +239,9 @@ contract OracleGuard is GuardAccess {
     // ---------------------------------------------------------------- governance
 
     /// @notice Configure or reconfigure `market`. The feeds must be usable now: they seed the last good
-    ///         price and anchor. Reconfiguring clears status, candidate and cooldown, keeps any forcing.
+    ///         price and anchor. Reconfiguring clears status and candidate and keeps any forcing and any
+    ///         jump cooldown; when the new feeds' price is beyond the jump limit from the last good price,
+    ///         it keeps the last good price and anchor too, and the jump rules decide on the next check.
     /// @param market The market id.
     /// @param cfg The feeds and limits.
     function setMarket(bytes32 market, FeedConfig calldata cfg) external onlyGovernance {
@@ -247,14 +264,21 @@ contract OracleGuard is GuardAccess {
         if (c.primaryDecimals > 36 || c.secondaryDecimals > 36) revert InvalidConfig(market, "decimals");
         (Status st, uint256 p, uint256 at) = _readFeeds(c);
         if (st != Status.Ok) revert FeedUnusable(market, st);
+        bool existing = _configs[market].primary != address(0);
         _configs[market] = c;
         State storage s = _states[market];
+        if (existing && !_within(p, s.lastGood, c.maxJumpBps)) {
+            // Whoever executes a queued reconfiguration picks its moment: it must not accept a jump or end
+            // a cooldown. The jump rules judge the new feeds' price on the next check.
+            emit MarketConfigured(market, cfg, s.lastGood);
+            return;
+        }
         // Safe casts: _read bounds p by uint128 and `at` by block.timestamp.
         // forge-lint: disable-next-line(unsafe-typecast)
         s.lastGood = uint128(p);
         // forge-lint: disable-next-line(unsafe-typecast)
         s.lastGoodAt = uint40(at);
-        s.cooldownUntil = 0;
+        if (!existing) s.cooldownUntil = 0; // a reconfiguration keeps a running jump cooldown
         s.status = Status.Ok;
         Anchor storage a = _anchors[market];
         // forge-lint: disable-next-line(unsafe-typecast)
@@ -382,6 +406,16 @@ contract OracleGuard is GuardAccess {
         }
         e.c = cand;
         e.s.status = Status.JumpPending;
+    }
+
+    function _widen(uint256 low, uint256 high, address feed, uint256 decimals)
+        private
+        view
+        returns (uint256, uint256)
+    {
+        (Status st, uint256 p,) = _read(feed, type(uint256).max, decimals);
+        if (st != Status.Ok) return (0, type(uint128).max);
+        return (p < low ? p : low, p > high ? p : high);
     }
 
     function _accept(Eval memory e, uint256 p, uint256 at) private pure {

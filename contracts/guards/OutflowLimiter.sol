@@ -171,7 +171,7 @@ abstract contract OutflowLimiter is GuardAccess {
     error RateLimited(address asset, uint256 amount, uint256 headroom);
     /// @notice REVERT mode: the asset is tripped until `until`.
     error RateLimitActive(address asset, uint256 until);
-    /// @notice The outflow exceeds the tracked liquidity (integrator accounting error).
+    /// @notice The outflow exceeds the tracked liquidity not already promised to queued claims.
     error LiquidityUnderflow(address asset, uint256 amount, uint256 liquidity);
     /// @notice The inflow would push tracked liquidity past MAX_AMOUNT.
     error LiquidityOverflow(address asset, uint256 amount, uint256 liquidity);
@@ -596,6 +596,8 @@ abstract contract OutflowLimiter is GuardAccess {
     function _decodeBase(uint256 f) private pure returns (uint256 lo, uint256 hi) {
         uint256 e = f >> 25;
         hi = (f & M25) << e;
+        // 2^e - 1: the shift is meant this way round.
+        // forge-lint: disable-next-line(incorrect-shift)
         lo = hi - ((1 << e) - 1);
     }
 
@@ -704,7 +706,10 @@ abstract contract OutflowLimiter is GuardAccess {
     /// @dev Outflow when tripped, with a backlog, above the headroom, or for an unknown asset.
     function _outflowSlow(address asset, address recipient, uint256 amount) private returns (bool) {
         (uint256 c, uint256 liq, uint256 h, bool slow) = _settle(asset);
-        if (amount > liq) revert LiquidityUnderflow(asset, amount, liq);
+        // Queued claims still count in the liquidity but are already promised (audit F7).
+        Queue storage q = _queues[asset];
+        uint256 free = liq - (q.queued - q.released);
+        if (amount > free) revert LiquidityUnderflow(asset, amount, free);
         bool delayed = c >> OFF_MODE & 0xff == uint256(Mode.DELAYED);
         AssetSlots storage a = _assets[asset];
         if (!slow) {
@@ -724,7 +729,6 @@ abstract contract OutflowLimiter is GuardAccess {
             revert RateLimited(asset, amount, 0);
         }
         a.flow = _encodeFlow(c, liq, h, true);
-        Queue storage q = _queues[asset];
         uint256 position = q.queued + amount;
         // Amounts are below 2^96 (tracked liquidity) and sums of them far below 2^128.
         // forge-lint: disable-next-line(unsafe-typecast)

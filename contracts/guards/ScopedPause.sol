@@ -126,6 +126,10 @@ abstract contract ScopedPause is GuardAccess {
         }
     }
 
+    /// @notice Called by `pause` before it changes `market`'s scope, whose state is still `prior`.
+    ///         Override to record what a pause's start means to the protocol (e.g. prices).
+    function _beforePause(uint256 market, uint32 ops, Scope memory prior) internal virtual {}
+
     /// @notice Ops the guardian may never pause. Override to add protocol-specific exits.
     function _exitOps() internal pure virtual returns (uint32) {
         return PauseOps.EXIT_OPS;
@@ -147,6 +151,7 @@ abstract contract ScopedPause is GuardAccess {
     function pause(uint256 market, uint32 ops, uint256 duration) external onlyGuardian {
         if (ops == 0) revert InvalidOps(ops);
         Scope memory s = _scopes[market];
+        _beforePause(market, ops, s);
         bool live = s.ops != 0 && s.pausedUntil > block.timestamp;
         if (!live) s.ops = 0;
         uint256 until = block.timestamp + duration;

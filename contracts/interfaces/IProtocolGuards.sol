@@ -7,6 +7,8 @@ interface IOracleGuard {
     function checkedPrice(bytes32 market) external returns (uint256 price18, bool reduceOnly);
     /// @notice The same without recording anything.
     function viewPrice(bytes32 market) external view returns (uint256 price18, bool reduceOnly);
+    /// @notice Lowest and highest of the last good price and every feed's latest answer (18 decimals).
+    function observedRange(bytes32 market) external view returns (uint256 low, uint256 high);
 }
 
 /// @notice What the clearing engine needs of the ParameterRegistry.
@@ -17,11 +19,13 @@ interface IParameterRegistry {
 
 /// @notice What the clearing engine needs of the collateral vault.
 interface ICollateralVault {
-    /// @notice Pull `amount` of collateral from `from` (who approved the vault).
+    /// @notice Pull `amount` of collateral from `from` (who approved the vault); only from the account the
+    ///         Router is acting for in this call.
     function pull(address from, uint256 amount) external;
     /// @notice Pay `amount` to `to` through the outflow limiter; false when it was queued as a claim.
     function pay(address to, uint256 amount) external returns (bool paidNow);
-    /// @notice Pay a settlement share to `to` (no rate limit: settlement is the orderly exit).
+    /// @notice Pay a settlement share to `to` (no rate limit: settlement is the orderly exit); only after
+    ///         settlement, and in total never more than the recorded settlement pool.
     function paySettlement(address to, uint256 amount) external;
     /// @notice Collateral tokens held that are not already promised to queued (delayed) withdrawals.
     function freeBalance() external view returns (uint256);

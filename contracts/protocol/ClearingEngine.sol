@@ -37,6 +37,9 @@ contract ClearingEngine is EmergencySettlement {
     bytes32 private constant PRICE_CACHE = keccak256("bastion.ClearingEngine.priceCache");
     /// @notice Share of a liquidation penalty paid to the liquidator (the rest goes to the insurance fund).
     uint256 public constant LIQUIDATOR_SHARE_BPS = 5_000;
+    /// @notice Smallest first deposit, in USD (1e18): every account must be tallied before settlement
+    ///         claims open, so creating one must cost more than its tally (audit F8).
+    uint256 public constant MIN_FIRST_DEPOSIT_USD18 = 10e18;
 
     struct Market {
         bytes32 id; // e.g. bytes32("ETH-PERP"): the oracle guard and registry key
@@ -78,34 +81,68 @@ contract ClearingEngine is EmergencySettlement {
     /// @notice Every account that ever held collateral or a position, for keepers and settlement.
     address[] public accounts;
     mapping(address => bool) public isAccount;
+    /// @notice Settlement surplus already swept by governance.
+    uint256 public surplusSwept;
 
+    /// @notice Governance listed `market` at position `index` of the market list.
     event MarketAdded(bytes32 indexed market, uint256 index);
+    /// @notice Governance pointed the engine at a new Router (the only caller of the user entry points).
     event RouterSet(address indexed router);
+    /// @notice `amount` (collateral units) was pulled from `account` and credited to its collateral.
     event Deposited(address indexed account, uint256 amount);
+    /// @notice `account` withdrew `amount`; `paidNow` is false when the outflow limiter queued it as a claim.
     event Withdrawn(address indexed account, uint256 amount, bool paidNow);
+    /// @notice `account`'s position in `market` changed by `delta` at `price` (1e18 USD) to `newSize`;
+    ///         `realized` PnL net of funding and the `fee` (collateral units) were booked to its collateral.
     event PositionChanged(
         address indexed account, bytes32 indexed market, int256 delta, uint256 price, int256 newSize, int256 realized, uint256 fee
     );
+    /// @notice Funding of `market` accrued at `ratePerSecond` (1e18 per second); `fundingIndex` is the new index.
     event FundingAccrued(bytes32 indexed market, int256 ratePerSecond, int256 fundingIndex);
+    /// @notice `account` was liquidated by `liquidator`: `notional` closed (1e18 USD), `penalty` charged and
+    ///         `badDebt` left (collateral units), which the insurance fund and then the maker covered.
     event Liquidated(
         address indexed account, address indexed liquidator, uint256 notional, uint256 penalty, uint256 badDebt
     );
+    /// @notice `account`'s negative balance was written off: `fromInsurance` from the fund, `fromMaker` from the maker.
     event BadDebtCovered(address indexed account, uint256 fromInsurance, uint256 fromMaker);
+    /// @notice `from` added `amount` to the insurance fund.
     event InsuranceFunded(address indexed from, uint256 amount);
-    event FeesSwept(address indexed to, uint256 amount);
+    /// @notice Governance moved `amount` of fees to `to`; `paidNow` is false when the limiter queued it as a claim.
+    event FeesSwept(address indexed to, uint256 amount, bool paidNow);
+    /// @notice After settlement, governance moved `amount` of the pool that no claim needs to `to`.
+    event SurplusSwept(address indexed to, uint256 amount);
 
+    /// @notice Only the Router may call this entry point; `caller` is not it.
     error NotRouter(address caller);
+    /// @notice `market` is not listed (governance lists markets with `addMarket`).
     error UnknownMarket(bytes32 market);
+    /// @notice The market list is full (MAX_MARKETS).
     error TooManyMarkets();
+    /// @notice `market` is already listed.
     error MarketExists(bytes32 market);
+    /// @notice An amount or trade size of zero was given.
     error ZeroAmount();
+    /// @notice After the call `account`'s `equity` would be below the `required` margin (collateral units).
     error InsufficientMargin(address account, int256 equity, uint256 required);
+    /// @notice `account` holds `collateral`, less than the `amount` asked for.
     error InsufficientCollateral(address account, int256 collateral, uint256 amount);
+    /// @notice `market` is reduce-only (the oracle guard's checks fail or a cooldown runs): no new risk.
     error ReduceOnly(bytes32 market);
+    /// @notice The trade would take `market`'s open interest `oi` above its `cap`.
     error OpenInterestCap(bytes32 market, uint256 oi, uint256 cap);
+    /// @notice The oracle `price` is worse than the trader's `limit`.
     error PriceLimit(bytes32 market, uint256 price, uint256 limit);
+    /// @notice `account` is not below maintenance margin: `equity` >= `maintenance`.
     error NotLiquidatable(address account, int256 equity, uint256 maintenance);
+    /// @notice The backstop maker only takes the other side of trades; it cannot trade or be liquidated.
     error MakerCannotTrade();
+    /// @notice A first deposit of `amount` is below the minimum `minimum` (collateral units).
+    error FirstDepositTooSmall(uint256 amount, uint256 minimum);
+    /// @notice Settlement claims are not open yet, so the surplus is not known.
+    error ClaimsNotOpen();
+    /// @notice `amount` exceeds the settlement `surplus` that no claim needs.
+    error SurplusExceeded(uint256 amount, uint256 surplus);
 
     modifier onlyRouter() {
         if (msg.sender != router) revert NotRouter(msg.sender);
@@ -184,8 +221,23 @@ contract ClearingEngine is EmergencySettlement {
     /// @param amount Amount in collateral units, at most the fees accrued.
     function sweepFees(address to, uint256 amount) external onlyGovernance whenNotSettled {
         feesAccrued -= amount; // reverts on underflow
-        vault.pay(to, amount);
-        emit FeesSwept(to, amount);
+        bool paidNow = vault.pay(to, amount);
+        emit FeesSwept(to, amount, paidNow);
+    }
+
+    /// @notice After settlement, once claims are open: move what the pool holds beyond every claim (the
+    ///         insurance fund, fees and rounding that no account is owed) to `to`. Never more than the
+    ///         pool minus the total of claims, so every claim stays fully payable.
+    /// @param to Recipient (the treasury).
+    /// @param amount Amount in collateral units.
+    function sweepSurplus(address to, uint256 amount) external onlyGovernance {
+        if (!claimsOpen()) revert ClaimsNotOpen();
+        uint256 surplus = settlementPool > totalClaims ? settlementPool - totalClaims : 0;
+        surplus -= surplusSwept;
+        if (amount > surplus) revert SurplusExceeded(amount, surplus);
+        surplusSwept += amount;
+        emit SurplusSwept(to, amount);
+        vault.paySettlement(to, amount);
     }
 
     // ----------------------------------------------------------------------------------- router entry points
@@ -193,7 +245,11 @@ contract ClearingEngine is EmergencySettlement {
     /// @notice Credit `amount` of collateral pulled from `account` (which approved the vault).
     function deposit(address account, uint256 amount) external onlyRouter whenNotSettled {
         if (amount == 0) revert ZeroAmount();
-        _track(account);
+        if (!isAccount[account]) {
+            uint256 minimum = MIN_FIRST_DEPOSIT_USD18 / collateralScale;
+            if (amount < minimum) revert FirstDepositTooSmall(amount, minimum);
+            _track(account);
+        }
         vault.pull(account, amount);
         collateralOf[account] += amount.toInt256();
         totalCollateral += amount.toInt256();
@@ -217,7 +273,7 @@ contract ClearingEngine is EmergencySettlement {
         if (collateral < amount.toInt256()) revert InsufficientCollateral(account, collateral, amount);
         collateralOf[account] -= amount.toInt256();
         totalCollateral -= amount.toInt256();
-        (int256 equity, , uint256 initial) = _checkedHealth(account);
+        (int256 equity, , uint256 initial) = _withdrawHealth(account);
         if (_hasPositions(account) && equity < initial.toInt256()) revert InsufficientMargin(account, equity, initial);
         paidNow = vault.pay(account, amount);
         emit Withdrawn(account, amount, paidNow);
@@ -266,6 +322,11 @@ contract ClearingEngine is EmergencySettlement {
             if (SignedMath.abs(_positions[maker][idx].size) > SignedMath.abs(makerBefore)) _requireInitialMargin(maker);
         }
         emit PositionChanged(account, market, delta, price, before + delta, realized, fee);
+        // A trader who closed out in bad debt leaves no negative balance behind (audit F9).
+        int256 left = collateralOf[account];
+        // Negated after the sign check: fits.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        if (left < 0 && afterSize == 0 && !_hasPositions(account)) _coverBadDebt(account, uint256(-left));
     }
 
     /// @notice Close every position of an account below maintenance margin; the liquidator earns part of
@@ -295,10 +356,14 @@ contract ClearingEngine is EmergencySettlement {
         uint256 penalty = PerpMath.toCollateralUp(penalty18, collateralScale);
         uint256 badDebt;
         if (remaining < 0) {
+            // Signs checked on each branch: the casts cannot wrap.
+            // forge-lint: disable-next-line(unsafe-typecast)
             badDebt = uint256(-remaining);
             penalty = 0;
             _coverBadDebt(account, badDebt);
+        // forge-lint: disable-next-line(unsafe-typecast)
         } else if (uint256(remaining) < penalty) {
+            // forge-lint: disable-next-line(unsafe-typecast)
             penalty = uint256(remaining);
         }
         if (penalty > 0) {
@@ -362,6 +427,16 @@ contract ClearingEngine is EmergencySettlement {
         return _healthAt(account, settled ? _settlementPrices() : _viewPrices());
     }
 
+    /// @notice Equity, maintenance and initial margin of `account` at the given `prices` (one per market,
+    ///         by index; 1e18 USD). For the Router's liquidation-grace rule (health at a pause's start).
+    function healthAt(address account, uint256[] calldata prices)
+        external
+        view
+        returns (int256 equity, uint256 maintenance, uint256 initial)
+    {
+        return _healthAt(account, prices);
+    }
+
     /// @notice What the vault must hold for the books to balance: Σ equity of all accounts + insurance fund
     ///         + fees, where Σ equity = Σ collateral + Σ unrealized PnL (net of funding). The unrealized sum is
     ///         price-independent because the book is zero-sum; it is rounded up, so the check is conservative.
@@ -371,7 +446,10 @@ contract ClearingEngine is EmergencySettlement {
             Market storage m = _markets[i];
             unrealized18 += -PerpMath.floorDiv(-m.sizeFundingSum, PerpMath.WAD) - m.openNotionalSum; // rounded up
         }
+        // collateralScale <= 1e18 and the fund and fees are token amounts: far below 2^255.
+        // forge-lint: disable-next-line(unsafe-typecast)
         int256 unrealized = -PerpMath.floorDiv(-unrealized18, int256(collateralScale)); // rounded up
+        // forge-lint: disable-next-line(unsafe-typecast)
         return totalCollateral + unrealized + int256(insuranceFund) + int256(feesAccrued);
     }
 
@@ -408,6 +486,8 @@ contract ClearingEngine is EmergencySettlement {
         int256 rate = PerpMath.fundingRatePerSecond(m.longOi, m.shortOi, _param(m.id, P_MAX_FUNDING_RATE_PER_DAY));
         m.lastFundingAt = uint64(block.timestamp);
         if (rate == 0) return;
+        // Rate first, then time: the rounding is the same for every position (documented funding math).
+        // forge-lint: disable-next-line(divide-before-multiply, unsafe-typecast)
         m.fundingIndex += (rate * int256(price) / PerpMath.WAD) * int256(elapsed);
         emit FundingAccrued(m.id, rate, m.fundingIndex);
     }
@@ -448,9 +528,14 @@ contract ClearingEngine is EmergencySettlement {
 
     function _updateOi(uint256 idx, int256 before, int256 afterSize) internal {
         Market storage m = _markets[idx];
+        // Signs checked on each branch.
+        // forge-lint: disable-next-line(unsafe-typecast)
         if (before > 0) m.longOi -= uint256(before).toUint128();
+        // forge-lint: disable-next-line(unsafe-typecast)
         else if (before < 0) m.shortOi -= uint256(-before).toUint128();
+        // forge-lint: disable-next-line(unsafe-typecast)
         if (afterSize > 0) m.longOi += uint256(afterSize).toUint128();
+        // forge-lint: disable-next-line(unsafe-typecast)
         else if (afterSize < 0) m.shortOi += uint256(-afterSize).toUint128();
     }
 
@@ -520,6 +605,26 @@ contract ClearingEngine is EmergencySettlement {
         return _healthAt(account, prices);
     }
 
+    /// @dev Health for a withdrawal: in a market that fails the oracle guard's checks (reduce-only) the
+    ///      held last good price may be far from the market, so each position is valued at the worst of
+    ///      the held price and every feed's latest answer (a long at the lowest, a short at the highest).
+    ///      A payout then never rests on a price the feeds no longer show (audit F5).
+    function _withdrawHealth(address account) internal returns (int256, uint256, uint256) {
+        uint256[] memory prices = new uint256[](_markets.length);
+        for (uint256 i; i < prices.length; ++i) {
+            int256 size = _positions[account][i].size;
+            if (size == 0) continue;
+            (uint256 price, bool reduceOnly) = _checkedPrice(i);
+            if (reduceOnly) {
+                (uint256 low, uint256 high) = oracle.observedRange(_markets[i].id);
+                if (size > 0 && low < price) price = low;
+                if (size < 0 && high > price) price = high;
+            }
+            prices[i] = price;
+        }
+        return _healthAt(account, prices);
+    }
+
     function _healthAt(address account, uint256[] memory prices)
         internal
         view
@@ -578,6 +683,7 @@ contract ClearingEngine is EmergencySettlement {
     /// @dev Equity at the frozen prices, floored at zero (an account in bad debt claims nothing).
     function _claimOf(address account) internal view override returns (uint256) {
         (int256 equity, , ) = _healthAt(account, _settlementPrices());
+        // forge-lint: disable-next-line(unsafe-typecast)
         return equity > 0 ? uint256(equity) : 0;
     }
 

@@ -16,6 +16,8 @@ library PerpMath {
 
     /// @dev Value (1e18 USD) of `size` at `price`; rounds toward zero.
     function value(int256 size, uint256 price) internal pure returns (int256) {
+        // Oracle prices are below 2^128 (OracleGuard bounds them).
+        // forge-lint: disable-next-line(unsafe-typecast)
         return (size * int256(price)) / WAD;
     }
 
@@ -32,6 +34,7 @@ library PerpMath {
 
     /// @dev Convert a signed value (1e18 USD) to collateral units, rounded toward negative infinity.
     function toCollateralDown(int256 value18, uint256 scale) internal pure returns (int256) {
+        // forge-lint: disable-next-line(unsafe-typecast)
         return floorDiv(value18, int256(scale));
     }
 
@@ -94,7 +97,10 @@ library PerpMath {
     {
         uint256 total = longOi + shortOi;
         if (total == 0) return 0;
+        // Open interest is uint128 and the day rate a registry value (uint104): the casts cannot wrap.
+        // forge-lint: disable-next-line(unsafe-typecast)
         int256 skew = int256(longOi) - int256(shortOi);
+        // forge-lint: disable-next-line(unsafe-typecast)
         return (int256(maxRatePerDay) * skew) / int256(total) / 1 days;
     }
 }

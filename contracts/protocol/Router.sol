@@ -3,12 +3,14 @@ pragma solidity ^0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {TransientSlot} from "@openzeppelin/contracts/utils/TransientSlot.sol";
 import {GuardAccess} from "../guards/GuardAccess.sol";
 import {PauseOps} from "../guards/PauseOps.sol";
 import {ScopedPause} from "../guards/ScopedPause.sol";
 import {TxInvariantGuard} from "../guards/TxInvariantGuard.sol";
 import {ClearingEngine} from "./ClearingEngine.sol";
 import {Vault} from "./Vault.sol";
+import {IOracleGuard} from "../interfaces/IProtocolGuards.sol";
 
 /// @title Router
 /// @notice The user-facing entry of the reference clearinghouse. It classifies each call (new risk or
@@ -20,14 +22,26 @@ import {Vault} from "./Vault.sol";
 ///      DEPOSIT, ADD_COLLATERAL and WITHDRAW. A deposit by an account with open positions counts as
 ///      ADD_COLLATERAL, which the guardian can never pause; a first deposit counts as DEPOSIT.
 contract Router is ScopedPause, TxInvariantGuard, ReentrancyGuardTransient {
+    using TransientSlot for *;
+
     bytes32 public constant INV_SOLVENCY = "vault-solvency";
     uint256 public constant MIN_TX_OUTFLOW_BPS = 100;
+    /// @notice Ops whose pause stops owners from reacting to a falling margin (top up or close): only a
+    ///         pause of one of them earns a liquidation grace. The guardian can pause neither.
+    uint32 public constant REACT_OPS = (uint32(1) << PauseOps.CLOSE) | (uint32(1) << PauseOps.ADD_COLLATERAL);
+    // keccak256("bastion.Router.actingAccount"): the account a deposit is pulled from, during the call.
+    bytes32 private constant ACTING_SLOT = 0xd5cbb33f8271a776a9f2156f4cc6415ebf66e2021801307194dad50db2795739;
+    // Transient snapshot keys: the vault's balance at the transaction's first guarded entry, and its flag.
+    uint256 private constant SNAP_START_BALANCE = 0;
+    uint256 private constant SNAP_TAKEN = 1;
 
     ClearingEngine public immutable engine;
     Vault public immutable vault;
     IERC20 public immutable collateral;
     /// @notice Largest share of the vault's balance one transaction may take out.
     uint256 public maxTxOutflowBps;
+    /// @notice Price (1e18) of market `index` when the current or last pause of REACT_OPS covering it began.
+    mapping(uint256 index => uint256) public reactPauseStartPrice;
 
     /// @notice Governance changed the per-transaction outflow bound.
     event MaxTxOutflowSet(uint256 bps);
@@ -55,7 +69,9 @@ contract Router is ScopedPause, TxInvariantGuard, ReentrancyGuardTransient {
     /// @notice Deposit `amount` of collateral (approve the vault first).
     function deposit(uint256 amount) external nonReentrant invariantGuarded {
         _requireNotPaused(_hasPositions(msg.sender) ? PauseOps.ADD_COLLATERAL : PauseOps.DEPOSIT, PauseOps.ALL_MARKETS);
+        ACTING_SLOT.asAddress().tstore(msg.sender);
         engine.deposit(msg.sender, amount);
+        ACTING_SLOT.asAddress().tstore(address(0));
     }
 
     /// @notice Withdraw `amount` of free collateral. Returns false when the outflow limiter queued it as a
@@ -84,17 +100,41 @@ contract Router is ScopedPause, TxInvariantGuard, ReentrancyGuardTransient {
     }
 
     /// @notice Liquidate `account` (below maintenance margin); the caller earns part of the penalty.
-    /// @dev After a pause of one of the account's markets ends, liquidations wait for the grace period so
-    ///      owners can top up, unless the account's equity is already negative (bad debt would grow).
+    /// @dev LIQUIDATE is checked in the scope of every market the account is in (and ALL_MARKETS).
+    ///      Grace: while a pause of REACT_OPS (close, add collateral) covers one of the account's markets,
+    ///      and for `liquidationGrace` after it ends, the owner could not react, so the liquidation waits,
+    ///      unless the account was already below maintenance at the prices of that pause's start (it was
+    ///      unsafe before the pause) or its equity is negative now (bad debt would grow). Pauses of other
+    ///      ops (every guardian pause) never delay a liquidation.
     function liquidate(address account) external nonReentrant invariantGuarded {
-        _requireNotPaused(PauseOps.LIQUIDATE, PauseOps.ALL_MARKETS);
         int256[] memory sizes = engine.sizesOf(account);
+        uint256[] memory startPrices = new uint256[](sizes.length);
+        uint256 graceEnds;
+        uint256 graceIndex;
+        bool any;
         for (uint256 i; i < sizes.length; ++i) {
             if (sizes[i] == 0) continue;
-            uint256 graceEnds = this.liquidationGraceEnds(i + 1);
-            if (block.timestamp < graceEnds) {
-                (int256 equity,,) = engine.health(account);
-                if (equity >= 0) revert LiquidationGrace(engine.marketAt(i).id, graceEnds);
+            any = true;
+            _requireNotPaused(PauseOps.LIQUIDATE, i + 1);
+            uint256 end = _reactPauseEnd(i);
+            if (end != 0 && block.timestamp < end + _liquidationGrace()) {
+                graceEnds = end + _liquidationGrace();
+                graceIndex = i;
+                startPrices[i] = reactPauseStartPrice[i];
+            }
+        }
+        if (!any) _requireNotPaused(PauseOps.LIQUIDATE, PauseOps.ALL_MARKETS);
+        if (graceEnds != 0) {
+            IOracleGuard oracle = engine.oracle();
+            for (uint256 i; i < sizes.length; ++i) {
+                if (sizes[i] != 0 && startPrices[i] == 0) (startPrices[i],) = oracle.viewPrice(engine.marketAt(i).id);
+            }
+            (int256 equityThen, uint256 maintenanceThen,) = engine.healthAt(account, startPrices);
+            (int256 equityNow,,) = engine.health(account);
+            // A margin requirement in collateral units: far below 2^255.
+            // forge-lint: disable-next-line(unsafe-typecast)
+            if (equityNow >= 0 && equityThen >= int256(maintenanceThen)) {
+                revert LiquidationGrace(engine.marketAt(graceIndex).id, graceEnds);
             }
         }
         engine.liquidate(account, msg.sender);
@@ -103,7 +143,9 @@ contract Router is ScopedPause, TxInvariantGuard, ReentrancyGuardTransient {
     /// @notice Add `amount` to the insurance fund (approve the vault first).
     function fundInsurance(uint256 amount) external nonReentrant invariantGuarded {
         _requireNotPaused(PauseOps.DEPOSIT, PauseOps.ALL_MARKETS);
+        ACTING_SLOT.asAddress().tstore(msg.sender);
         engine.fundInsurance(msg.sender, amount);
+        ACTING_SLOT.asAddress().tstore(address(0));
     }
 
     /// @notice After global settlement (once every account is tallied: `engine.tally`), take your pro-rata
@@ -121,6 +163,11 @@ contract Router is ScopedPause, TxInvariantGuard, ReentrancyGuardTransient {
         _setMaxTxOutflow(bps);
     }
 
+    /// @notice The account whose tokens the vault may pull now (set only during `deposit`/`fundInsurance`).
+    function actingAccount() external view returns (address) {
+        return ACTING_SLOT.asAddress().tload();
+    }
+
     /// @notice The pause scope of `market`: its index + 1 (0 is every market).
     function pauseScopeOf(bytes32 market) external view returns (uint256) {
         return _scopeOf(market);
@@ -128,12 +175,16 @@ contract Router is ScopedPause, TxInvariantGuard, ReentrancyGuardTransient {
 
     // ------------------------------------------------------------------------------------------ invariants
 
+    /// @dev Once per TRANSACTION (audit F2): the outflow bound compares with the vault's balance at the
+    ///      transaction's first guarded entry, so splitting a drain into several calls does not help.
     function _snapshotInvariants() internal override {
-        _tsnapshot(0, collateral.balanceOf(address(vault)));
+        if (_tsnapshotOf(SNAP_TAKEN) != 0) return;
+        _tsnapshot(SNAP_START_BALANCE, collateral.balanceOf(address(vault)));
+        _tsnapshot(SNAP_TAKEN, 1);
     }
 
     function _checkInvariants() internal view override {
-        uint256 start = _tsnapshotOf(0);
+        uint256 start = _tsnapshotOf(SNAP_START_BALANCE);
         uint256 end = collateral.balanceOf(address(vault));
         if (end < start) {
             uint256 maxOut = (start * maxTxOutflowBps) / 10_000;
@@ -141,6 +192,36 @@ contract Router is ScopedPause, TxInvariantGuard, ReentrancyGuardTransient {
         }
         int256 owed = engine.obligations();
         _requireInvariant(owed <= int256(vault.freeBalance()), INV_SOLVENCY);
+    }
+
+    /// @dev Record the prices at the start of a pause of REACT_OPS, for each market it covers that is not
+    ///      already under one (the earliest start is the one that counts).
+    function _beforePause(uint256 scope, uint32 ops, Scope memory) internal override {
+        if (ops & REACT_OPS == 0) return;
+        IOracleGuard oracle = engine.oracle();
+        uint256 n = engine.marketCount();
+        for (uint256 i; i < n; ++i) {
+            if (scope != PauseOps.ALL_MARKETS && scope != i + 1) continue;
+            if (_reactPauseEnd(i) > block.timestamp) continue;
+            // A failing read must never stop governance from pausing: 0 means "price it now" in `liquidate`.
+            try oracle.viewPrice(engine.marketAt(i).id) returns (uint256 price, bool) {
+                reactPauseStartPrice[i] = price;
+            } catch {
+                reactPauseStartPrice[i] = 0;
+            }
+        }
+    }
+
+    /// @dev End of the current or last pause of REACT_OPS covering market `index` (0 if none is recorded).
+    function _reactPauseEnd(uint256 index) internal view returns (uint256 end) {
+        Scope memory s = this.scopeOf(index + 1);
+        if (s.ops & REACT_OPS != 0) end = s.pausedUntil;
+        s = this.scopeOf(PauseOps.ALL_MARKETS);
+        if (s.ops & REACT_OPS != 0 && s.pausedUntil > end) end = s.pausedUntil;
+    }
+
+    function _liquidationGrace() internal view returns (uint256 grace) {
+        (,, grace) = this.pauseParams();
     }
 
     function _setMaxTxOutflow(uint256 bps) internal {

@@ -8,6 +8,18 @@ import {GuardAccess} from "../guards/GuardAccess.sol";
 import {OutflowLimiter} from "../guards/OutflowLimiter.sol";
 import {ICollateralVault} from "../interfaces/IProtocolGuards.sol";
 
+/// @dev What the Vault reads of its engine: the Router it serves and the settlement it pays out.
+interface IVaultEngine {
+    function router() external view returns (address);
+    function settled() external view returns (bool);
+    function settlementPool() external view returns (uint256);
+}
+
+/// @dev What the Vault reads of the Router: the account on whose behalf it is depositing now.
+interface IActingRouter {
+    function actingAccount() external view returns (address);
+}
+
 /// @title Vault
 /// @notice Holds the clearinghouse's collateral (one stablecoin) and nothing else: it knows no positions and
 ///         obeys only the current engine. Every payment goes through the OutflowLimiter, so even a broken or
@@ -22,6 +34,8 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
     address public engine;
     /// @notice Payments queued by the limiter (DELAYED mode) and not yet claimed.
     uint256 public outstandingClaims;
+    /// @notice Settlement shares paid so far; never more than the engine's recorded settlement pool.
+    uint256 public settlementPaid;
 
     /// @notice Governance pointed the vault at a new engine.
     event EngineSet(address indexed previous, address indexed next);
@@ -30,6 +44,12 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
 
     /// @notice The caller is not the current engine.
     error NotEngine(address caller);
+    /// @notice `pull` may only take from the account the Router is acting for now, not `from`.
+    error NotActingAccount(address from);
+    /// @notice `paySettlement` before the engine's settlement was triggered.
+    error NotSettled();
+    /// @notice A settlement payout of `amount` would take the total paid past the recorded `pool`.
+    error SettlementPoolExceeded(uint256 amount, uint256 paid, uint256 pool);
 
     modifier onlyEngine() {
         if (msg.sender != engine) revert NotEngine(msg.sender);
@@ -55,7 +75,10 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc ICollateralVault
+    /// @dev Only from the account the engine's Router is serving in this call, so a replaced or buggy
+    ///      engine cannot take tokens from anyone else who approved the Vault (audit F3).
     function pull(address from, uint256 amount) external onlyEngine nonReentrant {
+        if (from != IActingRouter(IVaultEngine(msg.sender).router()).actingAccount()) revert NotActingAccount(from);
         asset.safeTransferFrom(from, address(this), amount);
         _onTokenInflow(address(asset), amount);
     }
@@ -68,7 +91,15 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc ICollateralVault
+    /// @dev Only after the engine's settlement, and never more in total than the pool it recorded, so the
+    ///      limiter bypass cannot move more than settlement owes (audit F3).
     function paySettlement(address to, uint256 amount) external onlyEngine nonReentrant {
+        IVaultEngine e = IVaultEngine(msg.sender);
+        if (!e.settled()) revert NotSettled();
+        uint256 paid = settlementPaid + amount;
+        uint256 pool = e.settlementPool();
+        if (paid > pool) revert SettlementPoolExceeded(amount, settlementPaid, pool);
+        settlementPaid = paid;
         asset.safeTransfer(to, amount);
         emit SettlementPaid(to, amount);
     }

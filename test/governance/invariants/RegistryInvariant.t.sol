@@ -6,7 +6,8 @@ import {StdInvariant} from "forge-std/StdInvariant.sol";
 import {ParameterRegistry} from "../../../contracts/governance/ParameterRegistry.sol";
 
 /// Drives one parameter (a margin in bps, higher is tighter) with random RISK, guardian and governance
-/// actions and time jumps. Keeps an independent model of base / override / expiry, and counts every
+/// actions and time jumps. Keeps an independent model of base / override / expiry (from the documented
+/// rules: a live tightening is never ended early by RISK or the guardian), and counts every
 /// non-governance change that loosened, jumped more than a step, or came sooner than the interval.
 contract RegistryHandler is Test {
     ParameterRegistry public reg;
@@ -85,15 +86,30 @@ contract RegistryHandler is Test {
         v = v % 2 == 0 ? cur + ((v / 2) % (2 * STEP + 2)) : bound(v, MIN - 10, MAX + 10);
         ttl = bound(ttl, 0, MAX_TTL + 1);
         bool live = now_ < mUntil;
+        // The rule (not the code): a live tightening holds at least until the end it was given; only
+        // governance ends one early. So a renewal or a replacement ends at the later of both ends.
+        uint256 end = now_ + ttl;
+        if (live && mUntil > end) end = mUntil;
         vm.prank(byGuardian ? guardian : risk);
         try reg.emergencyTighten(key, v, ttl, keccak256("e")) {
             if (live && v == mOverride) {
-                mUntil = now_ + ttl; // renewal: nothing moves
+                mUntil = end; // renewal: nothing moves
             } else {
                 mOverride = v;
-                mUntil = now_ + ttl;
+                mUntil = end;
                 _recordMove(cur, modelEffective());
             }
+        } catch {}
+    }
+
+    /// @dev Renew the live override at its value with any ttl, shorter than what remains included.
+    function renew(uint256 ttl, bool byGuardian) external clock {
+        if (now_ >= mUntil) return;
+        ttl = bound(ttl, 1, MAX_TTL);
+        uint256 end = now_ + ttl > mUntil ? now_ + ttl : mUntil;
+        vm.prank(byGuardian ? guardian : risk);
+        try reg.emergencyTighten(key, mOverride, ttl, keccak256("renew")) {
+            mUntil = end;
         } catch {}
     }
 

@@ -5,9 +5,12 @@ import {Test} from "forge-std/Test.sol";
 import {PauseOps} from "../../../contracts/guards/PauseOps.sol";
 import {PauseHarness} from "../harness/PauseHarness.sol";
 
-/// @notice A guardian acting at random (pause, extend, unpause any scope, including ALL_MARKETS, with any
-///         ops and durations) while time passes and users exit. Tracks, per market, the episodes during
-///         which it is paused by its own scope or by ALL_MARKETS.
+/// @notice A guardian acting at random (pause, extend, unpause any scope, including ALL_MARKETS, with ops
+///         it may pause most of the time and exit ops now and then, and any durations) while time passes
+///         and users exit. Tracks, per market, the episodes during which it is paused by its own scope or
+///         by ALL_MARKETS. Governance pauses (exits included), extends and unpauses market 3, which the
+///         guardian also tries to pause; exits there may fail only while the model says governance paused
+///         them.
 contract PauseHandler is Test {
     PauseHarness public p;
     uint256 public constant BOUND = 24 hours;
@@ -26,9 +29,17 @@ contract PauseHandler is Test {
     uint256 public shortestGap = type(uint256).max;
     uint256 public exitFailures;
     uint256 public episodes;
+    address public constant GOV = address(0xD00D);
+    uint256 public govPauses;
+    uint256 public guardianPauses;
+    uint256 public guardianExitAttempts; // pause calls whose mask had an exit op
+    uint256 public guardianExitPauses; // ... and went through (must stay 0)
+    // Model of market 3's governance pause: ops and end.
+    uint32 internal govOps;
+    uint256 internal govUntil;
 
     constructor() {
-        p = new PauseHarness(address(0xD00D), address(this)); // this handler is the guardian
+        p = new PauseHarness(GOV, address(this)); // this handler is the guardian
     }
 
     function _end(uint256 market) internal view returns (uint256 end) {
@@ -73,9 +84,38 @@ contract PauseHandler is Test {
         }
     }
 
+    /// @dev Seven times in eight a mask of ops the guardian may pause, else any mask (exits included).
     function pause(uint256 market, uint32 ops, uint256 duration) external {
         _before();
-        try p.pause(market % 3, ops, bound(duration, 0, 30 hours)) {} catch {}
+        if (ops % 8 != 0) ops = (ops & ~PauseOps.EXIT_OPS & 0xff) | 1;
+        bool exits = ops & PauseOps.EXIT_OPS != 0;
+        if (exits) ++guardianExitAttempts;
+        try p.pause(market % 4, ops, bound(duration, 0, 30 hours)) {
+            ++guardianPauses;
+            if (exits) ++guardianExitPauses;
+        } catch {}
+        _after();
+    }
+
+    /// @dev Governance on market 3: pause any ops (exits included) for up to 3 days, or unpause some.
+    function govPause(uint32 ops, uint256 duration, bool lift) external {
+        _before();
+        vm.startPrank(GOV);
+        if (lift) {
+            ops = ops | 1;
+            try p.unpause(3, ops) {
+                govOps &= ~ops;
+                if (govOps == 0) govUntil = block.timestamp;
+            } catch {}
+        } else {
+            ops = (ops & 0xfff) | PauseOps.bit(PauseOps.CLOSE);
+            duration = bound(duration, 1, 3 days);
+            p.pause(3, ops, duration);
+            ++govPauses;
+            govOps = (govUntil > block.timestamp ? govOps : 0) | ops;
+            govUntil = block.timestamp + duration;
+        }
+        vm.stopPrank();
         _after();
     }
 
@@ -98,14 +138,24 @@ contract PauseHandler is Test {
     }
 
     function exit(uint256 which, uint256 market) external {
-        try p.act(exits[which % 4], market % 3) {}
-        catch {
-            ++exitFailures;
+        uint8 op = exits[which % 4];
+        market %= 4;
+        bool govPaused = market == 3 && govUntil > block.timestamp && (govOps >> op) & 1 != 0;
+        try p.act(op, market) {
+            if (govPaused) ++exitFailures; // governance's pause did not hold
+        } catch {
+            if (!govPaused) ++exitFailures;
         }
     }
 }
 
 contract PauseInvariantTest is Test {
+    /// @notice Every run reached guardian episodes and governance pauses (a non-vacuous handler).
+    function afterInvariant() public view {
+        assertGt(h.episodes(), 0, "no guardian episode in the run");
+        assertGt(h.guardianPauses() + h.govPauses(), 0);
+    }
+
     PauseHandler internal h;
 
     function setUp() public {
@@ -125,6 +175,7 @@ contract PauseInvariantTest is Test {
     /// @notice Exits (close, repay, add collateral, liquidate) always succeed and are never paused.
     function invariant_exitsNeverPaused() public view {
         assertEq(h.exitFailures(), 0);
+        assertEq(h.guardianExitPauses(), 0, "the guardian paused an exit");
         PauseHarness p = h.p();
         for (uint256 m; m < 3; ++m) {
             assertFalse(p.isPaused(PauseOps.CLOSE, m));
