@@ -75,6 +75,20 @@ contract ClearingEngine is EmergencySettlement {
     int256 public totalCollateral;
     uint256 public insuranceFund;
     uint256 public feesAccrued;
+    /// @notice Profit not yet withdrawable: realised trading profit and liquidation rewards, each addition
+    ///         locking the whole amount until `until` (a price push cannot be cashed before the watchtower
+    ///         and governance can act).
+    struct Vesting {
+        uint128 amount;
+        uint64 until;
+    }
+
+    /// @notice Longest profit vesting delay governance may set.
+    uint256 public constant MAX_PROFIT_VESTING = 1 days;
+    /// @notice How long realised profit stays locked against withdrawal.
+    uint256 public profitVestingDelay = 1 hours;
+    /// @notice Each account's locked profit.
+    mapping(address => Vesting) public vestingOf;
     /// @notice Every account that ever held collateral or a position, for keepers and settlement.
     address[] public accounts;
     mapping(address => bool) public isAccount;
@@ -93,6 +107,12 @@ contract ClearingEngine is EmergencySettlement {
     event BadDebtCovered(address indexed account, uint256 fromInsurance, uint256 fromMaker);
     event InsuranceFunded(address indexed from, uint256 amount);
     event FeesSwept(address indexed to, uint256 amount);
+    /// @notice `amount` of profit of `account` is locked until `until` (the whole locked amount: `total`).
+    event ProfitVesting(address indexed account, uint256 amount, uint256 total, uint256 until);
+    /// @notice Governance set the profit vesting delay.
+    event ProfitVestingDelaySet(uint256 delay);
+    /// @notice Voided withdrawal claims (incident report `reportHash`) returned to the insurance fund.
+    event VoidedClaimsAbsorbed(uint256 amount, bytes32 indexed reportHash);
 
     error NotRouter(address caller);
     error UnknownMarket(bytes32 market);
@@ -106,6 +126,12 @@ contract ClearingEngine is EmergencySettlement {
     error PriceLimit(bytes32 market, uint256 price, uint256 limit);
     error NotLiquidatable(address account, int256 equity, uint256 maintenance);
     error MakerCannotTrade();
+    /// @notice The withdrawal would take profit still locked until `until`.
+    error ProfitLocked(address account, uint256 locked, uint256 until);
+    /// @notice A vesting delay above MAX_PROFIT_VESTING.
+    error InvalidVestingDelay(uint256 delay);
+    /// @notice The caller is not the vault.
+    error NotVault(address caller);
 
     modifier onlyRouter() {
         if (msg.sender != router) revert NotRouter(msg.sender);
@@ -188,6 +214,22 @@ contract ClearingEngine is EmergencySettlement {
         emit FeesSwept(to, amount);
     }
 
+    /// @notice Set how long realised profit stays locked against withdrawal.
+    /// @param delay Seconds, at most MAX_PROFIT_VESTING.
+    function setProfitVestingDelay(uint256 delay) external onlyGovernance {
+        if (delay > MAX_PROFIT_VESTING) revert InvalidVestingDelay(delay);
+        profitVestingDelay = delay;
+        emit ProfitVestingDelaySet(delay);
+    }
+
+    /// @notice Book withdrawal claims that governance voided (Vault.voidClaims) into the insurance fund:
+    ///         the vault keeps the tokens and no longer owes them to the claimant.
+    function absorbVoidedClaims(uint256 amount, bytes32 reportHash) external {
+        if (msg.sender != address(vault)) revert NotVault(msg.sender);
+        insuranceFund += amount;
+        emit VoidedClaimsAbsorbed(amount, reportHash);
+    }
+
     // ----------------------------------------------------------------------------------- router entry points
 
     /// @notice Credit `amount` of collateral pulled from `account` (which approved the vault).
@@ -215,6 +257,10 @@ contract ClearingEngine is EmergencySettlement {
         _settleAllFunding(account);
         int256 collateral = collateralOf[account];
         if (collateral < amount.toInt256()) revert InsufficientCollateral(account, collateral, amount);
+        Vesting memory v = vestingOf[account];
+        if (v.until > block.timestamp && collateral - int256(uint256(v.amount)) < amount.toInt256()) {
+            revert ProfitLocked(account, v.amount, v.until);
+        }
         collateralOf[account] -= amount.toInt256();
         totalCollateral -= amount.toInt256();
         (int256 equity, , uint256 initial) = _checkedHealth(account);
@@ -252,6 +298,7 @@ contract ClearingEngine is EmergencySettlement {
 
         uint256 fee = PerpMath.toCollateralUp(PerpMath.requirement(delta, price, _param(market, P_TRADING_FEE_BPS)), collateralScale);
         int256 realized = _applyTrade(account, idx, delta, price);
+        if (realized > 0) _vest(account, uint256(realized));
         _applyTrade(maker, idx, -delta, price);
         _updateOi(idx, before, before + delta);
         if (fee > 0) {
@@ -305,6 +352,7 @@ contract ClearingEngine is EmergencySettlement {
             uint256 toLiquidator = (penalty * LIQUIDATOR_SHARE_BPS) / PerpMath.BPS;
             collateralOf[account] -= penalty.toInt256();
             collateralOf[liquidator] += toLiquidator.toInt256();
+            _vest(liquidator, toLiquidator);
             _track(liquidator);
             insuranceFund += penalty - toLiquidator;
             totalCollateral -= (penalty - toLiquidator).toInt256();
@@ -429,6 +477,17 @@ contract ClearingEngine is EmergencySettlement {
         if (pnl - funding == 0) realized = 0;
         collateralOf[account] += realized;
         totalCollateral += realized;
+    }
+
+    /// @dev Lock `amount` more profit of `account`; the whole locked amount waits a full delay again.
+    function _vest(address account, uint256 amount) internal {
+        uint256 delay = profitVestingDelay;
+        if (delay == 0 || amount == 0) return;
+        Vesting memory v = vestingOf[account];
+        uint256 total = (v.until > block.timestamp ? v.amount : 0) + amount;
+        uint256 until = block.timestamp + delay;
+        vestingOf[account] = Vesting({amount: total.toUint128(), until: uint64(until)});
+        emit ProfitVesting(account, amount, total, until);
     }
 
     function _settleAllFunding(address account) internal {

@@ -6,7 +6,18 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {GuardAccess} from "../guards/GuardAccess.sol";
 import {OutflowLimiter} from "../guards/OutflowLimiter.sol";
+import {PauseOps} from "../guards/PauseOps.sol";
 import {ICollateralVault} from "../interfaces/IProtocolGuards.sol";
+
+/// @notice The pause the vault's claims obey (the Router's ScopedPause).
+interface IPauseView {
+    function isPaused(uint8 op, uint256 market) external view returns (bool);
+}
+
+/// @notice Where voided claims are booked (the engine's insurance fund).
+interface IVoidedClaimsSink {
+    function absorbVoidedClaims(uint256 amount, bytes32 reportHash) external;
+}
 
 /// @title Vault
 /// @notice Holds the clearinghouse's collateral (one stablecoin) and nothing else: it knows no positions and
@@ -22,14 +33,32 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
     address public engine;
     /// @notice Payments queued by the limiter (DELAYED mode) and not yet claimed.
     uint256 public outstandingClaims;
+    /// @notice While this pause has WITHDRAW paused in every market, no claim is paid (zero: none).
+    IPauseView public pauseSource;
+
+    /// @notice Longest incident window whose claims governance may void in one call.
+    uint256 public constant MAX_INCIDENT_WINDOW = 3 days;
+    /// @notice How long after an incident window ends its claims may still be voided.
+    uint256 public constant VOID_DEADLINE = 30 days;
 
     /// @notice Governance pointed the vault at a new engine.
     event EngineSet(address indexed previous, address indexed next);
     /// @notice A settlement share was paid (outside the limiter: settlement is the orderly exit).
     event SettlementPaid(address indexed to, uint256 amount);
 
+    /// @notice Governance set the pause that holds claims.
+    event PauseSourceSet(address indexed pauseSource);
+    /// @notice Governance voided `total` of claims locked in [`from`, `to`] (report `reportHash`); the
+    ///         amount went to the engine's insurance fund.
+    event ClaimsVoided(uint256 from, uint256 to, bytes32 indexed reportHash, uint256 total);
+
     /// @notice The caller is not the current engine.
     error NotEngine(address caller);
+    /// @notice Claims are held: withdrawals are paused for an incident until `pauseSource` lifts it.
+    error ClaimsHeld(address asset);
+    /// @notice An incident window that is empty, longer than MAX_INCIDENT_WINDOW, not over, older than
+    ///         VOID_DEADLINE, or without a report hash.
+    error InvalidIncidentWindow(uint256 from, uint256 to, bytes32 reportHash);
 
     modifier onlyEngine() {
         if (msg.sender != engine) revert NotEngine(msg.sender);
@@ -54,6 +83,35 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
         engine = next;
     }
 
+    /// @notice Hold claims while `source` pauses WITHDRAW in every market (governance, at deployment).
+    /// @param source The Router (its ScopedPause); zero to never hold claims.
+    function setPauseSource(address source) external onlyGovernance {
+        pauseSource = IPauseView(source);
+        emit PauseSourceSet(source);
+    }
+
+    /// @notice Void the claims of `recipients` locked inside the incident window [`from`, `to`]; a
+    ///         recipient without a claim locked in it is skipped. Voided amounts go to the insurance fund.
+    /// @dev Governance (the timelock), with the incident report's hash; the window is at most
+    ///      MAX_INCIDENT_WINDOW long and must have ended less than VOID_DEADLINE ago.
+    function voidClaims(address[] calldata recipients, uint256 from, uint256 to, bytes32 reportHash)
+        external
+        onlyGovernance
+        nonReentrant
+    {
+        if (
+            reportHash == bytes32(0) || from > to || to - from > MAX_INCIDENT_WINDOW || to > block.timestamp
+                || block.timestamp > to + VOID_DEADLINE
+        ) revert InvalidIncidentWindow(from, to, reportHash);
+        uint256 total;
+        for (uint256 i; i < recipients.length; ++i) {
+            total += _voidClaim(address(asset), recipients[i], from, to, reportHash);
+        }
+        outstandingClaims -= total;
+        emit ClaimsVoided(from, to, reportHash, total);
+        if (total != 0) IVoidedClaimsSink(engine).absorbVoidedClaims(total, reportHash);
+    }
+
     /// @inheritdoc ICollateralVault
     function pull(address from, uint256 amount) external onlyEngine nonReentrant {
         asset.safeTransferFrom(from, address(this), amount);
@@ -76,6 +134,13 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
     /// @inheritdoc ICollateralVault
     function freeBalance() external view returns (uint256) {
         return asset.balanceOf(address(this)) - outstandingClaims;
+    }
+
+    function _beforeClaimPaid(address a, address) internal view override {
+        IPauseView source = pauseSource;
+        if (address(source) != address(0) && source.isPaused(PauseOps.WITHDRAW, PauseOps.ALL_MARKETS)) {
+            revert ClaimsHeld(a);
+        }
     }
 
     function _payLockedFunds(address, address recipient, uint256 amount) internal override {

@@ -180,6 +180,8 @@ def deploy_system(
     c["vault"], c["engine"], c["router"] = vault.address, engine.address, router.address
     sender.transact(vault.functions.setEngine(engine.address))
     sender.transact(engine.functions.setRouter(router.address))
+    # Limiter claims wait while the Router pauses withdrawals for an incident.
+    sender.transact(vault.functions.setPauseSource(router.address))
 
     for index, spec in enumerate(markets):
         mid = market_id(spec.symbol)
