@@ -261,28 +261,15 @@ abstract contract ScopedPause is GuardAccess {
     ///         lasts until the operation is ready plus `HOLD_AFTER_READY` (at most MAX_GOVERNANCE_PAUSE from
     ///         now), and `releaseHold` ends it as soon as the operation executes, is cancelled or expires.
     /// @dev Guardian or governance; only a live guardian episode (a governance pause needs no hold). The
-    ///      paused ops stay as they are (exits were never in them).
+    ///      paused ops stay as they are (exits were never in them). A remedy of several calls is a batch
+    ///      plus this single marker operation with the batch as `predecessor` (any harmless call, such as
+    ///      `remedySalt(market)`): the marker can only execute after the batch.
     function holdPause(uint256 market, address target, uint256 value, bytes calldata data, bytes32 predecessor)
         external
         onlyGuardian
     {
         bytes32 id = TimelockController(payable(governance)).hashOperation(
             target, value, data, predecessor, remedySalt(market)
-        );
-        _hold(market, id);
-    }
-
-    /// @notice `holdPause` for a remedy scheduled as a batch (`scheduleBatch` with `remedySalt(market)`).
-    function holdPauseForBatch(
-        uint256 market,
-        address[] memory targets,
-        uint256[] memory values,
-        bytes[] memory payloads,
-        bytes32 predecessor
-    ) external onlyGuardian {
-        bytes32 salt = remedySalt(market);
-        bytes32 id = TimelockController(payable(governance)).hashOperationBatch(
-            targets, values, payloads, predecessor, salt
         );
         _hold(market, id);
     }

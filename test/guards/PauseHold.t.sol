@@ -157,7 +157,8 @@ contract PauseHoldTest is Test {
         p.extendPause(M1, uint256(until) + 1);
     }
 
-    function test_hold_batchRemedy() public {
+    /// @dev A batch remedy: the batch, then a marker with the batch as predecessor and the scope's salt.
+    function test_hold_batchRemedyThroughAMarker() public {
         _gPause(M1, WD, 24 hours);
         address[] memory targets = new address[](2);
         uint256[] memory values = new uint256[](2);
@@ -166,13 +167,23 @@ contract PauseHoldTest is Test {
         targets[1] = address(p);
         payloads[0] = _remedy(M1, WD);
         payloads[1] = abi.encodeCall(ScopedPause.setPauseParams, (24 hours, 48 hours, 4 hours));
+        vm.prank(proposer);
+        tl.scheduleBatch(targets, values, payloads, bytes32(0), bytes32("batch"), 48 hours);
+        bytes32 batchId = tl.hashOperationBatch(targets, values, payloads, bytes32(0), bytes32("batch"));
+        bytes memory marker = abi.encodeCall(ScopedPause.remedySalt, (M1));
         bytes32 salt = p.remedySalt(M1);
         vm.prank(proposer);
-        tl.scheduleBatch(targets, values, payloads, bytes32(0), salt, 48 hours);
+        tl.schedule(address(p), 0, marker, batchId, salt, 48 hours);
         vm.prank(guardian);
-        p.holdPauseForBatch(M1, targets, values, payloads, bytes32(0));
-        skip(60 hours);
+        p.holdPause(M1, address(p), 0, marker, batchId);
+        skip(48 hours);
         assertTrue(p.isPaused(PauseOps.WITHDRAW, M1));
+        vm.expectRevert(); // the marker waits for the batch
+        tl.execute(address(p), 0, marker, batchId, salt);
+        tl.executeBatch(targets, values, payloads, bytes32(0), bytes32("batch"));
+        tl.execute(address(p), 0, marker, batchId, salt);
+        p.releaseHold(M1);
+        assertFalse(p.isPaused(PauseOps.WITHDRAW, M1));
     }
 
     /// @dev A stale hold never ends a later, unrelated guardian episode.
