@@ -489,21 +489,6 @@ abstract contract OutflowLimiter is GuardAccess {
         _payLockedFunds(asset, recipient, amount);
     }
 
-    /// @notice Return a voided claim of `recipient` to `asset`'s liquidity once the FIFO cursor has
-    ///         passed it (its release counted it as an outflow, but the funds never left). Anyone may call.
-    /// @return amount The amount returned.
-    function returnVoidedFunds(address asset, address recipient) external returns (uint256 amount) {
-        Claim memory v = _voided[asset][recipient];
-        if (v.amount == 0) revert NoLockedFunds(asset, recipient);
-        _settleAndStore(asset);
-        uint256 released = _queues[asset].released;
-        if (released < v.position) revert VoidedNotReleased(asset, recipient, v.position, released);
-        delete _voided[asset][recipient];
-        amount = v.amount;
-        emit VoidedFundsReturned(asset, recipient, amount);
-        _onTokenInflow(asset, amount);
-    }
-
     /// @notice Settle `asset`'s bucket now: report an expired trip, release queued claims in FIFO order
     ///         as headroom allows, and fold pending inflows (their limit starts phasing in). Anyone may
     ///         call; any outflow or claim does the same.
@@ -580,12 +565,6 @@ abstract contract OutflowLimiter is GuardAccess {
         return _claims[asset][recipient].lockedAt;
     }
 
-    /// @notice Voided claim of `recipient` on `asset` not yet returned to the liquidity, and its position.
-    function voidedClaimInfo(address asset, address recipient) external view returns (uint256, uint256) {
-        Claim memory v = _voided[asset][recipient];
-        return (v.amount, v.position);
-    }
-
     /// @notice Claim of `recipient` on `asset` and its FIFO position.
     function claimInfo(address asset, address recipient) external view returns (uint256 amount, uint256 position) {
         Claim memory cl = _claims[asset][recipient];
@@ -599,6 +578,28 @@ abstract contract OutflowLimiter is GuardAccess {
     /// @notice Called before a claim is paid; revert to hold claims (e.g. while the protocol is paused for
     ///         an incident). The default holds nothing.
     function _beforeClaimPaid(address asset, address recipient) internal view virtual {}
+
+    /// @notice Return a voided claim of `recipient` to `asset`'s liquidity once the FIFO cursor has
+    ///         passed it (its release counted it as an outflow, but the funds never left). The integrator
+    ///         exposes it (anyone may call: it only restores the books).
+    /// @return amount The amount returned.
+    function _returnVoidedFunds(address asset, address recipient) internal returns (uint256 amount) {
+        Claim memory v = _voided[asset][recipient];
+        if (v.amount == 0) revert NoLockedFunds(asset, recipient);
+        _settleAndStore(asset);
+        uint256 released = _queues[asset].released;
+        if (released < v.position) revert VoidedNotReleased(asset, recipient, v.position, released);
+        delete _voided[asset][recipient];
+        amount = v.amount;
+        emit VoidedFundsReturned(asset, recipient, amount);
+        _onTokenInflow(asset, amount);
+    }
+
+    /// @notice Voided claim of `recipient` on `asset` not yet returned to the liquidity, and its position.
+    function _voidedClaimOf(address asset, address recipient) internal view returns (uint256, uint256) {
+        Claim memory v = _voided[asset][recipient];
+        return (v.amount, v.position);
+    }
 
     /// @notice Void `recipient`'s claim on `asset` if its last addition was locked in [`from`, `to`]:
     ///         it will never pay `recipient`. Its place in the queue stays (claims behind it wait no

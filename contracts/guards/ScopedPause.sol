@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
 import {GuardAccess} from "./GuardAccess.sol";
 import {PauseOps} from "./PauseOps.sol";
 
@@ -17,11 +16,8 @@ import {PauseOps} from "./PauseOps.sol";
 ///      Guardian episodes affecting a market (its own scope or ALL_MARKETS) never overlap and are
 ///      separated by at least the cooldown, so in any interval of `guardianMaxPause + guardianCooldown`
 ///      the guardian keeps a market paused for at most `guardianMaxPause`.
-///      Hold until resolution: while a guardian episode runs and governance (a TimelockController) has a
-///      remedy for that scope queued, the guardian may hold the pause until the remedy is ready plus
-///      `HOLD_AFTER_READY`; anyone ends the hold as soon as the remedy executes, is cancelled or expires.
-///      A remedy is tied to its scope by its salt (`remedySalt`), which only a proposer can choose, so a
-///      stolen guardian key alone still pauses a scope at most `guardianMaxPause` per episode.
+///      HeldPause (an extension) holds a guardian episode until governance's queued remedy is decided,
+///      through `_holdEpisode` and `_endHeldEpisode`; a new guardian episode always starts unheld.
 abstract contract ScopedPause is GuardAccess {
     /// @notice One scope's state (one slot).
     /// @param ops Paused ops mask (meaningful while `block.timestamp < pausedUntil`).
@@ -57,17 +53,12 @@ abstract contract ScopedPause is GuardAccess {
     uint256 public constant MAX_LIQUIDATION_GRACE = 4 hours;
     /// @notice Furthest ahead governance may set a pause's end in one call.
     uint256 public constant MAX_GOVERNANCE_PAUSE = 30 days;
-    /// @notice How long a held pause lasts after its remedy becomes ready (time for anyone to execute it).
-    uint256 public constant HOLD_AFTER_READY = 24 hours;
-    /// @notice Tag of the salt that marks a timelock operation as the remedy of one scope.
-    bytes32 public constant REMEDY_TAG = keccak256("bastion.ScopedPause.remedy");
-
     /// @dev [0,32) ops paused somewhere | [32,72) latest end of any pause.
     uint256 private _pauseSummary;
     PauseParams private _pauseParams;
     mapping(uint256 market => Scope) private _scopes;
-    /// @dev Timelock operation id of the remedy a held pause waits for (zero: not held).
-    mapping(uint256 market => bytes32) private _holds;
+    /// @dev Timelock operation id of the remedy a held pause waits for (zero: not held). Used by HeldPause.
+    mapping(uint256 market => bytes32) internal _holds;
 
     /// @notice `ops` of `market` were paused (or more ops added) until `until` by `by`.
     event Paused(uint256 indexed market, uint32 ops, uint256 until, address indexed by);
@@ -75,11 +66,6 @@ abstract contract ScopedPause is GuardAccess {
     event PauseExtended(uint256 indexed market, uint256 until, address indexed by);
     /// @notice `ops` of `market` were unpaused early by `by`; `remainingOps` stay paused.
     event Unpaused(uint256 indexed market, uint32 ops, uint32 remainingOps, address indexed by);
-    /// @notice The guardian pause of `market` is held until `until` while remedy `operationId` is queued.
-    event PauseHeld(uint256 indexed market, bytes32 indexed operationId, uint256 until, address indexed by);
-    /// @notice The hold of `market` ended because its remedy is no longer queued (executed, cancelled or
-    ///         expired); `pauseEnded` is false when governance had taken the pause over.
-    event HoldReleased(uint256 indexed market, bytes32 indexed operationId, bool pauseEnded, address indexed by);
     /// @notice Governance changed the pause timing parameters.
     event PauseParamsUpdated(uint256 guardianMaxPause, uint256 guardianCooldown, uint256 liquidationGrace);
 
@@ -97,12 +83,6 @@ abstract contract ScopedPause is GuardAccess {
     error GovernancePauseActive(uint256 market);
     /// @notice Nothing is paused in this scope.
     error NotPaused(uint256 market);
-    /// @notice No queued (waiting or ready) timelock operation `id`: nothing to hold the pause for.
-    error NoRemedyQueued(uint256 market, bytes32 id);
-    /// @notice The pause of `market` is not held.
-    error NotHeld(uint256 market);
-    /// @notice The remedy `id` is still queued, so the hold stays.
-    error RemedyStillQueued(uint256 market, bytes32 id);
     /// @notice A timing parameter outside its bounds.
     error InvalidPauseParam(bytes32 which, uint256 value);
 
@@ -256,45 +236,6 @@ abstract contract ScopedPause is GuardAccess {
         emit Unpaused(market, ops, s.ops, msg.sender);
     }
 
-    /// @notice Hold the guardian pause of `market` until its remedy, the single timelock operation
-    ///         (`target`, `value`, `data`, `predecessor`, `remedySalt(market)`), is decided: the pause then
-    ///         lasts until the operation is ready plus `HOLD_AFTER_READY` (at most MAX_GOVERNANCE_PAUSE from
-    ///         now), and `releaseHold` ends it as soon as the operation executes, is cancelled or expires.
-    /// @dev Guardian or governance; only a live guardian episode (a governance pause needs no hold). The
-    ///      paused ops stay as they are (exits were never in them). A remedy of several calls is a batch
-    ///      plus this single marker operation with the batch as `predecessor` (any harmless call, such as
-    ///      `remedySalt(market)`): the marker can only execute after the batch.
-    function holdPause(uint256 market, address target, uint256 value, bytes calldata data, bytes32 predecessor)
-        external
-        onlyGuardian
-    {
-        bytes32 id = TimelockController(payable(governance)).hashOperation(
-            target, value, data, predecessor, remedySalt(market)
-        );
-        _hold(market, id);
-    }
-
-    /// @notice End the hold of `market` once its remedy is no longer queued (executed, cancelled or
-    ///         expired). Anyone may call. The pause ends now unless governance has taken it over.
-    function releaseHold(uint256 market) external {
-        bytes32 id = _holds[market];
-        if (id == bytes32(0)) revert NotHeld(market);
-        if (TimelockController(payable(governance)).isOperationPending(id)) revert RemedyStillQueued(market, id);
-        delete _holds[market];
-        Scope memory s = _scopes[market];
-        bool end = s.guardianWindowEnds != 0 && s.pausedUntil > block.timestamp;
-        if (end) {
-            // forge-lint: disable-next-line(unsafe-typecast)
-            s.pausedUntil = uint40(block.timestamp);
-            s.guardianWindowEnds = 0;
-            uint256 next = block.timestamp + _pauseParams.guardianCooldown;
-            // forge-lint: disable-next-line(unsafe-typecast)
-            if (next < s.guardianNextPause) s.guardianNextPause = uint40(next);
-            _scopes[market] = s;
-        }
-        emit HoldReleased(market, id, end, msg.sender);
-    }
-
     /// @notice Set the timing parameters. Governance only.
     /// @param guardianMaxPause_ In [MIN_GUARDIAN_PAUSE, MAX_GUARDIAN_PAUSE].
     /// @param guardianCooldown_ In [MIN_GUARDIAN_COOLDOWN, MAX_GUARDIAN_COOLDOWN].
@@ -319,16 +260,6 @@ abstract contract ScopedPause is GuardAccess {
     /// @notice Raw state of one scope.
     function scopeOf(uint256 market) external view returns (Scope memory) {
         return _scopes[market];
-    }
-
-    /// @notice The salt a timelock operation must carry to count as the remedy of `market`'s pause.
-    function remedySalt(uint256 market) public view returns (bytes32) {
-        return keccak256(abi.encode(REMEDY_TAG, address(this), market));
-    }
-
-    /// @notice The remedy operation the pause of `market` is held for (zero if not held).
-    function holdOf(uint256 market) external view returns (bytes32) {
-        return _holds[market];
     }
 
     /// @notice Current timing parameters.
@@ -358,24 +289,35 @@ abstract contract ScopedPause is GuardAccess {
     // Internals
     // ------------------------------------------------------------------------------------------------
 
-    function _hold(uint256 market, bytes32 id) private {
+    /// @dev Keep the live guardian episode of `market` paused until at least `until` (which the caller
+    ///      bounds); the guardian's cooldown then runs from the new end. Returns the pause's end.
+    function _holdEpisode(uint256 market, uint256 until) internal returns (uint256) {
         Scope memory s = _scopes[market];
         if (s.ops == 0 || s.pausedUntil <= block.timestamp) revert NotPaused(market);
         if (s.guardianWindowEnds == 0) revert GovernancePauseActive(market);
-        TimelockController tl = TimelockController(payable(governance));
-        if (!tl.isOperationPending(id)) revert NoRemedyQueued(market, id);
-        uint256 until = tl.getTimestamp(id) + HOLD_AFTER_READY;
-        uint256 maxUntil = block.timestamp + MAX_GOVERNANCE_PAUSE;
-        if (until > maxUntil) until = maxUntil;
         if (until > s.pausedUntil) {
             // forge-lint: disable-next-line(unsafe-typecast)
             s.pausedUntil = uint40(until);
             _setGuardianNext(s, market, until + _pauseParams.guardianCooldown);
+            _scopes[market] = s;
             _noteSummary(s.ops, until);
         }
+        return s.pausedUntil;
+    }
+
+    /// @dev End the live guardian episode of `market` now, as `unpause` would (the cooldown runs from
+    ///      now); a governance pause is left alone. Returns whether a pause ended.
+    function _endHeldEpisode(uint256 market) internal returns (bool) {
+        Scope memory s = _scopes[market];
+        if (s.guardianWindowEnds == 0 || s.pausedUntil <= block.timestamp) return false;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        s.pausedUntil = uint40(block.timestamp);
+        s.guardianWindowEnds = 0;
+        uint256 next = block.timestamp + _pauseParams.guardianCooldown;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        if (next < s.guardianNextPause) s.guardianNextPause = uint40(next);
         _scopes[market] = s;
-        _holds[market] = id;
-        emit PauseHeld(market, id, s.pausedUntil, msg.sender);
+        return true;
     }
 
     function _live(Scope memory s, uint8 op) private view returns (bool) {

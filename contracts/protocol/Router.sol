@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {GuardAccess} from "../guards/GuardAccess.sol";
 import {PauseOps} from "../guards/PauseOps.sol";
+import {HeldPause} from "../guards/HeldPause.sol";
 import {ScopedPause} from "../guards/ScopedPause.sol";
 import {TxInvariantGuard} from "../guards/TxInvariantGuard.sol";
 import {ClearingEngine} from "./ClearingEngine.sol";
@@ -19,7 +20,7 @@ import {Vault} from "./Vault.sol";
 /// @dev Pause scopes: market index + 1 for per-market ops (OPEN, CLOSE, LIQUIDATE); ALL_MARKETS for
 ///      DEPOSIT, ADD_COLLATERAL and WITHDRAW. A deposit by an account with open positions counts as
 ///      ADD_COLLATERAL, which the guardian can never pause; a first deposit counts as DEPOSIT.
-contract Router is ScopedPause, TxInvariantGuard, ReentrancyGuardTransient {
+contract Router is HeldPause, TxInvariantGuard, ReentrancyGuardTransient {
     bytes32 public constant INV_SOLVENCY = "vault-solvency";
     uint256 public constant MIN_TX_OUTFLOW_BPS = 100;
 

@@ -112,6 +112,18 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
         if (total != 0) IVoidedClaimsSink(engine).absorbVoidedClaims(total, reportHash);
     }
 
+    /// @notice Put a voided claim of `recipient` back into the limiter's liquidity once the FIFO cursor
+    ///         has passed it (anyone may call: it only restores the books).
+    /// @return The amount returned.
+    function returnVoidedFunds(address a, address recipient) external returns (uint256) {
+        return _returnVoidedFunds(a, recipient);
+    }
+
+    /// @notice Voided claim of `recipient` on `a` not yet returned to the liquidity, and its position.
+    function voidedClaimInfo(address a, address recipient) external view returns (uint256, uint256) {
+        return _voidedClaimOf(a, recipient);
+    }
+
     /// @inheritdoc ICollateralVault
     function pull(address from, uint256 amount) external onlyEngine nonReentrant {
         asset.safeTransferFrom(from, address(this), amount);

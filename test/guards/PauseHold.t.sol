@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {Test} from "forge-std/Test.sol";
 import {BastionTimelock} from "../../contracts/governance/BastionTimelock.sol";
+import {HeldPause} from "../../contracts/guards/HeldPause.sol";
 import {ScopedPause} from "../../contracts/guards/ScopedPause.sol";
 import {PauseOps} from "../../contracts/guards/PauseOps.sol";
 import {PauseHarness} from "./harness/PauseHarness.sol";
@@ -58,7 +59,7 @@ contract PauseHoldTest is Test {
         bytes32 id = _schedule(data, p.remedySalt(ALL));
         uint256 until = block.timestamp + 48 hours + p.HOLD_AFTER_READY();
         vm.expectEmit(address(p));
-        emit ScopedPause.PauseHeld(ALL, id, until, guardian);
+        emit HeldPause.PauseHeld(ALL, id, until, guardian);
         _hold(ALL, data);
         assertEq(p.holdOf(ALL), id);
         skip(47 hours); // far past the guardian's own 24 h
@@ -66,7 +67,7 @@ contract PauseHoldTest is Test {
         p.act(PauseOps.CLOSE, M1); // exits stay open
         p.act(PauseOps.LIQUIDATE, M1);
         // Still queued: nobody can release.
-        vm.expectRevert(abi.encodeWithSelector(ScopedPause.RemedyStillQueued.selector, ALL, id));
+        vm.expectRevert(abi.encodeWithSelector(HeldPause.RemedyStillQueued.selector, ALL, id));
         p.releaseHold(ALL);
         // Past ready + window the hold lapses by itself, even if nobody executes.
         skip(until - block.timestamp);
@@ -82,7 +83,7 @@ contract PauseHoldTest is Test {
         tl.execute(address(p), 0, data, bytes32(0), p.remedySalt(ALL));
         assertTrue(p.isPaused(PauseOps.WITHDRAW, M1));
         vm.expectEmit(address(p));
-        emit ScopedPause.HoldReleased(ALL, id, true, stranger);
+        emit HeldPause.HoldReleased(ALL, id, true, stranger);
         vm.prank(stranger);
         p.releaseHold(ALL);
         assertFalse(p.isPaused(PauseOps.WITHDRAW, M1));
@@ -122,13 +123,13 @@ contract PauseHoldTest is Test {
         bytes memory data = _remedy(M1, WD);
         bytes32 noId = tl.hashOperation(address(p), 0, data, bytes32(0), p.remedySalt(M1));
         vm.prank(guardian);
-        vm.expectRevert(abi.encodeWithSelector(ScopedPause.NoRemedyQueued.selector, M1, noId));
+        vm.expectRevert(abi.encodeWithSelector(HeldPause.NoRemedyQueued.selector, M1, noId));
         p.holdPause(M1, address(p), 0, data, bytes32(0));
         // A routine operation (other salt) and another scope's remedy do not count.
         _schedule(data, bytes32("routine"));
         _schedule(data, p.remedySalt(2));
         vm.prank(guardian);
-        vm.expectRevert(abi.encodeWithSelector(ScopedPause.NoRemedyQueued.selector, M1, noId));
+        vm.expectRevert(abi.encodeWithSelector(HeldPause.NoRemedyQueued.selector, M1, noId));
         p.holdPause(M1, address(p), 0, data, bytes32(0));
         skip(24 hours);
         assertFalse(p.isPaused(PauseOps.WITHDRAW, M1));
@@ -146,7 +147,7 @@ contract PauseHoldTest is Test {
         vm.prank(stranger);
         vm.expectRevert(); // only the guardian (or governance)
         p.holdPause(M1, address(p), 0, data, bytes32(0));
-        vm.expectRevert(abi.encodeWithSelector(ScopedPause.NotHeld.selector, M1));
+        vm.expectRevert(abi.encodeWithSelector(HeldPause.NotHeld.selector, M1));
         p.releaseHold(M1);
         _gPause(M1, WD, 1 hours);
         _hold(M1, data);
@@ -170,7 +171,7 @@ contract PauseHoldTest is Test {
         vm.prank(proposer);
         tl.scheduleBatch(targets, values, payloads, bytes32(0), bytes32("batch"), 48 hours);
         bytes32 batchId = tl.hashOperationBatch(targets, values, payloads, bytes32(0), bytes32("batch"));
-        bytes memory marker = abi.encodeCall(ScopedPause.remedySalt, (M1));
+        bytes memory marker = abi.encodeCall(HeldPause.remedySalt, (M1));
         bytes32 salt = p.remedySalt(M1);
         vm.prank(proposer);
         tl.schedule(address(p), 0, marker, batchId, salt, 48 hours);
@@ -197,7 +198,7 @@ contract PauseHoldTest is Test {
         skip(121 hours); // the hold lapsed by itself (ready + 24 h = 72 h), then the 48 h cooldown
         _gPause(M1, WD, 2 hours);
         assertEq(p.holdOf(M1), bytes32(0));
-        vm.expectRevert(abi.encodeWithSelector(ScopedPause.NotHeld.selector, M1));
+        vm.expectRevert(abi.encodeWithSelector(HeldPause.NotHeld.selector, M1));
         p.releaseHold(M1);
         assertTrue(p.isPaused(PauseOps.WITHDRAW, M1));
     }

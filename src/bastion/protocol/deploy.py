@@ -73,6 +73,11 @@ def default_rules(spec: MarketSpec) -> dict[str, Rule]:
     }
 
 
+# The pool TWAP that bounds each market's feeds: averaged over >= 30 min; a failing market's price stays
+# within 10% of it, and a jump beyond that is not accepted on the feeds' word alone.
+TWAP_WINDOW = 30 * 60
+REFERENCE_BOUND_BPS = 1_000
+
 DEFAULT_MARKETS = (
     MarketSpec("ETH-PERP", "WETH", 18, 3_000, 2_000 * 10**18, 2_000),
     MarketSpec("BTC-PERP", "WBTC", 8, 60_000, 100 * 10**18, 100),
@@ -212,6 +217,9 @@ def deploy_system(
         sender.transact(token.functions.mint(pool.address, base_amount))
         sender.transact(usdc.functions.mint(pool.address, quote_amount))
         sender.transact(pool.functions.sync())
+        # The pool's TWAP: an independent reference no feed signer controls; it bounds the feeds.
+        twap = sender.deploy("PoolTwapFeed", pool.address, TWAP_WINDOW)
+        sender.transact(oracle.functions.setReference(mid, twap.address, 3 * HOUR, REFERENCE_BOUND_BPS))
         m.markets[spec.symbol] = {
             "index": index,
             "scope": index + 1,
@@ -220,6 +228,7 @@ def deploy_system(
             "feed_primary": primary.address,
             "feed_secondary": secondary.address,
             "pool": pool.address,
+            "twap_feed": twap.address,
             "price_usd": spec.price_usd,
         }
 
