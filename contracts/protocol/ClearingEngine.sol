@@ -323,7 +323,10 @@ contract ClearingEngine is EmergencySettlement {
         for (uint256 i; i < n; ++i) {
             if (_positions[account][i].size != 0) _accrueFunding(i, _price(i)); // last good price is fine for exits
         }
-        (int256 equity, uint256 maintenance, ) = _checkedHealth(account);
+        (int256 equity, , ) = _checkedHealth(account);
+        // Maintenance and penalty at the registry's grace values: a guardian or RISK tightening cannot
+        // liquidate existing positions before their owners had TIGHTEN_GRACE to top up.
+        uint256 maintenance = _graceMaintenance(account);
         if (equity >= maintenance.toInt256()) revert NotLiquidatable(account, equity, maintenance);
 
         uint256 closedNotional;
@@ -333,7 +336,7 @@ contract ClearingEngine is EmergencySettlement {
             if (size == 0) continue;
             uint256 price = _price(i);
             closedNotional += PerpMath.notional(size, price);
-            penalty18 += PerpMath.requirement(size, price, _param(_markets[i].id, P_LIQUIDATION_PENALTY_BPS));
+            penalty18 += PerpMath.requirement(size, price, _graceParam(_markets[i].id, P_LIQUIDATION_PENALTY_BPS));
             _applyTrade(account, i, -size, price);
             _applyTrade(maker, i, size, price);
             _updateOi(i, size, 0);
@@ -433,6 +436,21 @@ contract ClearingEngine is EmergencySettlement {
 
     function _param(bytes32 market, bytes32 name) internal view returns (uint256) {
         return registry.get(keccak256(abi.encode(market, name)));
+    }
+
+    function _graceParam(bytes32 market, bytes32 name) internal view returns (uint256) {
+        return registry.getWithGrace(keccak256(abi.encode(market, name)));
+    }
+
+    /// @dev Maintenance requirement of `account` at this transaction's prices and the grace values.
+    function _graceMaintenance(address account) internal returns (uint256) {
+        uint256 mm18;
+        for (uint256 i; i < _markets.length; ++i) {
+            int256 size = _positions[account][i].size;
+            if (size == 0) continue;
+            mm18 += PerpMath.requirement(size, _price(i), _graceParam(_markets[i].id, P_MAINTENANCE_MARGIN_BPS));
+        }
+        return PerpMath.toCollateralUp(mm18, collateralScale);
     }
 
     function _track(address account) internal {

@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {OutflowLimiter} from "../../contracts/guards/OutflowLimiter.sol";
 import {PauseOps} from "../../contracts/guards/PauseOps.sol";
+import {ParameterRegistry} from "../../contracts/governance/ParameterRegistry.sol";
 import {ClearingEngine} from "../../contracts/protocol/ClearingEngine.sol";
 import {Vault} from "../../contracts/protocol/Vault.sol";
 import {ProtocolBase} from "./ProtocolBase.sol";
@@ -205,5 +206,73 @@ contract ContainmentTest is ProtocolBase {
     function test_onlyTheVaultBooksVoidedClaims() public {
         vm.expectRevert(abi.encodeWithSelector(ClearingEngine.NotVault.selector, address(this)));
         engine.absorbVoidedClaims(1, REPORT);
+    }
+
+    // --------------------------------------------------------------------------- tightening that cannot liquidate
+
+    function _mmKey() internal pure returns (bytes32) {
+        return keccak256(abi.encode(ETH, keccak256("maintenanceMarginBps")));
+    }
+
+    /// @dev alice: 100 ETH on ~31k; at 2,900 she is safe at 5% maintenance, unsafe at 7.5%.
+    function _leveredAlice() internal {
+        _fund(alice, 31_000 * USD);
+        _trade(alice, ETH, 100e18);
+        _setPrice(ETH, 2_900e8);
+    }
+
+    function test_guardianTightening_givesExistingPositionsAGrace() public {
+        _leveredAlice();
+        vm.prank(guardian);
+        registry.emergencyTighten(_mmKey(), 750, 1 days, REPORT);
+        assertEq(registry.get(_mmKey()), 750);
+        assertEq(registry.getWithGrace(_mmKey()), 500);
+        vm.prank(keeper);
+        vm.expectRevert(); // NotLiquidatable at the grace value
+        router.liquidate(alice);
+        skip(12 hours - 1);
+        _setPrice(ETH, 2_900e8); // fresh feeds
+        vm.prank(keeper);
+        vm.expectRevert();
+        router.liquidate(alice);
+        skip(1); // the grace is over and alice did not top up
+        vm.prank(keeper);
+        router.liquidate(alice);
+        assertEq(engine.positionOf(alice, ETH).size, 0);
+    }
+
+    function test_riskTightening_toppingUpInTheGraceSavesThePosition() public {
+        _leveredAlice();
+        vm.prank(risk);
+        registry.tighten(_mmKey(), 750, REPORT);
+        _fund(alice, 5_000 * USD); // top up within the grace
+        skip(12 hours);
+        _setPrice(ETH, 2_900e8);
+        vm.prank(keeper);
+        vm.expectRevert();
+        router.liquidate(alice);
+    }
+
+    function test_governanceTightening_appliesAtOnce() public {
+        _leveredAlice();
+        registry.setBase(_mmKey(), 750, REPORT); // governance (this test), i.e. through the timelock
+        assertEq(registry.getWithGrace(_mmKey()), 750);
+        vm.prank(keeper);
+        router.liquidate(alice);
+        assertEq(engine.positionOf(alice, ETH).size, 0);
+    }
+
+    /// @dev A second fast tightening during the grace keeps the loosest value, and restarts the clock.
+    function test_graceKeepsTheLoosestValueAcrossSteps() public {
+        vm.prank(guardian);
+        registry.emergencyTighten(_mmKey(), 750, 1 days, REPORT);
+        skip(1 hours);
+        vm.expectEmit(address(registry));
+        emit ParameterRegistry.TighteningGrace(_mmKey(), 500, block.timestamp + 12 hours);
+        vm.prank(guardian);
+        registry.emergencyTighten(_mmKey(), 1_000, 1 days, REPORT);
+        assertEq(registry.getWithGrace(_mmKey()), 500);
+        skip(12 hours);
+        assertEq(registry.getWithGrace(_mmKey()), 1_000);
     }
 }
