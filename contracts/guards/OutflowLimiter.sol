@@ -601,6 +601,17 @@ abstract contract OutflowLimiter is GuardAccess {
         return (v.amount, v.position);
     }
 
+    /// @notice Record an outflow of `amount` that returns the recipient's own recent inflow (the integrator
+    ///         checks that): it leaves the liquidity but takes no headroom, never trips and never queues,
+    ///         so a deposit-then-withdraw round trip cannot eat other recipients' headroom.
+    /// @dev The headroom it leaves is at most what the inflow's credit added (capped as every headroom
+    ///      is), so the documented bound on outflows through the headroom is unchanged.
+    function _onNettedOutflow(address asset, uint256 amount) internal {
+        (uint256 c, uint256 liq, uint256 h, bool slow) = _settle(asset);
+        if (amount > liq) revert LiquidityUnderflow(asset, amount, liq);
+        _assets[asset].flow = _encodeFlow(c, liq - amount, h, slow);
+    }
+
     /// @notice Void `recipient`'s claim on `asset` if its last addition was locked in [`from`, `to`]:
     ///         it will never pay `recipient`. Its place in the queue stays (claims behind it wait no
     ///         longer than before); once released, `returnVoidedFunds` puts the amount back into the

@@ -31,10 +31,24 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
     IERC20 public immutable asset;
     /// @notice The only contract allowed to move funds.
     address public engine;
+    /// @notice How long an account's own deposits count toward its own withdrawals (0: off). Shares the
+    ///         engine's slot, so the hot paths read it for 100 gas.
+    uint32 public ownInflowMemory;
     /// @notice Payments queued by the limiter (DELAYED mode) and not yet claimed.
     uint256 public outstandingClaims;
     /// @notice While this pause has WITHDRAW paused in every market, no claim is paid (zero: none).
     IPauseView public pauseSource;
+
+    /// @notice An account's own inflows (deposits) not yet returned to it, and the time of the latest.
+    struct OwnInflow {
+        uint128 amount;
+        uint64 at;
+    }
+
+    /// @notice Longest `ownInflowMemory` governance may set.
+    uint256 public constant MAX_OWN_INFLOW_MEMORY = 30 days;
+    /// @notice Own inflows per account: withdrawing them back does not use the shared headroom.
+    mapping(address => OwnInflow) public ownInflowOf;
 
     /// @notice Longest incident window whose claims governance may void in one call.
     uint256 public constant MAX_INCIDENT_WINDOW = 3 days;
@@ -46,6 +60,8 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
     /// @notice A settlement share was paid (outside the limiter: settlement is the orderly exit).
     event SettlementPaid(address indexed to, uint256 amount);
 
+    /// @notice Governance set how long own deposits count toward own withdrawals.
+    event OwnInflowMemorySet(uint256 memory_);
     /// @notice Governance set the pause that holds claims.
     event PauseSourceSet(address indexed pauseSource);
     /// @notice Governance voided `total` of claims locked in [`from`, `to`] (report `reportHash`); the
@@ -90,6 +106,16 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
         emit PauseSourceSet(source);
     }
 
+    /// @notice Let each account's own deposits of the last `memory_` seconds come back without using the
+    ///         limiter's shared headroom (grief resistance; 0 turns it off). Governance.
+    /// @param memory_ Seconds, at most MAX_OWN_INFLOW_MEMORY.
+    function setOwnInflowMemory(uint256 memory_) external onlyGovernance {
+        if (memory_ > MAX_OWN_INFLOW_MEMORY) revert InvalidLimiterParam("ownInflowMemory", memory_);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        ownInflowMemory = uint32(memory_);
+        emit OwnInflowMemorySet(memory_);
+    }
+
     /// @notice Void the claims of `recipients` locked inside the incident window [`from`, `to`]; a
     ///         recipient without a claim locked in it is skipped. Voided amounts go to the insurance fund.
     /// @dev Governance (the timelock), with the incident report's hash; the window is at most
@@ -128,13 +154,33 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
     function pull(address from, uint256 amount) external onlyEngine nonReentrant {
         asset.safeTransferFrom(from, address(this), amount);
         _onTokenInflow(address(asset), amount);
+        uint256 memory_ = ownInflowMemory;
+        if (memory_ == 0) return;
+        OwnInflow memory o = ownInflowOf[from];
+        uint256 kept = block.timestamp < o.at + memory_ ? o.amount : 0;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        ownInflowOf[from] = OwnInflow(uint128(kept + amount), uint64(block.timestamp)); // < 2^96 liquidity
     }
 
     /// @inheritdoc ICollateralVault
     function pay(address to, uint256 amount) external onlyEngine nonReentrant returns (bool paidNow) {
-        paidNow = _onTokenOutflow(address(asset), to, amount);
-        if (paidNow) asset.safeTransfer(to, amount);
-        else outstandingClaims += amount;
+        // The part that returns `to`'s own recent deposits takes no shared headroom and never queues.
+        uint256 memory_ = ownInflowMemory;
+        OwnInflow memory o;
+        if (memory_ != 0) o = ownInflowOf[to];
+        uint256 own = o.amount != 0 && block.timestamp < o.at + memory_ ? o.amount : 0;
+        if (own > amount) own = amount;
+        if (own != 0) {
+            ownInflowOf[to].amount = uint128(o.amount - own);
+            _onNettedOutflow(address(asset), own);
+        }
+        paidNow = own == amount || _onTokenOutflow(address(asset), to, amount - own);
+        if (paidNow) {
+            asset.safeTransfer(to, amount);
+        } else {
+            if (own != 0) asset.safeTransfer(to, own);
+            outstandingClaims += amount - own;
+        }
     }
 
     /// @inheritdoc ICollateralVault

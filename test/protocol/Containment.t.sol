@@ -69,8 +69,8 @@ contract ContainmentTest is ProtocolBase {
 
     function test_governanceVoidsClaimsLockedInTheIncidentWindow_restArePaid() public {
         _fund(carol, 10_000 * USD);
+        _tripWithClaims(); // alice and bob lock now
         uint256 start = block.timestamp;
-        _tripWithClaims(); // alice and bob lock at `start`
         uint256 liquidityBefore = vault.trackedLiquidity(address(usdc)); // nothing released yet
         skip(2 hours);
         vm.prank(carol);
@@ -99,8 +99,8 @@ contract ContainmentTest is ProtocolBase {
     }
 
     function test_voidedFundsReturnOnlyAfterRelease() public {
-        uint256 start = block.timestamp;
         _tripWithClaims();
+        uint256 start = block.timestamp;
         address[] memory who = new address[](1);
         who[0] = alice;
         vault.voidClaims(who, start, start, REPORT);
@@ -111,8 +111,8 @@ contract ContainmentTest is ProtocolBase {
     }
 
     function test_voidingIsBoundedInTime_andGovernanceOnly() public {
-        uint256 start = block.timestamp;
         _tripWithClaims();
+        uint256 start = block.timestamp;
         address[] memory who = new address[](1);
         who[0] = alice;
         vm.prank(guardian);
@@ -274,5 +274,62 @@ contract ContainmentTest is ProtocolBase {
         assertEq(registry.getWithGrace(_mmKey()), 500);
         skip(12 hours);
         assertEq(registry.getWithGrace(_mmKey()), 1_000);
+    }
+
+    // --------------------------------------------------------------------------- grief resistance
+
+    /// @dev A whale deposits, waits one window, withdraws it all: its own deposit comes back without
+    ///      touching the shared headroom, nothing trips, and honest users withdraw at once afterwards.
+    function test_depositThenWithdrawRoundTrip_doesNotEatOthersHeadroom() public {
+        vault.setOwnInflowMemory(7 days);
+        _fund(bob, 100_000 * USD);
+        skip(7 days);
+        uint256 headroomBefore = vault.headroom(address(usdc));
+        address whale = makeAddr("whale");
+        _fund(whale, 500_000 * USD); // above the shared headroom, under the Router's 20% per-transaction cap
+        skip(6 hours);
+        vm.prank(whale);
+        assertTrue(router.withdraw(500_000 * USD));
+        assertFalse(vault.isRateLimitTriggered(address(usdc)));
+        assertGe(vault.headroom(address(usdc)), headroomBefore);
+        vm.prank(bob);
+        assertTrue(router.withdraw(100_000 * USD)); // paid now, no wait
+        _assertSolvent();
+    }
+
+    /// @dev Only one's own deposits are netted: anything beyond them (profit, or others' funds an exploit
+    ///      credited) still goes through the limiter and queues above the headroom.
+    function test_onlyOwnDepositsAreNetted_theRestIsLimited() public {
+        vault.setOwnInflowMemory(7 days);
+        _fund(alice, 1_000_000 * USD);
+        skip(7 days);
+        _fund(alice, 10_000 * USD); // fresh: 10k of alice's 1.01M count as her own inflow
+        vm.prank(alice);
+        assertFalse(router.withdraw(900_000 * USD)); // 10k paid now, 890k queued
+        assertEq(usdc.balanceOf(alice), 10_000 * USD);
+        assertEq(vault.lockedFunds(alice, address(usdc)), 890_000 * USD);
+        (uint128 own,) = vault.ownInflowOf(alice);
+        assertEq(own, 0);
+        _assertSolvent();
+    }
+
+    /// @dev Off (the default): the same round trip trips the limiter and queues the whale's claim.
+    function test_withoutOwnInflowMemory_theRoundTripTrips() public {
+        address whale = makeAddr("whale");
+        _fund(whale, 500_000 * USD);
+        skip(6 hours);
+        vm.prank(whale);
+        assertFalse(router.withdraw(500_000 * USD));
+        assertTrue(vault.isRateLimitTriggered(address(usdc)));
+    }
+
+    function test_ownInflowMemoryBoundedAndGovernanceOnly() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(OutflowLimiter.InvalidLimiterParam.selector, bytes32("ownInflowMemory"), 30 days + 1)
+        );
+        vault.setOwnInflowMemory(30 days + 1);
+        vm.prank(guardian);
+        vm.expectRevert();
+        vault.setOwnInflowMemory(1 days);
     }
 }

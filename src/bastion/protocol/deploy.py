@@ -73,8 +73,10 @@ def default_rules(spec: MarketSpec) -> dict[str, Rule]:
     }
 
 
-# The pool TWAP that bounds each market's feeds: averaged over >= 30 min; a failing market's price stays
-# within 10% of it, and a jump beyond that is not accepted on the feeds' word alone.
+# Each market's pool TWAP (averaged over >= 30 min). Passed as ``reference_bound_bps`` (suggested
+# 1,000: a failing market's price stays within 10% of it, and a jump beyond that is not accepted on the
+# feeds' word alone) it becomes the OracleGuard's independent reference; the default 0 keeps the guard
+# on the two feeds, as the demo and the rehearsal corpus were calibrated.
 TWAP_WINDOW = 30 * 60
 REFERENCE_BOUND_BPS = 1_000
 
@@ -149,6 +151,7 @@ def deploy_system(
     markets: tuple[MarketSpec, ...] = DEFAULT_MARKETS,
     *,
     timelock_delay: int = 48 * HOUR,
+    reference_bound_bps: int = 0,
     maker_collateral: int = 2_000_000 * 10**USDC_DECIMALS,
     insurance: int = 100_000 * 10**USDC_DECIMALS,
 ) -> Manifest:
@@ -217,9 +220,11 @@ def deploy_system(
         sender.transact(token.functions.mint(pool.address, base_amount))
         sender.transact(usdc.functions.mint(pool.address, quote_amount))
         sender.transact(pool.functions.sync())
-        # The pool's TWAP: an independent reference no feed signer controls; it bounds the feeds.
+        # The pool's TWAP: an independent reference no feed signer controls. With a bound, it bounds the
+        # feeds in the OracleGuard (docs/guards/oracle-guard.md); 0 leaves the guard on the feeds alone.
         twap = sender.deploy("PoolTwapFeed", pool.address, TWAP_WINDOW)
-        sender.transact(oracle.functions.setReference(mid, twap.address, 3 * HOUR, REFERENCE_BOUND_BPS))
+        if reference_bound_bps:
+            sender.transact(oracle.functions.setReference(mid, twap.address, 3 * HOUR, reference_bound_bps))
         m.markets[spec.symbol] = {
             "index": index,
             "scope": index + 1,
@@ -264,6 +269,8 @@ def deploy_system(
             "limiter_window": limiter[1],
             "limiter_floor": limiter[2],
             "max_tx_outflow_bps": 2_000,
+            "reference_bound_bps": reference_bound_bps,
+            "twap_window": TWAP_WINDOW,
         }
     )
     return m
