@@ -22,6 +22,9 @@ import {GuardAccess} from "../guards/GuardAccess.sol";
 contract ParameterRegistry is GuardAccess {
     /// @notice Longest emergency tightening any parameter may allow.
     uint256 public constant MAX_TTL_CAP = 30 days;
+    /// @notice After a RISK or guardian tightening, how long `getWithGrace` still returns the value from
+    ///         before it: time for existing positions to top up before the tighter value can liquidate them.
+    uint256 public constant TIGHTEN_GRACE = 12 hours;
 
     /// @notice What an update did (in `ParameterUpdated`).
     enum Action {
@@ -63,6 +66,15 @@ contract ParameterRegistry is GuardAccess {
 
     mapping(bytes32 key => Value) private _values;
     mapping(bytes32 key => Rules) private _rules;
+    /// @dev Effective value before the last fast (RISK or guardian) tightening, and until when it holds
+    ///      for `getWithGrace`.
+    mapping(bytes32 key => Grace) private _graces;
+
+    /// @dev One slot.
+    struct Grace {
+        uint104 before;
+        uint40 until;
+    }
 
     /// @notice A parameter's value changed (or was registered); `reportHash` is the simulation report.
     event ParameterUpdated(
@@ -85,6 +97,8 @@ contract ParameterRegistry is GuardAccess {
         bool higherIsTighter,
         bytes32 reportHash
     );
+    /// @notice Liquidations use `looserValue` for `key` until `until` (a fast tightening's grace).
+    event TighteningGrace(bytes32 indexed key, uint256 looserValue, uint256 until);
     /// @notice Governance replaced the RISK agent.
     event RiskChanged(address indexed previous, address indexed next);
 
@@ -153,6 +167,18 @@ contract ParameterRegistry is GuardAccess {
         Value memory v = _loadValue(key);
         effective = block.timestamp < v.overrideUntil ? v.overrideValue : v.base;
         return (effective, v.base, v.overrideValue, v.overrideUntil);
+    }
+
+    /// @notice The value liquidations use: the effective value, except that for TIGHTEN_GRACE after a
+    ///         RISK or guardian tightening it is still the looser value from before it (governance's own
+    ///         changes apply at once). One more SLOAD than `get`.
+    /// @param key The parameter key.
+    function getWithGrace(bytes32 key) external view returns (uint256 value) {
+        Value memory v = _values[key];
+        if (!v.registered) revert UnknownParameter(key);
+        value = block.timestamp < v.overrideUntil ? v.overrideValue : v.base;
+        Grace memory g = _graces[key];
+        if (block.timestamp < g.until && _isTighter(_rules[key].higherIsTighter, value, g.before)) value = g.before;
     }
 
     /// @notice The rules of `key`.
@@ -252,6 +278,7 @@ contract ParameterRegistry is GuardAccess {
         Value memory v = _loadValue(key);
         Rules memory r = _rules[key];
         _checkStep(key, r, v.base, value);
+        _noteGrace(key, r, block.timestamp < v.overrideUntil ? v.overrideValue : v.base);
         _rules[key].lastChange = uint40(block.timestamp);
         // Safe cast: bounded by r.max <= type(uint104).max.
         // forge-lint: disable-next-line(unsafe-typecast)
@@ -282,6 +309,7 @@ contract ParameterRegistry is GuardAccess {
             action = Action.EmergencyRenewed;
         } else {
             _checkStep(key, r, live ? v.overrideValue : v.base, value);
+            if (msg.sender != governance) _noteGrace(key, r, live ? v.overrideValue : v.base);
             _rules[key].lastChange = uint40(block.timestamp);
             // Safe cast: bounded by r.max <= type(uint104).max.
             // forge-lint: disable-next-line(unsafe-typecast)
@@ -299,6 +327,18 @@ contract ParameterRegistry is GuardAccess {
     }
 
     // ---------------------------------------------------------------- internals
+
+    /// @dev A fast tightening from `effectiveBefore`: liquidations keep the loosest value of the grace
+    ///      (an earlier one still running keeps its own, looser, value) for TIGHTEN_GRACE from now.
+    function _noteGrace(bytes32 key, Rules memory r, uint256 effectiveBefore) private {
+        Grace memory g = _graces[key];
+        uint256 before = effectiveBefore;
+        if (block.timestamp < g.until && _isTighter(r.higherIsTighter, before, g.before)) before = g.before;
+        // Safe casts: a registered value (<= 2^104 - 1); now + 12 h.
+        // forge-lint: disable-next-line(unsafe-typecast)
+        _graces[key] = Grace(uint104(before), uint40(block.timestamp + TIGHTEN_GRACE));
+        emit TighteningGrace(key, before, block.timestamp + TIGHTEN_GRACE);
+    }
 
     function _loadValue(bytes32 key) private view returns (Value memory v) {
         v = _values[key];

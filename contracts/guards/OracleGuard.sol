@@ -20,6 +20,12 @@ import {AggregatorV3Interface} from "../interfaces/AggregatorV3Interface.sol";
 ///           at least `jumpCooldown` after the first sighting, confirms it within `maxJumpBps`; until
 ///           then exits use the last good price. No governance vote is ever needed to unstick it.
 ///         The guardian can force a market reduce-only for a bounded time.
+///         An optional independent REFERENCE per market (for example a PoolTwapFeed: an on-chain source
+///         no feed signer controls) bounds the feeds: while it is usable, a feed price further than
+///         `boundBps` from it fails as a Deviation, a jump counts as corroborated only if the reference
+///         agrees too (otherwise it takes the single-feed confirmation path), and whenever the market is
+///         failing the price handed out is the last good price clamped into the reference's band, so no
+///         exit, withdrawal or liquidation is priced further than `boundBps` from it.
 /// @dev Hot path: two config slots, two state slots and one `latestRoundData` per feed; writes only
 ///      when something changed (same feed round and status: no SSTORE). Prices are 18-decimal.
 contract OracleGuard is GuardAccess {
@@ -64,6 +70,19 @@ contract OracleGuard is GuardAccess {
         uint24 secondaryHeartbeat;
         uint8 secondaryDecimals;
         uint32 jumpCooldown;
+        bool hasReference; // fits the second slot: markets without a reference pay no extra read
+    }
+
+    /// @notice An independent reference source of a market (one slot).
+    /// @param feed Chainlink-style feed (e.g. a PoolTwapFeed); zero for none.
+    /// @param heartbeat Max age of its answer, seconds.
+    /// @param decimals Its decimals.
+    /// @param boundBps Max distance of a price handed out from the reference, bps.
+    struct Reference {
+        address feed;
+        uint24 heartbeat;
+        uint8 decimals;
+        uint16 boundBps;
     }
 
     /// @dev Hot state: one slot.
@@ -126,6 +145,7 @@ contract OracleGuard is GuardAccess {
     mapping(bytes32 market => State) private _states;
     mapping(bytes32 market => Anchor) private _anchors;
     mapping(bytes32 market => Candidate) private _candidates;
+    mapping(bytes32 market => Reference) private _references;
 
     /// @notice Governance configured (or reconfigured) a market; `seedPrice` is its new last good price.
     event MarketConfigured(bytes32 indexed market, FeedConfig config, uint256 seedPrice);
@@ -137,6 +157,8 @@ contract OracleGuard is GuardAccess {
     event JumpCandidate(bytes32 indexed market, uint256 lastGood, uint256 candidate);
     /// @notice A market was forced reduce-only until `until`.
     event ReduceOnlyForced(bytes32 indexed market, uint256 until, address indexed by);
+    /// @notice Governance set (or, with a zero feed, removed) the independent reference of a market.
+    event ReferenceSet(bytes32 indexed market, address feed, uint256 heartbeat, uint256 boundBps);
     /// @notice Governance lifted a forced reduce-only.
     event ReduceOnlyLifted(bytes32 indexed market, address indexed by);
 
@@ -180,7 +202,7 @@ contract OracleGuard is GuardAccess {
         }
         if (e.jumpAccepted) emit JumpAccepted(market, e.jumpFrom, s.lastGood, e.corroborated, s.cooldownUntil);
         if (s.status != before.status) emit StatusChanged(market, before.status, s.status, s.lastGood, e.observed);
-        return (s.lastGood, _reduceOnly(s));
+        return (_handedOut(market, c, s), _reduceOnly(s));
     }
 
     /// @notice What `checkedPrice` would return now, without recording anything.
@@ -190,7 +212,7 @@ contract OracleGuard is GuardAccess {
     function viewPrice(bytes32 market) external view returns (uint256 price18, bool reduceOnly) {
         Config memory c = _configOf(market);
         Eval memory e = _evaluate(market, c, _states[market]);
-        return (e.s.lastGood, _reduceOnly(e.s));
+        return (_handedOut(market, c, e.s), _reduceOnly(e.s));
     }
 
     /// @notice The range of prices that could be the market's true price now: the last good price and
@@ -259,7 +281,8 @@ contract OracleGuard is GuardAccess {
             // forge-lint: disable-next-line(unsafe-typecast)
             secondaryHeartbeat: uint24(cfg.secondaryHeartbeat),
             secondaryDecimals: cfg.secondary == address(0) ? 0 : AggregatorV3Interface(cfg.secondary).decimals(),
-            jumpCooldown: cfg.jumpCooldown
+            jumpCooldown: cfg.jumpCooldown,
+            hasReference: _references[market].feed != address(0)
         });
         if (c.primaryDecimals > 36 || c.secondaryDecimals > 36) revert InvalidConfig(market, "decimals");
         (Status st, uint256 p, uint256 at) = _readFeeds(c);
@@ -286,6 +309,33 @@ contract OracleGuard is GuardAccess {
         a.at = uint40(block.timestamp);
         delete _candidates[market];
         emit MarketConfigured(market, cfg, p);
+    }
+
+    /// @notice Set the independent reference of `market` (zero `feed` removes it).
+    /// @param market The market id (configured).
+    /// @param feed Chainlink-style feed the feed signers do not control, e.g. a PoolTwapFeed.
+    /// @param heartbeat Max age of its answer, seconds, in (0, MAX_HEARTBEAT].
+    /// @param boundBps Max distance from it of any price handed out, in (0, MAX_DEVIATION_BPS].
+    function setReference(bytes32 market, address feed, uint256 heartbeat, uint256 boundBps) external onlyGovernance {
+        _configOf(market);
+        if (feed == address(0)) {
+            delete _references[market];
+        } else {
+            if (heartbeat == 0 || heartbeat > MAX_HEARTBEAT) revert InvalidConfig(market, "referenceHeartbeat");
+            if (boundBps == 0 || boundBps > MAX_DEVIATION_BPS) revert InvalidConfig(market, "referenceBoundBps");
+            uint8 dec = AggregatorV3Interface(feed).decimals();
+            if (dec > 36) revert InvalidConfig(market, "decimals");
+            // Bounded above: heartbeat < 2^24, boundBps <= 2,000.
+            // forge-lint: disable-next-line(unsafe-typecast)
+            _references[market] = Reference(feed, uint24(heartbeat), dec, uint16(boundBps));
+        }
+        _configs[market].hasReference = feed != address(0);
+        emit ReferenceSet(market, feed, heartbeat, boundBps);
+    }
+
+    /// @notice The independent reference of `market` (zero feed: none).
+    function referenceOf(bytes32 market) external view returns (Reference memory) {
+        return _references[market];
     }
 
     /// @notice Governance: end a forced reduce-only now (the guardian may force again at once).
@@ -350,6 +400,10 @@ contract OracleGuard is GuardAccess {
         e.s = State(s.lastGood, s.lastGoodAt, s.forcedUntil, s.cooldownUntil, s.status); // a copy, not an alias
         (Status st, uint256 p, uint256 at) = _readFeeds(c);
         e.observed = p;
+        // The reference, when usable, bounds what the feeds may say (read only if configured).
+        uint256 ref = c.hasReference && st == Status.Ok ? _referencePrice(market) : 0;
+        uint256 boundBps = ref != 0 ? _references[market].boundBps : 0;
+        if (ref != 0 && !_within(p, ref, boundBps)) st = Status.Deviation;
         if (st != Status.Ok) {
             e.s.status = st; // keep the last good price
             return e;
@@ -368,8 +422,9 @@ contract OracleGuard is GuardAccess {
             if (s.status != Status.Ok && _candidates[market].since != 0) e.candidateDirty = true; // clears it
             return e;
         }
-        // A jump.
-        if (c.secondary != address(0)) {
+        // A jump. Two feeds agreeing corroborate it only with the reference (if any) usable and agreeing:
+        // feeds one party may sign alone are not enough.
+        if (c.secondary != address(0) && (!c.hasReference || ref != 0)) {
             // Both feeds fresh and agreeing on it: corroborated. Accept now, no new risk for a while.
             e.jumpAccepted = true;
             e.corroborated = true;
@@ -416,6 +471,29 @@ contract OracleGuard is GuardAccess {
         (Status st, uint256 p,) = _read(feed, type(uint256).max, decimals);
         if (st != Status.Ok) return (0, type(uint128).max);
         return (p < low ? p : low, p > high ? p : high);
+    }
+
+    /// @dev The reference's price (18 decimals), or 0 when it is unusable (stale, invalid, unset).
+    function _referencePrice(bytes32 market) private view returns (uint256 p) {
+        Reference memory r = _references[market];
+        if (r.feed == address(0)) return 0;
+        Status st;
+        (st, p,) = _read(r.feed, r.heartbeat, r.decimals);
+        if (st != Status.Ok) return 0;
+    }
+
+    /// @dev The price the protocol gets: the last good price, clamped into the usable reference's band
+    ///      while the market is failing (a held price may not drift from the market beyond the bound).
+    function _handedOut(bytes32 market, Config memory c, State memory s) private view returns (uint256 p) {
+        p = s.lastGood;
+        if (s.status == Status.Ok || !c.hasReference) return p;
+        uint256 ref = _referencePrice(market);
+        if (ref == 0) return p;
+        uint256 b = _references[market].boundBps;
+        uint256 lo = ref - (ref * b) / BPS;
+        uint256 hi = ref + (ref * b) / BPS;
+        if (p < lo) return lo;
+        if (p > hi) return hi;
     }
 
     function _accept(Eval memory e, uint256 p, uint256 at) private pure {

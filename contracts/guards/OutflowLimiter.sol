@@ -81,9 +81,11 @@ abstract contract OutflowLimiter is GuardAccess {
     }
 
     /// @dev One recipient's claim on one asset; adding to a claim moves all of it to the back.
+    ///      A recipient's claims are part of the tracked liquidity, so the amount fits 96 bits.
     struct Claim {
-        uint128 amount;
+        uint96 amount;
         uint128 position; // `Queue.queued` right after this claim's last addition
+        uint32 lockedAt; // time of the last addition (what an incident window is compared with)
     }
 
     /// @notice Shortest window (refill time) governance may set.
@@ -126,6 +128,8 @@ abstract contract OutflowLimiter is GuardAccess {
     mapping(address asset => AssetSlots) private _assets;
     mapping(address asset => Queue) private _queues;
     mapping(address asset => mapping(address recipient => Claim)) private _claims;
+    /// @dev Voided claims: still in the FIFO arithmetic, returned to the liquidity once released.
+    mapping(address asset => mapping(address recipient => Claim)) private _voided;
 
     /// @notice An asset was registered with these parameters.
     event AssetRegistered(
@@ -160,6 +164,13 @@ abstract contract OutflowLimiter is GuardAccess {
     event LockedFundsReleased(address indexed asset, uint256 amount, uint256 releasedTotal);
     /// @notice A claim was paid out.
     event LockedFundsClaimed(address indexed asset, address indexed recipient, uint256 amount);
+    /// @notice `recipient`'s claim of `amount` (locked at `lockedAt`) was voided by governance for the
+    ///         incident whose report hashes to `reportHash`; it never pays `recipient`.
+    event LockedFundsVoided(
+        address indexed asset, address indexed recipient, uint256 amount, uint256 lockedAt, bytes32 indexed reportHash
+    );
+    /// @notice A voided claim reached the FIFO cursor and its `amount` rejoined the liquidity.
+    event VoidedFundsReturned(address indexed asset, address indexed recipient, uint256 amount);
 
     /// @notice The asset has no limiter configuration.
     error AssetNotRegistered(address asset);
@@ -181,6 +192,8 @@ abstract contract OutflowLimiter is GuardAccess {
     error ExtensionOutOfBounds(address asset, uint256 until, uint256 maxUntil);
     /// @notice The recipient has no claim on this asset.
     error NoLockedFunds(address asset, address recipient);
+    /// @notice The voided claim has not reached the FIFO cursor yet.
+    error VoidedNotReleased(address asset, address recipient, uint256 position, uint256 released);
 
     // ------------------------------------------------------------------------------------------------
     // Hot path (internal API the protocol calls)
@@ -467,6 +480,7 @@ abstract contract OutflowLimiter is GuardAccess {
     function claimLockedFunds(address asset, address recipient) external returns (uint256 amount) {
         Claim memory cl = _claims[asset][recipient];
         if (cl.amount == 0) revert NoLockedFunds(asset, recipient);
+        _beforeClaimPaid(asset, recipient);
         _settleAndStore(asset);
         if (_queues[asset].released < cl.position) return 0;
         delete _claims[asset][recipient];
@@ -546,10 +560,75 @@ abstract contract OutflowLimiter is GuardAccess {
         return _claims[asset][recipient].amount;
     }
 
+    /// @notice Time of the last addition to `recipient`'s claim on `asset` (0: no claim).
+    function claimLockedAt(address asset, address recipient) external view returns (uint256) {
+        return _claims[asset][recipient].lockedAt;
+    }
+
     /// @notice Claim of `recipient` on `asset` and its FIFO position.
     function claimInfo(address asset, address recipient) external view returns (uint256 amount, uint256 position) {
         Claim memory cl = _claims[asset][recipient];
         return (cl.amount, cl.position);
+    }
+
+    // ------------------------------------------------------------------------------------------------
+    // Hooks and incident tools for the integrating protocol
+    // ------------------------------------------------------------------------------------------------
+
+    /// @notice Called before a claim is paid; revert to hold claims (e.g. while the protocol is paused for
+    ///         an incident). The default holds nothing.
+    function _beforeClaimPaid(address asset, address recipient) internal view virtual {}
+
+    /// @notice Return a voided claim of `recipient` to `asset`'s liquidity once the FIFO cursor has
+    ///         passed it (its release counted it as an outflow, but the funds never left). The integrator
+    ///         exposes it (anyone may call: it only restores the books).
+    /// @return amount The amount returned.
+    function _returnVoidedFunds(address asset, address recipient) internal returns (uint256 amount) {
+        Claim memory v = _voided[asset][recipient];
+        if (v.amount == 0) revert NoLockedFunds(asset, recipient);
+        _settleAndStore(asset);
+        uint256 released = _queues[asset].released;
+        if (released < v.position) revert VoidedNotReleased(asset, recipient, v.position, released);
+        delete _voided[asset][recipient];
+        amount = v.amount;
+        emit VoidedFundsReturned(asset, recipient, amount);
+        _onTokenInflow(asset, amount);
+    }
+
+    /// @notice Voided claim of `recipient` on `asset` not yet returned to the liquidity, and its position.
+    function _voidedClaimOf(address asset, address recipient) internal view returns (uint256, uint256) {
+        Claim memory v = _voided[asset][recipient];
+        return (v.amount, v.position);
+    }
+
+    /// @notice Record an outflow of `amount` that returns the recipient's own recent inflow (the integrator
+    ///         checks that): it leaves the liquidity but takes no headroom, never trips and never queues,
+    ///         so a deposit-then-withdraw round trip cannot eat other recipients' headroom.
+    /// @dev The headroom it leaves is at most what the inflow's credit added (capped as every headroom
+    ///      is), so the documented bound on outflows through the headroom is unchanged.
+    function _onNettedOutflow(address asset, uint256 amount) internal {
+        (uint256 c, uint256 liq, uint256 h, bool slow) = _settle(asset);
+        if (amount > liq) revert LiquidityUnderflow(asset, amount, liq);
+        _assets[asset].flow = _encodeFlow(c, liq - amount, h, slow);
+    }
+
+    /// @notice Void `recipient`'s claim on `asset` if its last addition was locked in [`from`, `to`]:
+    ///         it will never pay `recipient`. Its place in the queue stays (claims behind it wait no
+    ///         longer than before); once released, `returnVoidedFunds` puts the amount back into the
+    ///         liquidity. The integrator bounds the window and its caller (governance) and books the amount.
+    /// @return amount The amount voided (0 if there was no claim locked in the window).
+    function _voidClaim(address asset, address recipient, uint256 from, uint256 to, bytes32 reportHash)
+        internal
+        returns (uint256 amount)
+    {
+        Claim memory cl = _claims[asset][recipient];
+        if (cl.amount == 0 || cl.lockedAt < from || cl.lockedAt > to) return 0;
+        delete _claims[asset][recipient];
+        Claim storage v = _voided[asset][recipient];
+        v.amount += cl.amount; // both parts of the liquidity: fits 96 bits
+        if (cl.position > v.position) v.position = cl.position;
+        amount = cl.amount;
+        emit LockedFundsVoided(asset, recipient, amount, cl.lockedAt, reportHash);
     }
 
     // ------------------------------------------------------------------------------------------------
@@ -734,10 +813,13 @@ abstract contract OutflowLimiter is GuardAccess {
         // forge-lint: disable-next-line(unsafe-typecast)
         q.queued = uint128(position);
         Claim storage cl = _claims[asset][recipient];
+        // A recipient's claims are part of the liquidity (< 2^96); times fit 32 bits until 2106.
         // forge-lint: disable-next-line(unsafe-typecast)
-        cl.amount += uint128(amount);
+        cl.amount += uint96(amount);
         // forge-lint: disable-next-line(unsafe-typecast)
         cl.position = uint128(position);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        cl.lockedAt = uint32(block.timestamp);
         emit FundsLocked(asset, recipient, amount, position);
         return false;
     }

@@ -16,6 +16,8 @@ import {PauseOps} from "./PauseOps.sol";
 ///      Guardian episodes affecting a market (its own scope or ALL_MARKETS) never overlap and are
 ///      separated by at least the cooldown, so in any interval of `guardianMaxPause + guardianCooldown`
 ///      the guardian keeps a market paused for at most `guardianMaxPause`.
+///      HeldPause (an extension) holds a guardian episode until governance's queued remedy is decided,
+///      through `_holdEpisode` and `_endHeldEpisode`; a new guardian episode always starts unheld.
 abstract contract ScopedPause is GuardAccess {
     /// @notice One scope's state (one slot).
     /// @param ops Paused ops mask (meaningful while `block.timestamp < pausedUntil`).
@@ -51,11 +53,12 @@ abstract contract ScopedPause is GuardAccess {
     uint256 public constant MAX_LIQUIDATION_GRACE = 4 hours;
     /// @notice Furthest ahead governance may set a pause's end in one call.
     uint256 public constant MAX_GOVERNANCE_PAUSE = 30 days;
-
     /// @dev [0,32) ops paused somewhere | [32,72) latest end of any pause.
     uint256 private _pauseSummary;
     PauseParams private _pauseParams;
     mapping(uint256 market => Scope) private _scopes;
+    /// @dev Timelock operation id of the remedy a held pause waits for (zero: not held). Used by HeldPause.
+    mapping(uint256 market => bytes32) internal _holds;
 
     /// @notice `ops` of `market` were paused (or more ops added) until `until` by `by`.
     event Paused(uint256 indexed market, uint32 ops, uint256 until, address indexed by);
@@ -174,6 +177,7 @@ abstract contract ScopedPause is GuardAccess {
                     if (g > next) next = g;
                 }
                 if (block.timestamp < next) revert GuardianCooldown(market, next);
+                if (_holds[market] != bytes32(0)) delete _holds[market]; // a new episode starts unheld
                 s.guardianWindowEnds = uint40(block.timestamp + p.guardianMaxPause);
             }
             if (duration == 0 || until > s.guardianWindowEnds) {
@@ -289,6 +293,37 @@ abstract contract ScopedPause is GuardAccess {
     // ------------------------------------------------------------------------------------------------
     // Internals
     // ------------------------------------------------------------------------------------------------
+
+    /// @dev Keep the live guardian episode of `market` paused until at least `until` (which the caller
+    ///      bounds); the guardian's cooldown then runs from the new end. Returns the pause's end.
+    function _holdEpisode(uint256 market, uint256 until) internal returns (uint256) {
+        Scope memory s = _scopes[market];
+        if (s.ops == 0 || s.pausedUntil <= block.timestamp) revert NotPaused(market);
+        if (s.guardianWindowEnds == 0) revert GovernancePauseActive(market);
+        if (until > s.pausedUntil) {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            s.pausedUntil = uint40(until);
+            _setGuardianNext(s, market, until + _pauseParams.guardianCooldown);
+            _scopes[market] = s;
+            _noteSummary(s.ops, until);
+        }
+        return s.pausedUntil;
+    }
+
+    /// @dev End the live guardian episode of `market` now, as `unpause` would (the cooldown runs from
+    ///      now); a governance pause is left alone. Returns whether a pause ended.
+    function _endHeldEpisode(uint256 market) internal returns (bool) {
+        Scope memory s = _scopes[market];
+        if (s.guardianWindowEnds == 0 || s.pausedUntil <= block.timestamp) return false;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        s.pausedUntil = uint40(block.timestamp);
+        s.guardianWindowEnds = 0;
+        uint256 next = block.timestamp + _pauseParams.guardianCooldown;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        if (next < s.guardianNextPause) s.guardianNextPause = uint40(next);
+        _scopes[market] = s;
+        return true;
+    }
 
     function _live(Scope memory s, uint8 op) private view returns (bool) {
         return (s.ops >> op) & 1 != 0 && s.pausedUntil > block.timestamp;

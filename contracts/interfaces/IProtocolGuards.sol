@@ -15,6 +15,8 @@ interface IOracleGuard {
 interface IParameterRegistry {
     /// @notice The effective value of parameter `key` (reverts on an unknown key).
     function get(bytes32 key) external view returns (uint256);
+    /// @notice The value liquidations use: the looser pre-tightening value during a fast tightening's grace.
+    function getWithGrace(bytes32 key) external view returns (uint256);
 }
 
 /// @notice What the clearing engine needs of the collateral vault.

@@ -78,6 +78,20 @@ contract ClearingEngine is EmergencySettlement {
     int256 public totalCollateral;
     uint256 public insuranceFund;
     uint256 public feesAccrued;
+    /// @notice Profit not yet withdrawable: realised trading profit and liquidation rewards, each addition
+    ///         locking the whole amount until `until` (a price push cannot be cashed before the watchtower
+    ///         and governance can act).
+    struct Vesting {
+        uint128 amount;
+        uint64 until;
+    }
+
+    /// @notice Longest profit vesting delay governance may set.
+    uint256 public constant MAX_PROFIT_VESTING = 1 days;
+    /// @notice How long realised profit stays locked against withdrawal.
+    uint256 public profitVestingDelay = 1 hours;
+    /// @notice Each account's locked profit.
+    mapping(address => Vesting) public vestingOf;
     /// @notice Every account that ever held collateral or a position, for keepers and settlement.
     address[] public accounts;
     mapping(address => bool) public isAccount;
@@ -112,6 +126,12 @@ contract ClearingEngine is EmergencySettlement {
     event FeesSwept(address indexed to, uint256 amount, bool paidNow);
     /// @notice After settlement, governance moved `amount` of the pool that no claim needs to `to`.
     event SurplusSwept(address indexed to, uint256 amount);
+    /// @notice `amount` of profit of `account` is locked until `until` (the whole locked amount: `total`).
+    event ProfitVesting(address indexed account, uint256 amount, uint256 total, uint256 until);
+    /// @notice Governance set the profit vesting delay.
+    event ProfitVestingDelaySet(uint256 delay);
+    /// @notice Voided withdrawal claims (incident report `reportHash`) returned to the insurance fund.
+    event VoidedClaimsAbsorbed(uint256 amount, bytes32 indexed reportHash);
 
     /// @notice Only the Router may call this entry point; `caller` is not it.
     error NotRouter(address caller);
@@ -143,6 +163,12 @@ contract ClearingEngine is EmergencySettlement {
     error ClaimsNotOpen();
     /// @notice `amount` exceeds the settlement `surplus` that no claim needs.
     error SurplusExceeded(uint256 amount, uint256 surplus);
+    /// @notice The withdrawal would take profit still locked until `until`.
+    error ProfitLocked(address account, uint256 locked, uint256 until);
+    /// @notice A vesting delay above MAX_PROFIT_VESTING.
+    error InvalidVestingDelay(uint256 delay);
+    /// @notice The caller is not the vault.
+    error NotVault(address caller);
 
     modifier onlyRouter() {
         if (msg.sender != router) revert NotRouter(msg.sender);
@@ -240,6 +266,22 @@ contract ClearingEngine is EmergencySettlement {
         vault.paySettlement(to, amount);
     }
 
+    /// @notice Set how long realised profit stays locked against withdrawal.
+    /// @param delay Seconds, at most MAX_PROFIT_VESTING.
+    function setProfitVestingDelay(uint256 delay) external onlyGovernance {
+        if (delay > MAX_PROFIT_VESTING) revert InvalidVestingDelay(delay);
+        profitVestingDelay = delay;
+        emit ProfitVestingDelaySet(delay);
+    }
+
+    /// @notice Book withdrawal claims that governance voided (Vault.voidClaims) into the insurance fund:
+    ///         the vault keeps the tokens and no longer owes them to the claimant.
+    function absorbVoidedClaims(uint256 amount, bytes32 reportHash) external {
+        if (msg.sender != address(vault)) revert NotVault(msg.sender);
+        insuranceFund += amount;
+        emit VoidedClaimsAbsorbed(amount, reportHash);
+    }
+
     // ----------------------------------------------------------------------------------- router entry points
 
     /// @notice Credit `amount` of collateral pulled from `account` (which approved the vault).
@@ -271,6 +313,10 @@ contract ClearingEngine is EmergencySettlement {
         _settleAllFunding(account);
         int256 collateral = collateralOf[account];
         if (collateral < amount.toInt256()) revert InsufficientCollateral(account, collateral, amount);
+        Vesting memory v = vestingOf[account];
+        if (v.until > block.timestamp && collateral - int256(uint256(v.amount)) < amount.toInt256()) {
+            revert ProfitLocked(account, v.amount, v.until);
+        }
         collateralOf[account] -= amount.toInt256();
         totalCollateral -= amount.toInt256();
         (int256 equity, , uint256 initial) = _withdrawHealth(account);
@@ -308,6 +354,7 @@ contract ClearingEngine is EmergencySettlement {
 
         uint256 fee = PerpMath.toCollateralUp(PerpMath.requirement(delta, price, _param(market, P_TRADING_FEE_BPS)), collateralScale);
         int256 realized = _applyTrade(account, idx, delta, price);
+        if (realized > 0) _vest(account, uint256(realized));
         _applyTrade(maker, idx, -delta, price);
         _updateOi(idx, before, before + delta);
         if (fee > 0) {
@@ -337,7 +384,10 @@ contract ClearingEngine is EmergencySettlement {
         for (uint256 i; i < n; ++i) {
             if (_positions[account][i].size != 0) _accrueFunding(i, _price(i)); // last good price is fine for exits
         }
-        (int256 equity, uint256 maintenance, ) = _checkedHealth(account);
+        (int256 equity, , ) = _checkedHealth(account);
+        // Maintenance and penalty at the registry's grace values: a guardian or RISK tightening cannot
+        // liquidate existing positions before their owners had TIGHTEN_GRACE to top up.
+        uint256 maintenance = _graceMaintenance(account);
         if (equity >= maintenance.toInt256()) revert NotLiquidatable(account, equity, maintenance);
 
         uint256 closedNotional;
@@ -347,7 +397,7 @@ contract ClearingEngine is EmergencySettlement {
             if (size == 0) continue;
             uint256 price = _price(i);
             closedNotional += PerpMath.notional(size, price);
-            penalty18 += PerpMath.requirement(size, price, _param(_markets[i].id, P_LIQUIDATION_PENALTY_BPS));
+            penalty18 += PerpMath.requirement(size, price, _graceParam(_markets[i].id, P_LIQUIDATION_PENALTY_BPS));
             _applyTrade(account, i, -size, price);
             _applyTrade(maker, i, size, price);
             _updateOi(i, size, 0);
@@ -370,6 +420,7 @@ contract ClearingEngine is EmergencySettlement {
             uint256 toLiquidator = (penalty * LIQUIDATOR_SHARE_BPS) / PerpMath.BPS;
             collateralOf[account] -= penalty.toInt256();
             collateralOf[liquidator] += toLiquidator.toInt256();
+            _vest(liquidator, toLiquidator);
             _track(liquidator);
             insuranceFund += penalty - toLiquidator;
             totalCollateral -= (penalty - toLiquidator).toInt256();
@@ -465,6 +516,21 @@ contract ClearingEngine is EmergencySettlement {
         return registry.get(keccak256(abi.encode(market, name)));
     }
 
+    function _graceParam(bytes32 market, bytes32 name) internal view returns (uint256) {
+        return registry.getWithGrace(keccak256(abi.encode(market, name)));
+    }
+
+    /// @dev Maintenance requirement of `account` at this transaction's prices and the grace values.
+    function _graceMaintenance(address account) internal returns (uint256) {
+        uint256 mm18;
+        for (uint256 i; i < _markets.length; ++i) {
+            int256 size = _positions[account][i].size;
+            if (size == 0) continue;
+            mm18 += PerpMath.requirement(size, _price(i), _graceParam(_markets[i].id, P_MAINTENANCE_MARGIN_BPS));
+        }
+        return PerpMath.toCollateralUp(mm18, collateralScale);
+    }
+
     function _track(address account) internal {
         if (!isAccount[account]) {
             isAccount[account] = true;
@@ -509,6 +575,17 @@ contract ClearingEngine is EmergencySettlement {
         if (pnl - funding == 0) realized = 0;
         collateralOf[account] += realized;
         totalCollateral += realized;
+    }
+
+    /// @dev Lock `amount` more profit of `account`; the whole locked amount waits a full delay again.
+    function _vest(address account, uint256 amount) internal {
+        uint256 delay = profitVestingDelay;
+        if (delay == 0 || amount == 0) return;
+        Vesting memory v = vestingOf[account];
+        uint256 total = (v.until > block.timestamp ? v.amount : 0) + amount;
+        uint256 until = block.timestamp + delay;
+        vestingOf[account] = Vesting({amount: total.toUint128(), until: uint64(until)});
+        emit ProfitVesting(account, amount, total, until);
     }
 
     function _settleAllFunding(address account) internal {

@@ -6,6 +6,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {TransientSlot} from "@openzeppelin/contracts/utils/TransientSlot.sol";
 import {GuardAccess} from "../guards/GuardAccess.sol";
 import {PauseOps} from "../guards/PauseOps.sol";
+import {HeldPause} from "../guards/HeldPause.sol";
 import {ScopedPause} from "../guards/ScopedPause.sol";
 import {TxInvariantGuard} from "../guards/TxInvariantGuard.sol";
 import {ClearingEngine} from "./ClearingEngine.sol";
@@ -21,7 +22,7 @@ import {IOracleGuard} from "../interfaces/IProtocolGuards.sol";
 /// @dev Pause scopes: market index + 1 for per-market ops (OPEN, CLOSE, LIQUIDATE); ALL_MARKETS for
 ///      DEPOSIT, ADD_COLLATERAL and WITHDRAW. A deposit by an account with open positions counts as
 ///      ADD_COLLATERAL, which the guardian can never pause; a first deposit counts as DEPOSIT.
-contract Router is ScopedPause, TxInvariantGuard, ReentrancyGuardTransient {
+contract Router is HeldPause, TxInvariantGuard, ReentrancyGuardTransient {
     using TransientSlot for *;
 
     bytes32 public constant INV_SOLVENCY = "vault-solvency";

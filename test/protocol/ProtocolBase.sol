@@ -59,6 +59,7 @@ abstract contract ProtocolBase is Test {
         );
         router = new Router(gov, guardian, engine, 2_000);
         vault.setEngine(address(engine));
+        vault.setPauseSource(address(router));
         engine.setRouter(address(router));
         (ethFeed, ethFeed2) = _listMarket(ETH, 3_000e8, 2_000e18);
         (btcFeed, btcFeed2) = _listMarket(BTC, 60_000e8, 100e18);

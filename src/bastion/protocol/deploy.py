@@ -73,6 +73,13 @@ def default_rules(spec: MarketSpec) -> dict[str, Rule]:
     }
 
 
+# Each market's pool TWAP (averaged over >= 30 min). Passed as ``reference_bound_bps`` (suggested
+# 1,000: a failing market's price stays within 10% of it, and a jump beyond that is not accepted on the
+# feeds' word alone) it becomes the OracleGuard's independent reference; the default 0 keeps the guard
+# on the two feeds, as the demo and the rehearsal corpus were calibrated.
+TWAP_WINDOW = 30 * 60
+REFERENCE_BOUND_BPS = 1_000
+
 DEFAULT_MARKETS = (
     MarketSpec("ETH-PERP", "WETH", 18, 3_000, 2_000 * 10**18, 2_000),
     MarketSpec("BTC-PERP", "WBTC", 8, 60_000, 100 * 10**18, 100),
@@ -150,6 +157,7 @@ def deploy_system(
     markets: tuple[MarketSpec, ...] = DEFAULT_MARKETS,
     *,
     timelock_delay: int = 48 * HOUR,
+    reference_bound_bps: int = 0,
     maker_collateral: int = 2_000_000 * 10**USDC_DECIMALS,
     insurance: int = 100_000 * 10**USDC_DECIMALS,
 ) -> Manifest:
@@ -186,6 +194,8 @@ def deploy_system(
     c["vault"], c["engine"], c["router"] = vault.address, engine.address, router.address
     sender.transact(vault.functions.setEngine(engine.address))
     sender.transact(engine.functions.setRouter(router.address))
+    # Limiter claims wait while the Router pauses withdrawals for an incident.
+    sender.transact(vault.functions.setPauseSource(router.address))
 
     for index, spec in enumerate(markets):
         mid = market_id(spec.symbol)
@@ -216,6 +226,11 @@ def deploy_system(
         sender.transact(token.functions.mint(pool.address, base_amount))
         sender.transact(usdc.functions.mint(pool.address, quote_amount))
         sender.transact(pool.functions.sync())
+        # The pool's TWAP: an independent reference no feed signer controls. With a bound, it bounds the
+        # feeds in the OracleGuard (docs/guards/oracle-guard.md); 0 leaves the guard on the feeds alone.
+        twap = sender.deploy("PoolTwapFeed", pool.address, TWAP_WINDOW)
+        if reference_bound_bps:
+            sender.transact(oracle.functions.setReference(mid, twap.address, 3 * HOUR, reference_bound_bps))
         m.markets[spec.symbol] = {
             "index": index,
             "scope": index + 1,
@@ -224,6 +239,7 @@ def deploy_system(
             "feed_primary": primary.address,
             "feed_secondary": secondary.address,
             "pool": pool.address,
+            "twap_feed": twap.address,
             "price_usd": spec.price_usd,
         }
 
@@ -259,6 +275,8 @@ def deploy_system(
             "limiter_window": limiter[1],
             "limiter_floor": limiter[2],
             "max_tx_outflow_bps": 2_000,
+            "reference_bound_bps": reference_bound_bps,
+            "twap_window": TWAP_WINDOW,
         }
     )
     return m

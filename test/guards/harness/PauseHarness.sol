@@ -2,11 +2,12 @@
 pragma solidity ^0.8.28;
 
 import {GuardAccess} from "../../../contracts/guards/GuardAccess.sol";
+import {HeldPause} from "../../../contracts/guards/HeldPause.sol";
 import {ScopedPause} from "../../../contracts/guards/ScopedPause.sol";
 import {PauseOps} from "../../../contracts/guards/PauseOps.sol";
 
 /// @notice ScopedPause with a toy protocol: each op bumps a counter after the pause check.
-contract PauseHarness is ScopedPause {
+contract PauseHarness is HeldPause {
     mapping(uint8 op => uint256) public done;
 
     constructor(address governance_, address guardian_)
