@@ -98,7 +98,7 @@ def test_the_named_abis_resolve_to_the_users_contracts_not_bastions(project, mon
 def test_init_with_project_from_elsewhere_and_refusals(project, tmp_path):
     out = tmp_path / "watch.toml"
     assert _run("init", "--project", str(project), "--out", str(out), cwd=tmp_path).returncode == 0
-    assert "abi = \"Token\"" in out.read_text()
+    assert 'abi = "Token"' in out.read_text()
     again = _run("init", "--project", str(project), "--out", str(out), cwd=tmp_path)
     assert again.returncode == 2 and "--force" in again.stderr
     not_foundry = _run("init", cwd=tmp_path)

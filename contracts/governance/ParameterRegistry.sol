@@ -201,10 +201,7 @@ contract ParameterRegistry is GuardAccess {
     /// @param rules The rules (`lastChange` is ignored).
     /// @param base Initial value, within bounds.
     /// @param reportHash Hash of the report justifying the rules.
-    function register(bytes32 key, Rules calldata rules, uint256 base, bytes32 reportHash)
-        external
-        onlyGovernance
-    {
+    function register(bytes32 key, Rules calldata rules, uint256 base, bytes32 reportHash) external onlyGovernance {
         if (_values[key].registered) revert AlreadyRegistered(key);
         _validateRules(key, rules);
         _checkBounds(key, base, rules.min, rules.max);

@@ -463,11 +463,7 @@ contract OracleGuard is GuardAccess {
         e.s.status = Status.JumpPending;
     }
 
-    function _widen(uint256 low, uint256 high, address feed, uint256 decimals)
-        private
-        view
-        returns (uint256, uint256)
-    {
+    function _widen(uint256 low, uint256 high, address feed, uint256 decimals) private view returns (uint256, uint256) {
         (Status st, uint256 p,) = _read(feed, type(uint256).max, decimals);
         if (st != Status.Ok) return (0, type(uint128).max);
         return (p < low ? p : low, p > high ? p : high);
@@ -567,7 +563,9 @@ contract OracleGuard is GuardAccess {
             }
         }
         if (cfg.maxJumpBps == 0 || cfg.maxJumpBps > BPS) revert InvalidConfig(market, "maxJumpBps");
-        if (cfg.jumpInterval == 0 || cfg.jumpInterval > MAX_JUMP_INTERVAL) revert InvalidConfig(market, "jumpInterval");
+        if (cfg.jumpInterval == 0 || cfg.jumpInterval > MAX_JUMP_INTERVAL) {
+            revert InvalidConfig(market, "jumpInterval");
+        }
         if (cfg.jumpCooldown > MAX_JUMP_COOLDOWN) revert InvalidConfig(market, "jumpCooldown");
     }
 }

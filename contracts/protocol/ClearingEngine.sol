@@ -78,6 +78,7 @@ contract ClearingEngine is EmergencySettlement {
     int256 public totalCollateral;
     uint256 public insuranceFund;
     uint256 public feesAccrued;
+
     /// @notice Profit not yet withdrawable: realised trading profit and liquidation rewards, each addition
     ///         locking the whole amount until `until` (a price push cannot be cashed before the watchtower
     ///         and governance can act).
@@ -109,7 +110,13 @@ contract ClearingEngine is EmergencySettlement {
     /// @notice `account`'s position in `market` changed by `delta` at `price` (1e18 USD) to `newSize`;
     ///         `realized` PnL net of funding and the `fee` (collateral units) were booked to its collateral.
     event PositionChanged(
-        address indexed account, bytes32 indexed market, int256 delta, uint256 price, int256 newSize, int256 realized, uint256 fee
+        address indexed account,
+        bytes32 indexed market,
+        int256 delta,
+        uint256 price,
+        int256 newSize,
+        int256 realized,
+        uint256 fee
     );
     /// @notice Funding of `market` accrued at `ratePerSecond` (1e18 per second); `fundingIndex` is the new index.
     event FundingAccrued(bytes32 indexed market, int256 ratePerSecond, int256 fundingIndex);
@@ -308,7 +315,13 @@ contract ClearingEngine is EmergencySettlement {
 
     /// @notice Withdraw `amount` of free collateral; the account must stay above initial margin.
     /// @return paidNow False when the outflow limiter queued the payment as a claim on the vault.
-    function withdraw(address account, uint256 amount) external onlyRouter whenNotSettled priced returns (bool paidNow) {
+    function withdraw(address account, uint256 amount)
+        external
+        onlyRouter
+        whenNotSettled
+        priced
+        returns (bool paidNow)
+    {
         if (amount == 0) revert ZeroAmount();
         _settleAllFunding(account);
         int256 collateral = collateralOf[account];
@@ -319,7 +332,7 @@ contract ClearingEngine is EmergencySettlement {
         }
         collateralOf[account] -= amount.toInt256();
         totalCollateral -= amount.toInt256();
-        (int256 equity, , uint256 initial) = _withdrawHealth(account);
+        (int256 equity,, uint256 initial) = _withdrawHealth(account);
         if (_hasPositions(account) && equity < initial.toInt256()) revert InsufficientMargin(account, equity, initial);
         paidNow = vault.pay(account, amount);
         emit Withdrawn(account, amount, paidNow);
@@ -352,9 +365,12 @@ contract ClearingEngine is EmergencySettlement {
             || (afterSize != 0 && before != 0 && (before > 0) != (afterSize > 0));
         if (increasesRisk && reduceOnly) revert ReduceOnly(market);
 
-        uint256 fee = PerpMath.toCollateralUp(PerpMath.requirement(delta, price, _param(market, P_TRADING_FEE_BPS)), collateralScale);
+        uint256 fee = PerpMath.toCollateralUp(
+            PerpMath.requirement(delta, price, _param(market, P_TRADING_FEE_BPS)), collateralScale
+        );
         int256 realized = _applyTrade(account, idx, delta, price);
-        if (realized > 0) _vest(account, uint256(realized));
+        // forge-lint: disable-next-line(unsafe-typecast)
+        if (realized > 0) _vest(account, uint256(realized)); // positive, so the cast is exact
         _applyTrade(maker, idx, -delta, price);
         _updateOi(idx, before, before + delta);
         if (fee > 0) {
@@ -366,7 +382,9 @@ contract ClearingEngine is EmergencySettlement {
             _checkOiCap(idx, market);
             _requireInitialMargin(account);
             // The maker's capacity bounds what traders can open: it must stay above initial margin too.
-            if (SignedMath.abs(_positions[maker][idx].size) > SignedMath.abs(makerBefore)) _requireInitialMargin(maker);
+            if (SignedMath.abs(_positions[maker][idx].size) > SignedMath.abs(makerBefore)) {
+                _requireInitialMargin(maker);
+            }
         }
         emit PositionChanged(account, market, delta, price, before + delta, realized, fee);
         // A trader who closed out in bad debt leaves no negative balance behind (audit F9).
@@ -384,7 +402,7 @@ contract ClearingEngine is EmergencySettlement {
         for (uint256 i; i < n; ++i) {
             if (_positions[account][i].size != 0) _accrueFunding(i, _price(i)); // last good price is fine for exits
         }
-        (int256 equity, , ) = _checkedHealth(account);
+        (int256 equity,,) = _checkedHealth(account);
         // Maintenance and penalty at the registry's grace values: a guardian or RISK tightening cannot
         // liquidate existing positions before their owners had TIGHTEN_GRACE to top up.
         uint256 maintenance = _graceMaintenance(account);
@@ -411,7 +429,7 @@ contract ClearingEngine is EmergencySettlement {
             badDebt = uint256(-remaining);
             penalty = 0;
             _coverBadDebt(account, badDebt);
-        // forge-lint: disable-next-line(unsafe-typecast)
+            // forge-lint: disable-next-line(unsafe-typecast)
         } else if (uint256(remaining) < penalty) {
             // forge-lint: disable-next-line(unsafe-typecast)
             penalty = uint256(remaining);
@@ -584,7 +602,8 @@ contract ClearingEngine is EmergencySettlement {
         Vesting memory v = vestingOf[account];
         uint256 total = (v.until > block.timestamp ? v.amount : 0) + amount;
         uint256 until = block.timestamp + delay;
-        vestingOf[account] = Vesting({amount: total.toUint128(), until: uint64(until)});
+        // forge-lint: disable-next-line(unsafe-typecast)
+        vestingOf[account] = Vesting({amount: total.toUint128(), until: uint64(until)}); // a timestamp + <= 1 day
         emit ProfitVesting(account, amount, total, until);
     }
 
@@ -624,7 +643,7 @@ contract ClearingEngine is EmergencySettlement {
     }
 
     function _requireInitialMargin(address account) internal {
-        (int256 equity, , uint256 initial) = _checkedHealth(account);
+        (int256 equity,, uint256 initial) = _checkedHealth(account);
         if (equity < initial.toInt256()) revert InsufficientMargin(account, equity, initial);
     }
 
@@ -638,11 +657,10 @@ contract ClearingEngine is EmergencySettlement {
         emit BadDebtCovered(account, fromInsurance, fromMaker);
     }
 
-
     function _viewPrices() internal view returns (uint256[] memory prices) {
         prices = new uint256[](_markets.length);
         for (uint256 i; i < prices.length; ++i) {
-            (prices[i], ) = oracle.viewPrice(_markets[i].id);
+            (prices[i],) = oracle.viewPrice(_markets[i].id);
         }
     }
 
@@ -670,7 +688,7 @@ contract ClearingEngine is EmergencySettlement {
     }
 
     function _price(uint256 idx) internal returns (uint256 price) {
-        (price, ) = _checkedPrice(idx);
+        (price,) = _checkedPrice(idx);
     }
 
     /// @dev Health at this transaction's checked prices, pricing only the markets the account is in.
@@ -729,7 +747,7 @@ contract ClearingEngine is EmergencySettlement {
     ///      accrue funding up to now, so equity at the frozen prices never moves again.
     function _freezePrices() internal override {
         for (uint256 i; i < _markets.length; ++i) {
-            (uint256 price, ) = oracle.checkedPrice(_markets[i].id);
+            (uint256 price,) = oracle.checkedPrice(_markets[i].id);
             _accrueFunding(i, price);
             _freezePrice(_markets[i].id, price);
         }
@@ -759,7 +777,7 @@ contract ClearingEngine is EmergencySettlement {
 
     /// @dev Equity at the frozen prices, floored at zero (an account in bad debt claims nothing).
     function _claimOf(address account) internal view override returns (uint256) {
-        (int256 equity, , ) = _healthAt(account, _settlementPrices());
+        (int256 equity,,) = _healthAt(account, _settlementPrices());
         // forge-lint: disable-next-line(unsafe-typecast)
         return equity > 0 ? uint256(equity) : 0;
     }
@@ -772,7 +790,7 @@ contract ClearingEngine is EmergencySettlement {
     /// @dev The backstop maker's equity is negative at the oracle guard's prices (stored accounting and
     ///      guarded prices, never a spot price that a flash loan could move).
     function _isInsolvent() internal view override returns (bool) {
-        (int256 equity, , ) = _healthAt(maker, _viewPrices());
+        (int256 equity,,) = _healthAt(maker, _viewPrices());
         return equity < 0;
     }
 }

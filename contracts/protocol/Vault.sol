@@ -194,7 +194,8 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
         uint256 own = o.amount != 0 && block.timestamp < o.at + memory_ ? o.amount : 0;
         if (own > amount) own = amount;
         if (own != 0) {
-            ownInflowOf[to].amount = uint128(o.amount - own);
+            // forge-lint: disable-next-line(unsafe-typecast)
+            ownInflowOf[to].amount = uint128(o.amount - own); // own <= o.amount, itself a uint128
             _onNettedOutflow(address(asset), own);
         }
         paidNow = own == amount || _onTokenOutflow(address(asset), to, amount - own);

@@ -35,7 +35,14 @@ contract ConstantProductPool {
     bool private _locked;
 
     /// @notice Emitted on every swap.
-    event Swap(address indexed sender, uint256 amount0In, uint256 amount1In, uint256 amount0Out, uint256 amount1Out, address indexed to);
+    event Swap(
+        address indexed sender,
+        uint256 amount0In,
+        uint256 amount1In,
+        uint256 amount0Out,
+        uint256 amount1Out,
+        address indexed to
+    );
     /// @notice Emitted when reserves change.
     event Sync(uint112 reserve0, uint112 reserve1);
 

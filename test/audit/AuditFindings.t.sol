@@ -29,7 +29,9 @@ contract SplitWithdrawer {
     }
 
     function withdrawInParts(uint256 part, uint256 parts) external {
-        for (uint256 i; i < parts; ++i) router.withdraw(part);
+        for (uint256 i; i < parts; ++i) {
+            router.withdraw(part);
+        }
     }
 }
 
@@ -56,7 +58,8 @@ contract AuditFindingsTest is ProtocolBase {
         _fund(alice, 60_000 * USD);
         _trade(alice, ETH, long ? int256(100e18) : -int256(100e18));
         // The move goes against alice: down for a long, up for a short.
-        int256 moved = long ? int256(3_000e8 * (10_000 - moveBps) / 10_000) : int256(3_000e8 * (10_000 + moveBps) / 10_000);
+        int256 moved =
+            long ? int256(3_000e8 * (10_000 - moveBps) / 10_000) : int256(3_000e8 * (10_000 + moveBps) / 10_000);
         (primaryMoves ? ethFeed : ethFeed2).setAnswer(moved);
         (, bool reduceOnly) = oracle.viewPrice(ETH);
         assertTrue(reduceOnly, "feeds disagree: the market fails its checks");
@@ -218,7 +221,12 @@ contract AuditFindingsTest is ProtocolBase {
         LimiterHarness lim = new LimiterHarness(gov, guardian);
         address asset = address(0xA11CE);
         OutflowLimiter.AssetConfig memory cfg = OutflowLimiter.AssetConfig({
-            limitBps: 1_000, window: 6 hours, floor: 1e18, cooldown: 1 hours, mode: OutflowLimiter.Mode.DELAYED, creditShift: 1
+            limitBps: 1_000,
+            window: 6 hours,
+            floor: 1e18,
+            cooldown: 1 hours,
+            mode: OutflowLimiter.Mode.DELAYED,
+            creditShift: 1
         });
         lim.register(asset, cfg, 1_000e18);
         assertFalse(lim.outflow(asset, alice, 200e18)); // trips, queued
@@ -291,7 +299,9 @@ contract AuditFindingsTest is ProtocolBase {
         _trade(alice, ETH, 10e18);
         engine.triggerSettlement();
         address[] memory list = new address[](engine.accountCount());
-        for (uint256 i; i < list.length; ++i) list[i] = engine.accounts(i);
+        for (uint256 i; i < list.length; ++i) {
+            list[i] = engine.accounts(i);
+        }
         engine.tally(list);
         uint256 surplus = engine.settlementPool() - engine.totalClaims();
         assertGt(surplus, 100_000 * USD - 1, "the insurance fund is surplus");

@@ -105,7 +105,9 @@ contract BastionTimelockTest is Test {
         vm.warp(block.timestamp + DELAY - 1);
         assertEq(uint8(tl.getOperationState(id)), uint8(TimelockController.OperationState.Waiting));
         vm.expectRevert(
-            abi.encodeWithSelector(TimelockController.TimelockUnexpectedOperationState.selector, id, bytes32(uint256(1 << 2)))
+            abi.encodeWithSelector(
+                TimelockController.TimelockUnexpectedOperationState.selector, id, bytes32(uint256(1 << 2))
+            )
         );
         _execute(1);
         assertEq(target.calls(), 0);
@@ -140,10 +142,14 @@ contract BastionTimelockTest is Test {
         assertFalse(tl.isOperationPending(id));
         assertFalse(tl.isOperation(id));
         assertEq(uint8(tl.getOperationState(id)), uint8(TimelockController.OperationState.Unset));
-        vm.expectRevert(abi.encodeWithSelector(BastionTimelock.TimelockOperationExpired.selector, id, t0 + DELAY + GRACE));
+        vm.expectRevert(
+            abi.encodeWithSelector(BastionTimelock.TimelockOperationExpired.selector, id, t0 + DELAY + GRACE)
+        );
         _execute(1);
         vm.warp(t0 + 400 days);
-        vm.expectRevert(abi.encodeWithSelector(BastionTimelock.TimelockOperationExpired.selector, id, t0 + DELAY + GRACE));
+        vm.expectRevert(
+            abi.encodeWithSelector(BastionTimelock.TimelockOperationExpired.selector, id, t0 + DELAY + GRACE)
+        );
         _execute(1);
         assertEq(target.calls(), 0);
     }
@@ -337,9 +343,7 @@ contract BastionTimelockTest is Test {
         vm.prank(proposer);
         tl.schedule(address(tl), 0, data, bytes32(0), bytes32(0), DELAY);
         vm.warp(block.timestamp + DELAY);
-        vm.expectRevert(
-            abi.encodeWithSelector(BastionTimelock.TimelockValueOutOfBounds.selector, 0, 1 days, 30 days)
-        );
+        vm.expectRevert(abi.encodeWithSelector(BastionTimelock.TimelockValueOutOfBounds.selector, 0, 1 days, 30 days));
         tl.execute(address(tl), 0, data, bytes32(0), bytes32(0));
         assertEq(tl.getMinDelay(), DELAY);
     }
@@ -356,7 +360,9 @@ contract BastionTimelockTest is Test {
         assertTrue(tl.isOperationExpired(fresh));
         assertTrue(tl.isOperationReady(old));
         _execute(1);
-        vm.expectRevert(abi.encodeWithSelector(BastionTimelock.TimelockOperationExpired.selector, fresh, tl.expiresAt(fresh)));
+        vm.expectRevert(
+            abi.encodeWithSelector(BastionTimelock.TimelockOperationExpired.selector, fresh, tl.expiresAt(fresh))
+        );
         _execute(2);
     }
 

@@ -68,7 +68,8 @@ contract Reenterer {
     }
 
     function onPayout() external {
-        try vault.claimSettlement() {} catch (bytes memory err) {
+        try vault.claimSettlement() {}
+        catch (bytes memory err) {
             lastError = err;
         }
     }
@@ -506,12 +507,16 @@ contract EmergencySettlementTallyTest is Test {
         l.triggerSettlement();
         uint256 k = split % 5; // first batch: users[0..k]; second: users[k-1..4] (overlapping)
         address[] memory first = new address[](k + 1);
-        for (uint256 i; i <= k; ++i) first[i] = users[i];
+        for (uint256 i; i <= k; ++i) {
+            first[i] = users[i];
+        }
         l.tally(first);
         if (k < 4) {
             assertFalse(l.claimsOpen());
             address[] memory second = new address[](5 - (k == 0 ? 0 : k - 1));
-            for (uint256 i; i < second.length; ++i) second[i] = users[i + (k == 0 ? 0 : k - 1)];
+            for (uint256 i; i < second.length; ++i) {
+                second[i] = users[i + (k == 0 ? 0 : k - 1)];
+            }
             l.tally(second);
         }
         assertTrue(l.claimsOpen());

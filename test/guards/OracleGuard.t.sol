@@ -108,7 +108,9 @@ contract OracleGuardTest is Test {
     function test_setMarketRejectsUnusableFeed() public {
         vm.warp(block.timestamp + 2 hours);
         vm.prank(gov);
-        vm.expectRevert(abi.encodeWithSelector(OracleGuard.FeedUnusable.selector, bytes32("X"), OracleGuard.Status.Stale));
+        vm.expectRevert(
+            abi.encodeWithSelector(OracleGuard.FeedUnusable.selector, bytes32("X"), OracleGuard.Status.Stale)
+        );
         og.setMarket("X", _cfg(address(ethA), address(0)));
     }
 
@@ -244,7 +246,9 @@ contract OracleGuardTest is Test {
         og.setMarket("X", _cfg(address(good), address(0)));
         OracleGuard.FeedConfig memory c = _cfg(address(bad), address(0));
         vm.prank(gov);
-        vm.expectRevert(abi.encodeWithSelector(OracleGuard.FeedUnusable.selector, bytes32("X"), OracleGuard.Status.Invalid));
+        vm.expectRevert(
+            abi.encodeWithSelector(OracleGuard.FeedUnusable.selector, bytes32("X"), OracleGuard.Status.Invalid)
+        );
         og.setMarket("X", c);
     }
 
@@ -449,7 +453,9 @@ contract OracleGuardTest is Test {
     function test_guardianSingleForceCapped() public {
         vm.prank(guardian);
         vm.expectRevert(
-            abi.encodeWithSelector(OracleGuard.ForceTooLong.selector, ETH, block.timestamp + 1 days + 1, block.timestamp + 1 days)
+            abi.encodeWithSelector(
+                OracleGuard.ForceTooLong.selector, ETH, block.timestamp + 1 days + 1, block.timestamp + 1 days
+            )
         );
         og.forceReduceOnly(ETH, 1 days + 1);
     }
@@ -495,7 +501,9 @@ contract OracleGuardTest is Test {
     function test_governanceForceBoundedAndLiftable() public {
         vm.startPrank(gov);
         vm.expectRevert(
-            abi.encodeWithSelector(OracleGuard.ForceTooLong.selector, ETH, block.timestamp + 31 days, block.timestamp + 30 days)
+            abi.encodeWithSelector(
+                OracleGuard.ForceTooLong.selector, ETH, block.timestamp + 31 days, block.timestamp + 30 days
+            )
         );
         og.forceReduceOnly(ETH, 31 days);
         og.forceReduceOnly(ETH, 30 days);

@@ -39,9 +39,8 @@ contract SafeGuardianTest is Test {
         for (uint256 i; i < 3; i++) {
             ownerList[i] = owners[i];
         }
-        bytes memory init = abi.encodeCall(
-            Safe.setup, (ownerList, 2, address(0), "", address(0), address(0), 0, payable(address(0)))
-        );
+        bytes memory init =
+            abi.encodeCall(Safe.setup, (ownerList, 2, address(0), "", address(0), address(0), 0, payable(address(0))));
         SafeProxy proxy = factory.createProxyWithNonce(address(singleton), init, 1);
         safe = Safe(payable(address(proxy)));
 
@@ -87,9 +86,7 @@ contract SafeGuardianTest is Test {
     }
 
     function _exec(address to, bytes memory data, bytes memory sigs) internal returns (bool) {
-        return safe.execTransaction(
-            to, 0, data, Enum.Operation.Call, 0, 0, 0, address(0), payable(address(0)), sigs
-        );
+        return safe.execTransaction(to, 0, data, Enum.Operation.Call, 0, 0, 0, address(0), payable(address(0)), sigs);
     }
 
     function _signers(uint256 a, uint256 b) internal pure returns (uint256[] memory s) {
@@ -145,9 +142,8 @@ contract SafeGuardianTest is Test {
         (address mallory, uint256 mk) = makeAddrAndKey("mallory");
         (uint8 v0, bytes32 r0, bytes32 s0) = vm.sign(keys[0], h);
         (uint8 v1, bytes32 r1, bytes32 s1) = vm.sign(mk, h);
-        bytes memory sigs = mallory < owners[0]
-            ? abi.encodePacked(r1, s1, v1, r0, s0, v0)
-            : abi.encodePacked(r0, s0, v0, r1, s1, v1);
+        bytes memory sigs =
+            mallory < owners[0] ? abi.encodePacked(r1, s1, v1, r0, s0, v0) : abi.encodePacked(r0, s0, v0, r1, s1, v1);
         vm.expectRevert(bytes("GS026"));
         _exec(address(og), data, sigs);
     }

@@ -193,7 +193,9 @@ contract ClearinghouseTest is ProtocolBase {
     function test_invariantGuardRevertsATransactionThatLeavesTheVaultShort() public {
         _fund(alice, 10_000 * USD);
         // Pretend a bug made the books owe more than the vault holds: every entry must revert.
-        vm.mockCall(address(engine), abi.encodeWithSelector(ClearingEngine.obligations.selector), abi.encode(int256(1e30)));
+        vm.mockCall(
+            address(engine), abi.encodeWithSelector(ClearingEngine.obligations.selector), abi.encode(int256(1e30))
+        );
         bytes32 id = router.INV_SOLVENCY();
         vm.prank(alice);
         vm.expectRevert(abi.encodeWithSelector(TxInvariantGuard.InvariantViolated.selector, id));
@@ -217,7 +219,9 @@ contract ClearinghouseTest is ProtocolBase {
 
     function _everyone() internal view returns (address[] memory list) {
         list = new address[](engine.accountCount());
-        for (uint256 i; i < list.length; ++i) list[i] = engine.accounts(i);
+        for (uint256 i; i < list.length; ++i) {
+            list[i] = engine.accounts(i);
+        }
     }
 
     function _settleAndTallyEveryone() internal {
@@ -290,7 +294,9 @@ contract ClearinghouseTest is ProtocolBase {
         _trade(alice, ETH, 100e18);
         // At the oracle guard's (view) price the maker's short has lost more than its 2M of collateral.
         vm.mockCall(
-            address(oracle), abi.encodeWithSelector(OracleGuard.viewPrice.selector, ETH), abi.encode(uint256(30_000e18), false)
+            address(oracle),
+            abi.encodeWithSelector(OracleGuard.viewPrice.selector, ETH),
+            abi.encode(uint256(30_000e18), false)
         );
         assertLt(_equity(maker), 0);
         vm.expectEmit(true, false, false, false, address(engine));

@@ -6,7 +6,11 @@ import {PerpMath} from "../../contracts/protocol/PerpMath.sol";
 
 /// @dev Exposes the library's internal functions so forge can fuzz them.
 contract PerpMathHarness {
-    function applyTrade(int256 size, int256 open, int256 delta, uint256 price) external pure returns (int256, int256, int256) {
+    function applyTrade(int256 size, int256 open, int256 delta, uint256 price)
+        external
+        pure
+        returns (int256, int256, int256)
+    {
         return PerpMath.applyTrade(size, open, delta, price);
     }
 

@@ -55,7 +55,13 @@ abstract contract ProtocolBase is Test {
             })
         );
         engine = new ClearingEngine(
-            gov, guardian, ICollateralVault(address(vault)), IOracleGuard(address(oracle)), IParameterRegistry(address(registry)), maker, 6
+            gov,
+            guardian,
+            ICollateralVault(address(vault)),
+            IOracleGuard(address(oracle)),
+            IParameterRegistry(address(registry)),
+            maker,
+            6
         );
         router = new Router(gov, guardian, engine, 2_000);
         vault.setEngine(address(engine));
@@ -67,7 +73,10 @@ abstract contract ProtocolBase is Test {
         _fundInsurance(100_000 * USD);
     }
 
-    function _listMarket(bytes32 id, int256 price, uint256 maxOi) internal returns (MockAggregator a, MockAggregator b) {
+    function _listMarket(bytes32 id, int256 price, uint256 maxOi)
+        internal
+        returns (MockAggregator a, MockAggregator b)
+    {
         a = new MockAggregator(8, "primary", address(this));
         b = new MockAggregator(8, "secondary", address(this));
         a.setAnswer(price);
@@ -94,9 +103,15 @@ abstract contract ProtocolBase is Test {
         engine.addMarket(id);
     }
 
-    function _register(bytes32 market, string memory name, uint256 base, uint256 min, uint256 max, uint256 step, bool tighter)
-        internal
-    {
+    function _register(
+        bytes32 market,
+        string memory name,
+        uint256 base,
+        uint256 min,
+        uint256 max,
+        uint256 step,
+        bool tighter
+    ) internal {
         registry.register(
             keccak256(abi.encode(market, keccak256(bytes(name)))),
             ParameterRegistry.Rules({

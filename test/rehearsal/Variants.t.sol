@@ -28,7 +28,10 @@ contract VariantsTest is Test {
     }
 
     // ------------------------------------------------------------------ reentrancy through a hook
-    function _callbackWorld(bool guarded) internal returns (HookToken t, VulnerableCallbackVault v, CallbackReentrancyAttack a) {
+    function _callbackWorld(bool guarded)
+        internal
+        returns (HookToken t, VulnerableCallbackVault v, CallbackReentrancyAttack a)
+    {
         t = new HookToken("Hooked USD", "hUSD", 6, address(this));
         v = new VulnerableCallbackVault(IERC20(address(t)), gov, guardian, guarded, _limiter(), 2_000);
         address user = makeAddr("user");
@@ -55,7 +58,9 @@ contract VariantsTest is Test {
     function test_reentrancy_reverted_by_the_invariant_guard() public {
         (HookToken t, VulnerableCallbackVault v, CallbackReentrancyAttack a) = _callbackWorld(true);
         vm.prank(attacker);
-        vm.expectRevert(abi.encodeWithSelector(TxInvariantGuard.InvariantViolated.selector, bytes32("paid-within-balance")));
+        vm.expectRevert(
+            abi.encodeWithSelector(TxInvariantGuard.InvariantViolated.selector, bytes32("paid-within-balance"))
+        );
         a.attack(20_000 * USD, 6);
         assertEq(t.balanceOf(address(v)), 500_000 * USD);
     }
@@ -63,7 +68,8 @@ contract VariantsTest is Test {
     // ------------------------------------------------------------------ unprotected setter
     function test_anyone_takes_ownership_and_the_guarded_vault_queues_the_drain() public {
         MintableToken usd = new MintableToken("USD", "USD", 6, address(this));
-        VulnerableSetterVault v = new VulnerableSetterVault(IERC20(address(usd)), address(this), gov, guardian, true, _limiter(), 2_000);
+        VulnerableSetterVault v =
+            new VulnerableSetterVault(IERC20(address(usd)), address(this), gov, guardian, true, _limiter(), 2_000);
         usd.mint(address(this), 1_000_000 * USD);
         usd.approve(address(v), type(uint256).max);
         v.deposit(1_000_000 * USD);
@@ -81,7 +87,8 @@ contract VariantsTest is Test {
     // ------------------------------------------------------------------ rounding
     function test_rounding_bug_is_invisible_to_the_solvency_guard() public {
         MintableToken usd = new MintableToken("USD", "USD", 6, address(this));
-        RoundingBugVault v = new RoundingBugVault(IERC20(address(usd)), 100 * USD, gov, guardian, true, _limiter(), 2_000);
+        RoundingBugVault v =
+            new RoundingBugVault(IERC20(address(usd)), 100 * USD, gov, guardian, true, _limiter(), 2_000);
         usd.mint(address(this), 500_000 * USD);
         usd.approve(address(v), type(uint256).max);
         v.deposit(500_000 * USD);
@@ -100,7 +107,10 @@ contract VariantsTest is Test {
     }
 
     // ------------------------------------------------------------------ donation / share inflation
-    function _donationWorld(bool guarded) internal returns (MintableToken usd, DonationVault v, DonationAttack a, address victim) {
+    function _donationWorld(bool guarded)
+        internal
+        returns (MintableToken usd, DonationVault v, DonationAttack a, address victim)
+    {
         usd = new MintableToken("USD", "USD", 6, address(this));
         v = new DonationVault(IERC20(address(usd)), gov, guardian, guarded, _limiter(), 2_000);
         vm.prank(attacker);

@@ -22,8 +22,10 @@ def calibrate(
     ray_address: str | None = typer.Option(None, "--ray-address", help="Existing Ray cluster (default: local)."),
     num_cpus: int = typer.Option(2, "--num-cpus", help="CPUs for a local Ray cluster."),
     prices: list[str] = typer.Option(
-        [], "--prices", help="Price history [NAME=]FILE (repeat; same NAME joins files): CSV timestamp,price, "
-        "candles, or a Chainlink rounds export. Replaces the config's `prices`."
+        [],
+        "--prices",
+        help="Price history [NAME=]FILE (repeat; same NAME joins files): CSV timestamp,price, "
+        "candles, or a Chainlink rounds export. Replaces the config's `prices`.",
     ),
 ) -> None:
     """Run the stress test and threshold calibration; write report.md, report.json and PNGs."""

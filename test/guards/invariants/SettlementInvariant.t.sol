@@ -180,7 +180,9 @@ contract TallyHandler is Test {
     function tally(uint256 seed) external {
         if (!ledger.settled()) return;
         address[] memory batch = new address[](seed % 5);
-        for (uint256 i; i < batch.length; ++i) batch[i] = _user(uint8(seed >> (8 * (i + 1))));
+        for (uint256 i; i < batch.length; ++i) {
+            batch[i] = _user(uint8(seed >> (8 * (i + 1))));
+        }
         ledger.tally(batch);
     }
 

@@ -106,7 +106,9 @@ contract ClearinghouseHandler is Test {
         ++calls;
         address t = traders[who % 3];
         // Prefer a trader with a position: their withdrawals are the ones margin rules judge.
-        for (uint256 k; k < 3 && !_hasPosition(t); ++k) t = traders[(who + k + 1) % 3];
+        for (uint256 k; k < 3 && !_hasPosition(t); ++k) {
+            t = traders[(who + k + 1) % 3];
+        }
         int256 c = engine.collateralOf(t);
         if (c <= 0) return;
         (int256 equity,, uint256 initial) = engine.health(t);
@@ -353,7 +355,9 @@ contract ClearinghouseHandler is Test {
         engine.triggerSettlement();
         uint256 n = engine.accountCount();
         address[] memory everyone = new address[](n);
-        for (uint256 i; i < n; ++i) everyone[i] = engine.accounts(i);
+        for (uint256 i; i < n; ++i) {
+            everyone[i] = engine.accounts(i);
+        }
         engine.tally(everyone);
         uint256 paid;
         for (uint256 i; i < n; ++i) {
@@ -377,7 +381,8 @@ contract ClearinghouseInvariantTest is ProtocolBase {
 
     function setUp() public override {
         super.setUp();
-        handler = new ClearinghouseHandler(engine, router, usdc, [ethFeed, ethFeed2, btcFeed, btcFeed2], guardian, gov, risk);
+        handler =
+            new ClearinghouseHandler(engine, router, usdc, [ethFeed, ethFeed2, btcFeed, btcFeed2], guardian, gov, risk);
         usdc.transferOwnership(address(handler));
         vm.prank(address(handler));
         usdc.transferOwnership(address(handler));
@@ -405,7 +410,9 @@ contract ClearinghouseInvariantTest is ProtocolBase {
         assertEq(handler.liquidations(), 1);
         handler.closePosition(1, 0);
         assertEq(engine.positionOf(makeAddr("trader1"), ETH).size, 0);
-        for (uint256 i; i < 48; ++i) handler.passTime(1);
+        for (uint256 i; i < 48; ++i) {
+            handler.passTime(1);
+        }
         handler.settle(3);
         assertTrue(engine.settled());
         assertEq(handler.failedExits() + handler.failedLiquidations() + handler.settlementMispaid(), 0);
