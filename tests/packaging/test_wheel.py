@@ -62,11 +62,20 @@ def _env(bin_dir: Path, with_anvil: bool = True) -> dict[str, str]:
     return env
 
 
-def _bastion(installed, *args: str, with_anvil: bool = True) -> subprocess.CompletedProcess:
+# The example watch config names its keys and webhook by environment variable; `watch --check` refuses
+# to pass while one is unset, so the check runs with throwaway values (never real keys).
+EXAMPLE_ENV = {
+    "BASTION_GUARDIAN_KEY": "0x" + "11" * 32,
+    "BASTION_OWNER_KEY": "0x" + "22" * 32,
+    "SLACK_WEBHOOK_URL": "https://hooks.slack.example/T0/B0/x",
+}
+
+
+def _bastion(installed, *args: str, with_anvil: bool = True, extra_env: dict | None = None):
     bin_dir, run = installed
     return subprocess.run(
-        [str(bin_dir / "bastion"), *args], cwd=run, env=_env(bin_dir, with_anvil), capture_output=True, text=True,
-        timeout=240,
+        [str(bin_dir / "bastion"), *args], cwd=run, env={**_env(bin_dir, with_anvil), **(extra_env or {})},
+        capture_output=True, text=True, timeout=240,
     )  # fmt: skip
 
 
@@ -95,7 +104,9 @@ def test_watch_check_rehearse_and_calibrate_run_from_the_wheel(installed):
             env=_env(bin_dir), capture_output=True, text=True, check=True,
         ).stdout.strip()
     )  # fmt: skip
-    check = _bastion(installed, "watch", "--check", "--config", str(configs / "watch.example.toml"))
+    check = _bastion(
+        installed, "watch", "--check", "--config", str(configs / "watch.example.toml"), extra_env=EXAMPLE_ENV
+    )
     assert check.returncode == 0 and "config ok" in check.stdout, check.stderr
 
     rehearse = _bastion(installed, "rehearse", "reentrancy", "--defences", "none,all", "--scale", "0.1",
