@@ -4,6 +4,7 @@ traceback, no secret; and checked before the work whose result it would lose."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,18 @@ BASTION = Path(sys.executable).with_name("bastion")
 UNWRITABLE = "/proc/bastion-test"  # refused even to root, unlike a chmod-ed directory
 
 
+# The example watch config names its keys and webhook by environment variable, and `watch --check` refuses
+# an unset one: throwaway values, so the checks below reach the input under test.
+EXAMPLE_ENV = {
+    "BASTION_GUARDIAN_KEY": "0x" + "11" * 32,
+    "BASTION_OWNER_KEY": "0x" + "22" * 32,
+    "SLACK_WEBHOOK_URL": "https://hooks.slack.example/T0/B0/x",
+}
+
+
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BASTION), *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    env = {**os.environ, **EXAMPLE_ENV}
+    return subprocess.run([str(BASTION), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def _one_line_error(result: subprocess.CompletedProcess, *needles: str) -> str:

@@ -114,6 +114,8 @@ def _get(url: str) -> tuple[int, bytes]:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+    except (urllib.error.URLError, ConnectionError):  # the server is not listening yet (the loop starts it)
+        return 0, b""
 
 
 def test_stale_head_fails_healthz_and_alerts_every_channel(world, tmp_path, proxy, http_receiver):

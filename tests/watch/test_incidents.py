@@ -31,19 +31,25 @@ def _setup(world, tmp_path, http_receiver):
     return timelock, WatchService(cfg, configure_logging=False)
 
 
+def _tick(svc: WatchService) -> None:
+    """One watch step, then deliver what it queued (the outbox worker's job in `bastion watch`)."""
+    svc.run_once()
+    svc.hub.outbox.drain()
+
+
 def test_a_more_severe_finding_in_an_open_incident_notifies_again(world, tmp_path, http_receiver, caplog):
     timelock, svc = _setup(world, tmp_path, http_receiver)
     d = world.deployer
     caplog.set_level(logging.WARNING, logger="bastion")
     try:
         d.transact(timelock.functions.grantRole(CANCELLER, world.user.address))  # medium: opens the incident
-        svc.run_once()
+        _tick(svc)
         assert [r.json()["severity"] for r in http_receiver.requests] == ["medium"]
         d.transact(timelock.functions.grantRole(CANCELLER, world.guardian.address))  # medium again: quiet
-        svc.run_once()
+        _tick(svc)
         assert len(http_receiver.requests) == 1
         d.transact(timelock.functions.grantRole(bytes(32), world.attacker.address))  # high: escalation
-        svc.run_once()
+        _tick(svc)
         assert [r.json()["severity"] for r in http_receiver.requests] == ["medium", "high"]
         with svc.db.session() as s:
             (inc,) = Repository.incidents(s)

@@ -280,6 +280,9 @@ class Outbox:
         self.interval = interval
         self.clock = clock
         self._wakes = {name: threading.Event() for name in self.notifiers}
+        # One try of a channel at a time in this process: the worker and a caller's drain() never both
+        # deliver the same queued row (across processes only the lease holder runs workers).
+        self._locks = {name: threading.Lock() for name in self.notifiers}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -323,7 +326,18 @@ class Outbox:
 
     def _try(self, row_id: int) -> bool:
         with self.db.session() as s:
+            channel = s.get(NotificationRow, row_id).channel
+        lock = self._locks.get(channel)
+        if lock is None:  # the channel left the config: keep the row for when it comes back
+            return False
+        with lock:
+            return self._try_locked(row_id)
+
+    def _try_locked(self, row_id: int) -> bool:
+        with self.db.session() as s:
             row = s.get(NotificationRow, row_id)
+            if row.status != "queued":  # delivered or given up meanwhile
+                return False
             channel, data, attempts = row.channel, dict(row.message or {}), row.attempts or 0
         notifier = self.notifiers.get(channel)
         if notifier is None:  # the channel left the config: keep the row for when it comes back
