@@ -101,8 +101,16 @@ class Protocol:
     def feed(self, symbol: str, which: str = "primary"):
         return contract_at(self.w3, "MockAggregator", self.markets[symbol][f"feed_{which}"])
 
+    def feed_signer(self, which: str = "primary") -> str:
+        """Address of the key that signs the ``which`` feed of every market (one key per feed)."""
+        roles = self.manifest.roles
+        return str(roles["feeder_secondary"] if which == "secondary" else roles["feeder"])
+
     def pool(self, symbol: str):
         return contract_at(self.w3, "ConstantProductPool", self.markets[symbol]["pool"])
+
+    def twap(self, symbol: str):
+        return contract_at(self.w3, "PoolTwapFeed", self.markets[symbol]["twap_feed"])
 
     # -- user actions --------------------------------------------------------------------------
     def approve(self, user: Sender, amount: int = MAX_UINT):
