@@ -324,8 +324,9 @@ def run_demo(console: Console | None = None, *, block_time: float = 1.0, out_dir
         tower = start_watchtower(m, None, node.http_url, node.ws_url, workdir=Path(tmp) / "watch")
         try:
             console.print(
-                f"[bold]3. Honest traffic[/] for {WARMUP_BLOCKS} blocks, then the attack: stolen keys of both feeders push "
-                f"{MARKET} ±{SWING_BPS / 100:.1f}% on both feeds, {SWINGS} times, while the attacker rides each swing"
+                f"[bold]3. Honest traffic[/] for {WARMUP_BLOCKS} blocks, then the attack: stolen keys of both "
+                f"feeders push {MARKET} ±{SWING_BPS / 100:.1f}% on both feeds, {SWINGS} times,"
+                " while the attacker rides each swing"
             )
             protected = run_script(world, script, "with the watchtower", interval=True)
             tower.wait_action(kind="pause", status=("mined", "reverted", "failed"), timeout=5)
