@@ -109,6 +109,10 @@ class Protocol:
     def pool(self, symbol: str):
         return contract_at(self.w3, "ConstantProductPool", self.markets[symbol]["pool"])
 
+    def base_token(self, symbol: str):
+        """The base token of ``symbol`` (the test world's mintable token)."""
+        return contract_at(self.w3, "MintableToken", self.markets[symbol]["token"])
+
     def twap(self, symbol: str):
         return contract_at(self.w3, "PoolTwapFeed", self.markets[symbol]["twap_feed"])
 
