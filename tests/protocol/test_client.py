@@ -90,10 +90,11 @@ def test_liquidation_through_the_client(system):
     node, protocol = system
     trader = _trader(node, protocol)
     keeper = Sender.from_key(protocol.w3, node.accounts[12].private_key)
-    feeder = Sender.from_key(protocol.w3, node.accounts[1].private_key)
+    keys = {a.address: a.private_key for a in node.accounts}
     protocol.deposit(trader, 31_000 * USD)
     protocol.trade(trader, "ETH-PERP", 100 * WAD)
-    for which in ("primary", "secondary"):
+    for which in ("primary", "secondary"):  # -8.3%: inside the band around the pool TWAP
+        feeder = Sender.from_key(protocol.w3, keys[protocol.feed_signer(which)])
         feeder.transact(protocol.feed("ETH-PERP", which).functions.setAnswer(2_750 * 10**8))
     assert protocol.account(trader.address).liquidatable
     protocol.liquidate(keeper, trader.address)

@@ -161,9 +161,10 @@ def test_loosening_becomes_a_safe_proposal_of_a_timelock_schedule(env: Env):
     assert again.decision.kind is Kind.HOLD and "pending" in again.decision.reasons[-1]
     # After the delay anyone executes it, and every call in it lands (feeds fresh for setMarket).
     env.advance(delay + 1)
-    feeder = Sender.from_key(env.w3, acc[1].private_key)
+    keys = {a.address: a.private_key for a in acc}
     for market, spec in env.p.markets.items():
-        for which in ("primary", "secondary"):
+        for which in ("primary", "secondary"):  # each feed by its own signer
+            feeder = Sender.from_key(env.w3, keys[env.p.feed_signer(which)])
             feeder.transact(env.p.feed(market, which).functions.setAnswer(spec["price_usd"] * 10**8))
     checksummed = [Web3.to_checksum_address(t) for t in targets]
     executor.transact(env.p.timelock.functions.executeBatch(checksummed, values, payloads, b"\0" * 32, salt))

@@ -21,7 +21,7 @@ from bastion.chain import AnvilNode, Sender, connect
 from bastion.chain.artifacts import ArtifactError, load_artifact
 from bastion.chain.rpc import RpcClient
 from bastion.protocol.client import WAD, Protocol
-from bastion.protocol.deploy import Manifest, deploy_system, dev_keys, dev_roles, param_key
+from bastion.protocol.deploy import OWN_INFLOW_MEMORY, Manifest, deploy_system, dev_keys, dev_roles, param_key
 from bastion.protocol.scripted import Planned, ScriptedSender
 from bastion.respond.keys import Signer, signer_from_hex
 from bastion.store import Repository
@@ -113,13 +113,16 @@ def one_block(ref: Ref) -> Iterator[None]:
 
 
 def push(ref: Ref, primary: int | None, secondary: int | None, market: str = "ETH-PERP") -> list:
-    """The feeder (account 1) sets the feeds (whole USD) in one block; the sent transactions."""
-    s = ref.scripted(1)
+    """The feeders (account 1: primary, account 8: secondary) set the feeds (whole USD) in one block; the
+    sent transactions."""
+    signer = {"primary": 1, "secondary": 8}
+    s = ref.scripted(*signer.values())
     planned = []
     for which, price in (("primary", primary), ("secondary", secondary)):
         if price is not None:
             fn = ref.p.feed(market, which).functions.setAnswer(price * FEED)
-            planned.append(Planned(1, fn.address, bytes.fromhex(fn._encode_transaction_data()[2:]), which, gas=200_000))
+            data = bytes.fromhex(fn._encode_transaction_data()[2:])
+            planned.append(Planned(signer[which], fn.address, data, which, gas=200_000))
     with one_block(ref):
         sent = s.send_all(planned)
     s.settle(sent)
@@ -244,11 +247,19 @@ def test_price_manipulation_inside_a_protocol_transaction(chain, tmp_path):
     svc.close()
 
 
+def _forget_own_deposits(ref: Ref) -> None:
+    """Let the maker's deposit age past the Vault's own-deposit memory: its withdrawals then draw on the
+    limiter's shared headroom like anyone's (a deposit of the last week would come back unlimited)."""
+    ref.node.increase_time(OWN_INFLOW_MEMORY + 1)
+    ref.node.mine(1)
+
+
 def test_guard_events_are_read_from_the_contracts(chain, tmp_path):
+    _forget_own_deposits(chain)
     svc = service(chain, tmp_path, detectors={"guard_event": {}}, playbooks=[])
     watchtower, eth = chain.sender(5), chain.p.market_id("ETH-PERP")
     watchtower.transact(chain.p.router.functions.pause(1, 1 << OPEN, 600))
-    push(chain, 3_300, None)  # the feeds now disagree by 10%: the guard turns reduce-only when read
+    push(chain, 3_300, 3_000)  # the feeds now disagree by 10%: the guard turns reduce-only when read
     chain.sender(9).transact(chain.p.oracle.functions.checkedPrice(eth))
     chain.sender(6).transact(chain.p.router.functions.withdraw(300_000 * USD))  # above the limiter's headroom
     svc.run_once()
@@ -322,6 +333,8 @@ def test_dry_run_records_and_sends_nothing(chain, tmp_path):
 
 
 def test_limiter_trip_is_extended_and_manipulation_tightens_margins(chain, tmp_path):
+    _forget_own_deposits(chain)
+    push(chain, 3_000, 3_000)  # fresh feeds after the week
     svc = service(chain, tmp_path)
     usdc = chain.manifest.contracts["usdc"]
     chain.sender(6).transact(chain.p.router.functions.withdraw(300_000 * USD))  # the maker trips the limiter

@@ -43,7 +43,7 @@ from bastion.protocol.scripted import GWEI, Planned, ScriptedSender
 
 TARGET_MS = 100.0
 TARGET_RATIO = 0.99
-FEEDER = 1
+FEEDERS = {"primary": 1, "secondary": 8}  # dev_roles: each feed has its own signer; the thief holds both
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -58,7 +58,7 @@ def _pushes(protocol: Protocol, answer: int) -> list[Planned]:
     for which in ("primary", "secondary"):
         feed = protocol.feed("ETH-PERP", which)
         data = bytes.fromhex(feed.functions.setAnswer(answer)._encode_transaction_data()[2:])
-        out.append(Planned(FEEDER, feed.address, data, f"push {which}", role="feeder", gas=200_000, tip=GWEI))
+        out.append(Planned(FEEDERS[which], feed.address, data, f"push {which}", role="feeder", gas=200_000, tip=GWEI))
     return out
 
 
@@ -132,7 +132,7 @@ def run(
         )
         protocol = Protocol(w3, manifest)
         rpc = RpcClient([node.http_url], timeout=10.0)
-        sender = ScriptedSender(rpc, node.chain_id, {FEEDER: node.accounts[FEEDER].private_key})
+        sender = ScriptedSender(rpc, node.chain_id, {i: node.accounts[i].private_key for i in FEEDERS.values()})
         node.rpc("evm_setAutomine", False)
         node.rpc("evm_mine")
         tower = start_watchtower(

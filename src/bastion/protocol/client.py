@@ -101,8 +101,20 @@ class Protocol:
     def feed(self, symbol: str, which: str = "primary"):
         return contract_at(self.w3, "MockAggregator", self.markets[symbol][f"feed_{which}"])
 
+    def feed_signer(self, which: str = "primary") -> str:
+        """Address of the key that signs the ``which`` feed of every market (one key per feed)."""
+        roles = self.manifest.roles
+        return str(roles["feeder_secondary"] if which == "secondary" else roles["feeder"])
+
     def pool(self, symbol: str):
         return contract_at(self.w3, "ConstantProductPool", self.markets[symbol]["pool"])
+
+    def base_token(self, symbol: str):
+        """The base token of ``symbol`` (the test world's mintable token)."""
+        return contract_at(self.w3, "MintableToken", self.markets[symbol]["token"])
+
+    def twap(self, symbol: str):
+        return contract_at(self.w3, "PoolTwapFeed", self.markets[symbol]["twap_feed"])
 
     # -- user actions --------------------------------------------------------------------------
     def approve(self, user: Sender, amount: int = MAX_UINT):

@@ -73,12 +73,13 @@ def default_rules(spec: MarketSpec) -> dict[str, Rule]:
     }
 
 
-# Each market's pool TWAP (averaged over >= 30 min). Passed as ``reference_bound_bps`` (suggested
-# 1,000: a failing market's price stays within 10% of it, and a jump beyond that is not accepted on the
-# feeds' word alone) it becomes the OracleGuard's independent reference; the default 0 keeps the guard
-# on the two feeds, as the demo and the rehearsal corpus were calibrated.
+# Each market's pool TWAP (averaged over >= 30 min) is the OracleGuard's independent reference: a price
+# handed out stays within REFERENCE_BOUND_BPS of it, and a jump beyond that is not accepted on the feeds'
+# word alone (docs/guards/oracle-guard.md says why 10%). A keeper calls PoolTwapFeed.update() every window.
 TWAP_WINDOW = 30 * 60
 REFERENCE_BOUND_BPS = 1_000
+# A user's own deposits of the last week come back without using the limiter's shared headroom.
+OWN_INFLOW_MEMORY = 7 * 24 * HOUR
 
 DEFAULT_MARKETS = (
     MarketSpec("ETH-PERP", "WETH", 18, 3_000, 2_000 * 10**18, 2_000),
@@ -91,11 +92,12 @@ class Roles:
     """Who holds which key. Dev accounts by default; any addresses on a real network."""
 
     deployer: str
-    feeder: str
+    feeder: str  # signs every market's primary feed
     safe_owners: tuple[str, str, str]
     watchtower: str  # fast guardian key: bounded pauses, trip extensions, forced reduce-only
     maker: str  # backstop liquidity provider
     risk: str  # the risk engine's key in the parameter registry
+    feeder_secondary: str  # signs every secondary feed: no single key sets both feeds of a market
 
 
 @dataclass
@@ -131,11 +133,11 @@ class Manifest:
 
 
 def dev_roles(accounts) -> Roles:
-    """Roles for the embedded chain's dev accounts (at least 8)."""
-    if len(accounts) < 8:
-        raise ValueError(f"the dev chain needs at least 8 accounts for the roles, got {len(accounts)}")
+    """Roles for the embedded chain's dev accounts (at least 9)."""
+    if len(accounts) < 9:
+        raise ValueError(f"the dev chain needs at least 9 accounts for the roles, got {len(accounts)}")
     a = [acct.address for acct in accounts]
-    return Roles(a[0], a[1], (a[2], a[3], a[4]), a[5], a[6], a[7])
+    return Roles(a[0], a[1], (a[2], a[3], a[4]), a[5], a[6], a[7], a[8])
 
 
 def deploy_safe(sender: Sender, owners: tuple[str, ...], threshold: int) -> Contract:
@@ -157,14 +159,16 @@ def deploy_system(
     markets: tuple[MarketSpec, ...] = DEFAULT_MARKETS,
     *,
     timelock_delay: int = 48 * HOUR,
-    reference_bound_bps: int = 0,
+    reference_bound_bps: int = REFERENCE_BOUND_BPS,
+    own_inflow_memory: int = OWN_INFLOW_MEMORY,
     maker_collateral: int = 2_000_000 * 10**USDC_DECIMALS,
     insurance: int = 100_000 * 10**USDC_DECIMALS,
 ) -> Manifest:
     """Deploy everything and hand governance to the timelock; return the manifest.
 
-    ``keys`` maps the addresses of the roles the deployment must act as (feeder, maker) to their keys;
-    they sign a few set-up transactions and are never stored.
+    ``keys`` maps the addresses of the roles the deployment must act as (both feeders, maker) to their
+    keys; they sign a few set-up transactions and are never stored. ``reference_bound_bps`` 0 leaves the
+    OracleGuard on the two feeds alone; ``own_inflow_memory`` 0 turns own-deposit headroom off.
     """
     w3 = sender.w3
     me = sender.address
@@ -196,6 +200,8 @@ def deploy_system(
     sender.transact(engine.functions.setRouter(router.address))
     # Limiter claims wait while the Router pauses withdrawals for an incident.
     sender.transact(vault.functions.setPauseSource(router.address))
+    if own_inflow_memory:
+        sender.transact(vault.functions.setOwnInflowMemory(own_inflow_memory))
 
     for index, spec in enumerate(markets):
         mid = market_id(spec.symbol)
@@ -205,11 +211,12 @@ def deploy_system(
         answer = spec.price_usd * 10**FEED_DECIMALS
         primary = sender.deploy("MockAggregator", FEED_DECIMALS, f"{spec.base_symbol} / USD", roles.feeder)
         secondary = sender.deploy(
-            "MockAggregator", FEED_DECIMALS, f"{spec.base_symbol} / USD (secondary)", roles.feeder
+            "MockAggregator", FEED_DECIMALS, f"{spec.base_symbol} / USD (secondary)", roles.feeder_secondary
         )
-        feeder = Sender.from_key(w3, _key_for(keys, roles.feeder)) if roles.feeder != me else sender
-        feeder.transact(primary.functions.setAnswer(answer))
-        feeder.transact(secondary.functions.setAnswer(answer))
+        for feed, signer in ((primary, roles.feeder), (secondary, roles.feeder_secondary)):
+            (Sender.from_key(w3, _key_for(keys, signer)) if signer != me else sender).transact(
+                feed.functions.setAnswer(answer)
+            )
         sender.transact(
             oracle.functions.setMarket(
                 mid, (primary.address, 3 * HOUR, secondary.address, 3 * HOUR, 200, 1_500, HOUR, 15 * 60)
@@ -226,8 +233,8 @@ def deploy_system(
         sender.transact(token.functions.mint(pool.address, base_amount))
         sender.transact(usdc.functions.mint(pool.address, quote_amount))
         sender.transact(pool.functions.sync())
-        # The pool's TWAP: an independent reference no feed signer controls. With a bound, it bounds the
-        # feeds in the OracleGuard (docs/guards/oracle-guard.md); 0 leaves the guard on the feeds alone.
+        # The pool's TWAP: an independent reference no feed signer controls; it bounds the feeds in the
+        # OracleGuard (docs/guards/oracle-guard.md).
         twap = sender.deploy("PoolTwapFeed", pool.address, TWAP_WINDOW)
         if reference_bound_bps:
             sender.transact(oracle.functions.setReference(mid, twap.address, 3 * HOUR, reference_bound_bps))
@@ -262,6 +269,7 @@ def deploy_system(
         "safe_owners": list(roles.safe_owners),
         "watchtower": roles.watchtower,
         "feeder": roles.feeder,
+        "feeder_secondary": roles.feeder_secondary,
         "maker": roles.maker,
         "risk": roles.risk,
         "deployer": me,
@@ -277,6 +285,7 @@ def deploy_system(
             "max_tx_outflow_bps": 2_000,
             "reference_bound_bps": reference_bound_bps,
             "twap_window": TWAP_WINDOW,
+            "own_inflow_memory": own_inflow_memory,
         }
     )
     return m

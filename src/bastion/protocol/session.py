@@ -27,20 +27,21 @@ class SessionLog:
         self.events.append(line)
 
 
-def move_price(protocol: Protocol, feeder: Sender, symbol: str, new_price_usd: float) -> None:
-    """Push a new price to both feeds of a market (the honest feeder's job)."""
+def move_price(protocol: Protocol, feeders: dict[str, Sender], symbol: str, new_price_usd: float) -> None:
+    """Push a new price to both feeds of a market, each by its own signer (the honest feeders' job)."""
     answer = int(new_price_usd * 10**FEED_DECIMALS)
     for which in ("primary", "secondary"):
-        feeder.transact(protocol.feed(symbol, which).functions.setAnswer(answer))
+        feeders[which].transact(protocol.feed(symbol, which).functions.setAnswer(answer))
 
 
-def run_session(node: AnvilNode, protocol: Protocol, *, trader_indices=(8, 9, 10, 11)) -> SessionLog:
+def run_session(node: AnvilNode, protocol: Protocol, *, trader_indices=(9, 10, 11, 12)) -> SessionLog:
     """Four traders open positions, ETH drops 12% in two steps an hour apart, a keeper liquidates."""
     w3 = protocol.w3
     log = SessionLog()
     accounts = node.accounts
     admin = Sender.from_key(w3, accounts[0].private_key)  # owner of the test stablecoin
-    feeder = Sender.from_key(w3, accounts[1].private_key)
+    by_address = {a.address: a.private_key for a in accounts}
+    feeder = {which: Sender.from_key(w3, by_address[protocol.feed_signer(which)]) for which in ("primary", "secondary")}
     keeper = Sender.from_key(w3, accounts[2].private_key)
     traders = [Sender.from_key(w3, accounts[i].private_key) for i in trader_indices]
     log.traders = [t.address for t in traders]

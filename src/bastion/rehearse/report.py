@@ -359,8 +359,9 @@ Code: `src/bastion/rehearse/` (harness, scenarios, in-process watchtower), `cont
   Transactions are ordered by fee, so the watchtower (2 gwei tip) lands before a 1-gwei attacker in the
   same block.
 - Honest background traffic through the public Router: traders open, adjust and close positions and move
-  collateral; the honest feeder pushes both feeds (heartbeat or 0.5% move); an arbitrageur keeps every AMM
-  pool at the market price; a keeper liquidates.
+  collateral; the honest feeders push the feeds, each feed by its own signer (heartbeat or 0.5% move); an
+  arbitrageur keeps every AMM pool at the market price; a keeper liquidates and rolls each pool's TWAP (the
+  OracleGuard's reference, bound 10%) once per 30-min window.
 - Every attack run continues after the attack until its consequences have ended: chain time passes in
   2-hour steps (each followed by blocks of honest traffic; the keeper settles the limiters and cashes honest
   users' released claims) until every pause, forced reduce-only, limiter trip and queued claim has ended, and
@@ -428,8 +429,10 @@ Code: `src/bastion/rehearse/` (harness, scenarios, in-process watchtower), `cont
   transaction is seen in the mempool and the pause, with a higher tip, is ordered first). The on-chain guards
   alone only slow them: in DELAYED mode the outflow limiter turns what exceeds its headroom into claims that
   are paid later to whoever they are owed, attackers included. The limiter delays; it never confiscates.
-- A compromised feeder of BOTH feeds defeats the OracleGuard's cross-check (the jump is "corroborated" and
-  accepted). Only an independent reference (here the AMM pool's time-weighted price, off chain) catches it.
+- The reference deployment gives each feed its own signer; the feeder scenarios of class 2 keep the
+  weakness explicitly (one key signs both feeds). Such a key defeats the two-feed cross-check, but with the
+  defences on the OracleGuard holds any price further than 10% from the pool's TWAP, and the watchtower
+  compares the feeds with the pool off chain; with the defences off neither bound applies.
 - The guardian's withdrawal pause (24 h) is shorter than the timelock delay (48 h), and the guardian may not
   pause again for 48 h: a fake profit frozen by the pause becomes withdrawable when the pause ends unless
   governance has acted; the runs continue past that point and count what leaves then.

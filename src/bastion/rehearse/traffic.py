@@ -3,8 +3,9 @@ price, traders on the reference protocol (through its public Router, as users wo
 
 The "market price" of each asset is ``World.true_price``: a random walk by default, or a path a scenario
 sets (a replayed crash). The honest feeder pushes it to both feeds of a market (every ``feed_every``
-seconds, or sooner on a 0.5% move, like Chainlink's heartbeat and deviation threshold); the
-arbitrageur trades each pool back to it. Every amount sent on chain is an integer.
+seconds, or sooner on a 0.5% move, like Chainlink's heartbeat and deviation threshold), each feed by its
+own signer; the arbitrageur trades each pool back to it; the keeper rolls each market's pool TWAP (the
+OracleGuard's reference) once per window. Every amount sent on chain is an integer.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bastion.protocol.client import WAD
+from bastion.protocol.deploy import TWAP_WINDOW
 from bastion.rehearse.chain import Actor, TxRecord
 from bastion.rehearse.world import USD, World
 
@@ -43,6 +45,7 @@ class Traffic:
     _pushed: dict[tuple[str, str], tuple[float, int]] = field(default_factory=dict)
     _slot: int = 0
     _last_ts: int | None = None
+    _twap_rolled: dict[str, int] = field(default_factory=dict)  # symbol -> when the keeper last rolled it
 
     # -- set-up ------------------------------------------------------------------------------------
     def setup(self, deposits_usd: tuple[int, int] = (30_000, 80_000)) -> None:
@@ -77,7 +80,18 @@ class Traffic:
         self._trade()
         if self.keeper_every and self._slot % self.keeper_every == 0:
             self.keep()
+        self._roll_twaps(now)
         self._slot += 1
+
+    def _roll_twaps(self, now: int) -> None:
+        """The keeper's PoolTwapFeed.update() once per window, so the reference averages the last window
+        or two rather than everything since deployment."""
+        w = self.world
+        for symbol in w.markets:
+            if now - self._twap_rolled.get(symbol, 0) >= TWAP_WINDOW:
+                twap = w.protocol.twap(symbol)
+                self.records.append(w.clock.send(w.actors["keeper"], twap.functions.update(), label="roll twap"))
+                self._twap_rolled[symbol] = now
 
     def _advance_prices(self, now: int) -> None:
         w = self.world
@@ -113,11 +127,14 @@ class Traffic:
                     continue
                 last, at = self._pushed.get((symbol, which), (0.0, 0))
                 if now - at >= self.feed_every or abs(price / last - 1) >= 0.005:
-                    self.push(symbol, which, price, feeder=w.actors["feeder"])
+                    self.push(symbol, which, price)
 
-    def push(self, symbol: str, which: str, price: float, *, feeder: Actor, malicious: bool = False) -> TxRecord:
-        """Push ``price`` to one feed of ``symbol`` as ``feeder``."""
+    def push(
+        self, symbol: str, which: str, price: float, *, feeder: Actor | None = None, malicious: bool = False
+    ) -> TxRecord:
+        """Push ``price`` to one feed of ``symbol`` as ``feeder`` (default: that feed's signer)."""
         w = self.world
+        feeder = feeder or w.feeder_of(symbol, which)
         m = w.markets[symbol]
         feed = m.primary if which == "primary" else m.secondary
         rec = w.clock.send(

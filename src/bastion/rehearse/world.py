@@ -37,27 +37,28 @@ from bastion.protocol.deploy import (
 from bastion.rehearse.chain import Actor, Clock
 
 USD = 10**USDC_DECIMALS
-N_ACCOUNTS = 48
-FIRST_HONEST = 14
+N_ACCOUNTS = 49
+FIRST_HONEST = 15
 MAX_AMOUNT = (1 << 96) - 1
 DAY = 24 * HOUR
 
-# Dev account index of each role (0-7 are the deployment's own roles, see bastion.protocol.deploy).
+# Dev account index of each role (0-8 are the deployment's own roles, see bastion.protocol.deploy).
 ROLES: dict[str, int] = {
     "deployer": 0,
-    "feeder": 1,
+    "feeder": 1,  # signs every primary feed
     "safe_owner_1": 2,  # the on-call owner whose key the watchtower holds to PROPOSE Safe transactions
     "safe_owner_2": 3,  # a human co-signer
     "safe_owner_3": 4,
     "watchtower": 5,  # the fast guardian key
     "maker": 6,
     "risk": 7,
-    "keeper": 8,
-    "arbitrageur": 9,
-    "attacker": 10,
-    "accomplice": 11,
-    "ops_proposer": 12,  # a second timelock proposer (an ops multisig's hot key), compromised in S8
-    "backup_guardian": 13,  # the key the guardian role rotates to
+    "feeder_secondary": 8,  # signs every secondary feed
+    "keeper": 9,
+    "arbitrageur": 10,
+    "attacker": 11,
+    "accomplice": 12,
+    "ops_proposer": 13,  # a second timelock proposer (an ops multisig's hot key), compromised in S8
+    "backup_guardian": 14,  # the key the guardian role rotates to
 }
 
 
@@ -120,6 +121,7 @@ class World:
     unit_price_vaults: dict[str, dict[str, Any]] = field(default_factory=dict)  # for the unit_price detector
     start_block: int = 0
     defence: Any = None  # the run's off-chain Defence (set by the harness)
+    feed_signers: dict[tuple[str, str], Actor] = field(default_factory=dict)  # (symbol, which) -> signer
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
@@ -162,6 +164,9 @@ class World:
                 rng=random.Random(seed),
                 true_price={s: float(m["price_usd"]) for s, m in manifest.markets.items()},
             )
+            for symbol in markets:
+                world.feed_signers[(symbol, "primary")] = actors["feeder"]
+                world.feed_signers[(symbol, "secondary")] = actors["feeder_secondary"]
             world._describe_for_watch()
             world.configure_guards()
             return world
@@ -205,6 +210,17 @@ class World:
         if receipt["status"] != 1:
             raise RuntimeError(f"governance call {fn.fn_name} reverted while setting up the rehearsal")
         return receipt
+
+    def feeder_of(self, symbol: str, which: str) -> Actor:
+        """The key that signs the ``which`` feed of ``symbol``."""
+        return self.feed_signers[(symbol, which)]
+
+    def one_key_for_both_feeds(self, symbol: str) -> None:
+        """Set-up: the secondary's signer hands its feed to the primary's, so one key sets both feeds of
+        ``symbol`` (the weakness of class 2: a deployment whose feeds are not independent)."""
+        m = self.markets[symbol]
+        self.act(self.feeder_of(symbol, "secondary"), m.secondary.functions.setFeeder(self.actors["feeder"].address))
+        self.feed_signers[(symbol, "secondary")] = self.actors["feeder"]
 
     def mint(self, token: Contract, to: str, amount: int) -> None:
         self.act(self.actors["deployer"], token.functions.mint(to, amount))
@@ -257,7 +273,8 @@ class World:
 
         - Router: per-transaction outflow cap 100%; guardian pauses up to 72 h with a 1-h cooldown;
         - Vault: limiter at 100% per 5 min with a floor above any balance (it never limits);
-        - OracleGuard: primary feed only, 3-day heartbeat, 100% jumps, no cooldown.
+        - OracleGuard: primary feed only, 3-day heartbeat, 100% jumps, no cooldown, no pool-TWAP reference;
+        - Vault: no own-deposit headroom.
         Defences on (onchain, all): the deployment's defaults, unchanged.
         """
         if self.level.onchain:
@@ -269,6 +286,8 @@ class World:
         for m in self.markets.values():
             cfg = (m.primary.address, 3 * DAY, ZERO, 0, 0, 10_000, 1, 0)
             self.governance(p.oracle.functions.setMarket(m.id, cfg))
+            self.governance(p.oracle.functions.setReference(m.id, ZERO, 0, 0))
+        self.governance(p.vault.functions.setOwnInflowMemory(0))
         self.node.increase_time(600)  # the loosened limiter refills
         self.node.mine(1)
 

@@ -21,7 +21,8 @@ from bastion.risk.replay import HistoryReplay
 
 DEV_CHAIN_ID = 31_337
 DEV_ACCOUNTS = 16
-DEV_RISK, DEV_SAFE_OWNER, DEV_FEEDER = 7, 2, 1
+DEV_RISK, DEV_SAFE_OWNER = 7, 2
+DEV_FEEDS = ("primary", "secondary")
 
 
 @dataclass
@@ -82,8 +83,9 @@ def open_runtime(cfg: RiskConfig, *, dry_run: bool | None = None, need_keys: boo
             manifest = deploy_system(sender, dev_roles(node.accounts), dev_keys(node.accounts))
         protocol = Protocol(w3, manifest)
         if node is not None and (cfg.chain.replay_hours or cfg.chain.hours_per_cycle):
-            feeder = Sender.from_key(w3, node.accounts[DEV_FEEDER].private_key)
-            replay = HistoryReplay(node, protocol, feeder)
+            keys = dev_keys(node.accounts)
+            feeders = {which: Sender.from_key(w3, keys[protocol.feed_signer(which)]) for which in DEV_FEEDS}
+            replay = HistoryReplay(node, protocol, feeders, Sender.from_key(w3, node.accounts[0].private_key))
             replay.advance(cfg.chain.replay_hours)
         risk, owner = resolve_keys(cfg, protocol) if need_keys and not dry else (None, None)
         db = None

@@ -193,6 +193,10 @@ class CompromisedFeeder(_LeveragedTrader):
     step_up = 1.08
     leverage = 8
 
+    def setup(self, run: Run) -> None:
+        super().setup(run)
+        run.world.one_key_for_both_feeds("ETH-PERP")  # the weakness modelled: one key signs both feeds
+
     def play(self, run: Run) -> None:
         w = run.world
         p, eth = w.protocol, w.markets["ETH-PERP"]
@@ -209,7 +213,7 @@ class CompromisedFeeder(_LeveragedTrader):
         for _ in range(self.steps):
             price *= self.step_up
             for which in ("primary", "secondary"):
-                run.traffic.push("ETH-PERP", which, price, feeder=w.actors["feeder"], malicious=True)
+                run.traffic.push("ETH-PERP", which, price, malicious=True)
             run.slots(2)
         run.send(
             self.attacker, p.router.functions.close(eth.id), malicious=True, label="attacker closes at the fake price"
@@ -282,7 +286,7 @@ class StaleOracle(_LeveragedTrader):
             run.slot()
         run.slots(run.n(40))  # the node is still down at the bottom
         run.traffic.stopped_feeds.discard(("ETH-PERP", "primary"))
-        run.traffic.push("ETH-PERP", "primary", w.true_price["ETH-PERP"], feeder=w.actors["feeder"])
+        run.traffic.push("ETH-PERP", "primary", w.true_price["ETH-PERP"])
         run.slots(2)
         size = int(p.engine.functions.positionOf(self.attacker.address, eth.id).call()[0])
         if size:

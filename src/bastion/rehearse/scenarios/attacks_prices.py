@@ -1,5 +1,5 @@
 """Price attacks that today's defences miss or only delay (issue 10, classes 1-3), written as an attacker
-would: it holds the price feeder's key (one key signs both feeds of the reference deployment) or rides a
+would: it holds the price feeder's key (one key signs both feeds here, as class 2 describes) or rides a
 lagging feed, trades the reference protocol through its public Router, and takes the money out when it
 can, including after a pause has ended or from limiter claims paid later.
 
@@ -23,10 +23,17 @@ FEEDS = (("ETH-PERP", "primary"), ("ETH-PERP", "secondary"))
 
 
 class _FeederTrader(_LeveragedTrader):
-    """A leveraged trader who also holds the feeder key of both ETH-PERP feeds."""
+    """A leveraged trader who also holds the feeder key of both ETH-PERP feeds.
+
+    The reference deployment gives each feed its own signer; these scenarios keep class 2's weakness
+    explicitly: in their set-up one key signs both feeds (``World.one_key_for_both_feeds``)."""
 
     leverage = 8.0
     weakness = "2"
+
+    def setup(self, run: Run) -> None:
+        super().setup(run)
+        run.world.one_key_for_both_feeds(ETH)
 
     def take_feeds(self, run: Run) -> None:
         run.traffic.stopped_feeds |= set(FEEDS)
@@ -36,8 +43,8 @@ class _FeederTrader(_LeveragedTrader):
         for _, which in FEEDS:
             m = w.markets[ETH]
             feed = m.primary if which == "primary" else m.secondary
-            run.world.clock.send(w.actors["feeder"], feed.functions.setAnswer(w.feed_answer(price)), malicious=True,
-                                 label=f"push {ETH} {which}", tip_gwei=tip)  # fmt: skip
+            run.world.clock.send(w.feeder_of(ETH, which), feed.functions.setAnswer(w.feed_answer(price)),
+                                 malicious=True, label=f"push {ETH} {which}", tip_gwei=tip)  # fmt: skip
 
     def release_feeds(self, run: Run) -> None:
         """After the attack the attacker feeds honest prices again (stale feeds would give it away)."""
@@ -260,7 +267,7 @@ class LaggingFeedCrash(_LeveragedTrader):
         closed = False
         while w.clock.timestamp < t0 + span:
             if w.clock.timestamp - last_secondary >= self.lag_s:
-                run.traffic.push("BTC-PERP", "secondary", w.true_price["BTC-PERP"], feeder=w.actors["feeder"])
+                run.traffic.push("BTC-PERP", "secondary", w.true_price["BTC-PERP"])
                 last_secondary = w.clock.timestamp
             held = int(w.read(p.oracle.functions.viewPrice(btc.id))[0]) / WAD
             if not closed and held > w.true_price["BTC-PERP"] * (1 + self.exit_gap):
