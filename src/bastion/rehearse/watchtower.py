@@ -47,8 +47,8 @@ from bastion.rehearse.world import DAY, World
 from bastion.respond.keys import signer_from_hex
 from bastion.respond.safe import SafeTx, safe_nonce
 from bastion.store import Repository
+from bastion.tower.config import validate_config
 from bastion.tower.service import WatchService
-from bastion.watch.config import validate_config
 from bastion.watch.detectors.guards import GUARDIAN_POWERS
 
 GUARDIAN_KEY_ENV = "BASTION_REHEARSE_GUARDIAN_KEY"

@@ -16,8 +16,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from bastion.errors import BastionError
 
-class PostgresUnavailable(RuntimeError):
+
+class PostgresUnavailable(BastionError, RuntimeError):
     """No PostgreSQL server binaries here (the reason says what to install)."""
 
 

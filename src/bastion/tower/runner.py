@@ -32,8 +32,9 @@ from typing import Any
 from bastion.paths import configs_dir
 from bastion.respond.keys import Signer, signer_from_hex
 from bastion.store import Repository
+from bastion.tower.config import validate_config
 from bastion.tower.service import JsonFormatter, WatchService
-from bastion.watch.config import WatchConfig, parse_file, validate_config
+from bastion.watch.config import WatchConfig, parse_file
 
 log = logging.getLogger("bastion.tower.runner")
 

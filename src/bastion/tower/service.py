@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from bastion.chain.redact import redact
 from bastion.chain.rpc import RpcClient, RpcError
+from bastion.errors import BastionError
 from bastion.respond.keys import Signer, load_signer
 from bastion.respond.notifiers import Message, build_notifier
 from bastion.respond.playbooks import NotifierHub, PlaybookRunner
@@ -285,7 +286,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(BastionError, RuntimeError):
     """The database could not be opened at start (one line, no credentials)."""
 
 
@@ -350,7 +351,7 @@ class WatchService:
             name: Relayer(self.rpc, self.db, s, self.chain_id, config.relayer, metrics=self.metrics)
             for name, s in self.signers.items()
         }
-        notifiers = {name: build_notifier(name, n) for name, n in config.notifiers.items()}
+        notifiers = {name: build_notifier(name, n) for name, n in (config.notifier_configs or {}).items()}
         self.hub = NotifierHub(self.db, notifiers, self.metrics)
         self.runner = PlaybookRunner(
             config,

@@ -22,13 +22,14 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
+from bastion.errors import BastionError
 from bastion.watch.detectors import REGISTRY, Detector
 
 GROUPS = ("bastion.detectors", "bastion.actions", "bastion.notifiers")
 _loaded_groups: set[str] = set()
 
 
-class PluginError(ValueError):
+class PluginError(BastionError, ValueError):
     """A plug-in that cannot be loaded, as one line."""
 
 
