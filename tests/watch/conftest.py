@@ -19,7 +19,8 @@ from web3 import Web3
 
 from bastion.chain import AnvilNode, Sender, connect, load_artifact
 from bastion.chain.artifacts import ArtifactError
-from bastion.watch.config import WatchConfig, validate_config
+from bastion.tower.config import validate_config
+from bastion.watch.config import WatchConfig
 
 USD = 10**6
 

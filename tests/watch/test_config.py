@@ -9,7 +9,8 @@ from tests.watch.conftest import USD
 from typer.testing import CliRunner
 
 from bastion.tower.commands import app
-from bastion.watch.config import ConfigError, load_config, validate_config
+from bastion.tower.config import load_config, validate_config
+from bastion.watch.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 NET = {"local": {"rpc_urls": ["http://127.0.0.1:8545"]}}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bastion.store import Repository
+from bastion.tower.config import validate_config
 from bastion.tower.service import WatchService
-from bastion.watch.config import validate_config
 from bastion.watch.view import NATIVE
 
 ETH = 10**18

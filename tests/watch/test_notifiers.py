@@ -10,13 +10,13 @@ import pytest
 from bastion.respond.notifiers import (
     SIGNATURE_HEADER,
     Message,
+    NotifierConfig,
     NotifyError,
     build_notifier,
     verify_signature,
 )
 from bastion.respond.playbooks import NotifierHub
 from bastion.store import Database, Repository
-from bastion.watch.config import NotifierConfig
 from bastion.watch.findings import Severity
 
 MSG = Message(

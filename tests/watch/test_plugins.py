@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from bastion.store import Repository
 from bastion.tower.commands import app
+from bastion.tower.config import load_config
 from bastion.tower.service import WatchService
 from bastion.watch import plugins
-from bastion.watch.config import load_config
 from bastion.watch.detectors import REGISTRY
 from bastion.watch.doctable import render_table, update_doc
 

@@ -8,7 +8,8 @@ from types import MappingProxyType
 
 import pytest
 
-from bastion.watch.config import ConfigError, validate_config
+from bastion.tower.config import validate_config
+from bastion.watch.config import ConfigError
 from bastion.watch.detectors import REGISTRY
 from bastion.watch.detectors.abi import sel
 from bastion.watch.detectors.manipulation import move_bps

@@ -19,8 +19,8 @@ from eth_utils import keccak
 from bastion.chain import AnvilNode, Sender, connect, load_artifact
 from bastion.chain.artifacts import ArtifactError
 from bastion.store import Repository
+from bastion.tower.config import validate_config
 from bastion.tower.service import WatchService
-from bastion.watch.config import validate_config
 
 ROOT = Path(__file__).resolve().parents[2]
 USDC = 10**6

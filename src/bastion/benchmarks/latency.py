@@ -95,8 +95,9 @@ class _SlowWebhook:
 
 def _config_with_notifier(url: str, delay_s: float) -> Any:
     """The shipped config plus a webhook channel at ``url`` (which every notify action reaches)."""
+    from bastion.tower.config import validate_config
     from bastion.tower.runner import default_config_path
-    from bastion.watch.config import parse_file, validate_config
+    from bastion.watch.config import parse_file
 
     path = default_config_path()
     data = parse_file(path)

@@ -7,8 +7,9 @@ out of the protected vault, transfers between users), an event of the protocol t
 not know (kept raw), a ``callTracer`` trace of 2-3 frames; some contract creations; every 50th
 block holds a timelock ``CallScheduled``; one transaction in 20 swaps on the market's AMM pool
 (two ``Sync``), one block in 10 holds both feeds' ``AnswerUpdated``, one in 25 a guard's ``Paused``.
-Timings are medians of ``repeats`` runs. Prints a table,
-then a LAST line of JSON with ``transactions`` and ``tx_per_s`` (the full pipeline).
+Timings are medians of ``repeats`` runs; memory held per transaction of the block history
+(``held_bytes_per_tx``, with spam ``held_bytes_per_tx_spam``) is measured with ``tracemalloc``. Prints a
+table, then a LAST line of JSON with ``transactions`` and ``tx_per_s`` (the full pipeline).
 
 Run: ``PYTHONPATH=src python bench/bench_throughput.py`` (or ``run()`` from ``bastion bench``).
 """
@@ -294,6 +295,35 @@ def block_times(blocks: list[tuple[dict, list, list]]) -> list[float]:
     return out
 
 
+def held_bytes_per_tx(blocks: list[tuple[dict, list, list]], history_blocks: int = 256) -> int:
+    """Memory the watchtower holds per transaction of its block history (blocks, memoized summaries and
+    detector state, after every detector ran on each block), measured with ``tracemalloc``."""
+    import tracemalloc
+
+    registry = AbiRegistry()
+    registry.register(GOVERNANCE_ABI)
+    registry.register(PROTOCOL_ABI)
+    protocol, answers = _protocol_and_answers()
+    history = History(history_blocks)
+    view = StaticView(1, protocol, history, erc20={(TOKEN, VAULT): 10**9 * 10**6}, answers=answers)
+    detectors = _detectors()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for raw, receipts, traces in blocks:
+            block = normalize_block(1, raw, receipts, traces, registry)
+            view.block_number = block.number
+            run_detectors(detectors, block, view)
+            history.append(block)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    held = sum(len(b.txs) for b in history)
+    return round(grown / max(1, held))
+
+
 def _ts(number: int) -> int:
     return 1_700_000_000 + 2 * number
 
@@ -415,6 +445,8 @@ def run(n_blocks: int = 100, txs_per_block: int = 100, repeats: int = 5, out: An
         spam_ms = statistics.median(statistics.median(block_times(spammed)) for _ in range(repeats)) * 1e3
     finally:
         gc.set_threshold(*saved)
+    held_normal, held_spam = held_bytes_per_tx(blocks), held_bytes_per_tx(spammed)
+    print(f"memory held per transaction: {held_normal:,} B normal, {held_spam:,} B with spam", file=out)
     rows = [
         ("ingest, default gc", base_ingest),
         ("ingest + detectors, default gc", base_full),
@@ -448,6 +480,8 @@ def run(n_blocks: int = 100, txs_per_block: int = 100, repeats: int = 5, out: An
         "spam_block_ms_ratio": round(spam_ms / normal_ms, 2),
         "spam_target_ratio": SPAM_TARGET_RATIO,
         "meets_spam_target": spam_ms / normal_ms <= SPAM_TARGET_RATIO,
+        "held_bytes_per_tx": held_normal,
+        "held_bytes_per_tx_spam": held_spam,
     }
     print(json.dumps(result), file=out)
     return result

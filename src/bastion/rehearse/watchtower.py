@@ -1,11 +1,13 @@
-"""The watchtower defence of a rehearsal: the real watchtower service, in process, stepped with the chain.
+"""The watchtower defence of a rehearsal: the real watchtower, in process, stepped with the chain.
 
 ``InProcessWatchtower`` builds a watchtower configuration for the world (every protected contract, the
 shipped detectors (generic ones, ``oracle_deviation``'s named references, ``unit_price``, ``guard_event``'s
-guardian powers), and the playbooks below),
-then drives ``bastion.tower.service.WatchService`` itself: ``run_once`` before each block (mempool scan)
-and after it (ingest, detect, correlate, respond, confirm). Its transactions go into the mempool like
-anyone's and are mined with the next block, ordered by fee.
+guardian powers), and the playbooks below), starts it the way every embedding program does
+(``bastion.tower.runner.start_watchtower``, ``stepped=True``: the rehearsal moves the chain, so it says
+when the watchtower looks) and runs one pass (``Watchtower.step``, the pass ``bastion watch`` runs on each
+tick) before each block (mempool scan) and after it (ingest, detect, correlate, respond, confirm). Its
+transactions go into the mempool like anyone's and are mined with the next block, ordered by fee; its
+findings and actions are read back as the runner's records.
 
 Playbooks (what the watchtower's keys may do on its own):
 - ``oracle-market``: a feed far from its market reference -> force that market reduce-only (OracleGuard,
@@ -32,11 +34,9 @@ their watchtower they rotate the guardian role through the timelock.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from eth_utils import keccak
@@ -47,11 +47,11 @@ from bastion.rehearse.world import DAY, World
 from bastion.respond.keys import signer_from_hex
 from bastion.respond.safe import SafeTx, safe_nonce
 from bastion.store import Repository
+from bastion.tower.runner import Watchtower, start_watchtower
 from bastion.tower.service import WatchService
-from bastion.watch.config import validate_config
 from bastion.watch.detectors.guards import GUARDIAN_POWERS
 
-GUARDIAN_KEY_ENV = "BASTION_REHEARSE_GUARDIAN_KEY"
+GUARDIAN_KEY_ENV = "BASTION_REHEARSE_GUARDIAN_KEY"  # named by the config; the keys are handed in directly
 OWNER_KEY_ENV = "BASTION_REHEARSE_SAFE_OWNER_KEY"
 ZERO = "0x" + "00" * 20
 # Non-exit ops of a variant: DEPOSIT, WITHDRAW, BORROW and the custom admin op 12.
@@ -74,13 +74,10 @@ EXTRA_SELECTORS = {
 }
 
 
-def watch_config(world: World, database: Path) -> dict[str, Any]:
-    """The watchtower's configuration for ``world`` (a plain dict, validated by ``validate_config``).
-
-    The deployment manifest (written next to the database) gives the watchtower the markets, their feeds
-    and pools, as ``bastion watch --manifest`` does; the contracts listed here win over it."""
-    manifest = database.parent / "manifest.json"
-    world.manifest.write(manifest)
+def watch_config(world: World) -> dict[str, Any]:
+    """The watchtower's configuration for ``world`` (a plain dict; ``start_watchtower`` adds the endpoint,
+    the database and the deployment manifest, which gives the watchtower the markets, their feeds and
+    pools, as ``bastion watch --manifest`` does; the contracts listed here win over it)."""
     feeds = {}
     for m in world.markets.values():
         tag = m.symbol.split("-")[0].lower()
@@ -159,7 +156,6 @@ def watch_config(world: World, database: Path) -> dict[str, Any]:
         )
     return {
         "service": {
-            "database": str(database),
             "start_block": world.start_block,
             "poll_interval": 0.05,
             "history_blocks": 400,
@@ -169,12 +165,8 @@ def watch_config(world: World, database: Path) -> dict[str, Any]:
             "log_format": "text",
             "log_level": "ERROR",
         },
-        "networks": {
-            "rehearsal": {"rpc_urls": [world.node.http_url], "chain_id": world.clock.chain_id, "timeout": 30.0}
-        },
         "protocol": {
             "name": "reference-perp",
-            "manifest": str(manifest),
             "contracts": world.watch_contracts,
             "assets": world.watch_assets,
         },
@@ -220,47 +212,55 @@ class InProcessWatchtower(Defence):
     name: str = "watchtower"
     human_delay_s: int = 1800
     world: World | None = None
-    service: WatchService | None = None
+    tower: Watchtower | None = None
     people: Humans | None = None
     errors: list[str] = field(default_factory=list)
     _tmp: tempfile.TemporaryDirectory | None = None
     _log: _Collect | None = None
     _pending_slot: dict[int, int] = field(default_factory=dict)
 
+    @property
+    def service(self) -> WatchService | None:
+        return self.tower.service if self.tower is not None else None
+
     def start(self, world: World) -> None:
         self.world = world
-        os.environ[GUARDIAN_KEY_ENV] = world.actors["watchtower"].key
-        os.environ[OWNER_KEY_ENV] = world.actors["safe_owner_1"].key
         self._tmp = tempfile.TemporaryDirectory(prefix="bastion-rehearse-watch-")
-        base = Path(self._tmp.name)
-        cfg = validate_config(watch_config(world, base / "watch.db"), base)
+        keys = {"guardian": world.actors["watchtower"].key, "owner": world.actors["safe_owner_1"].key}
+        self.tower = start_watchtower(
+            world.manifest,
+            watch_config(world),
+            world.node.http_url,
+            keys=keys,
+            workdir=self._tmp.name,
+            network={"chain_id": world.clock.chain_id, "timeout": 30.0},
+            stepped=True,
+        )
         self._log = _Collect()
         root = logging.getLogger("bastion")
         root.addHandler(self._log)
         root.propagate = False
-        self.service = WatchService(cfg, configure_logging=False)
-        self.people = Humans(world, self.service, self.human_delay_s)
+        self.people = Humans(world, self.tower.service, self.human_delay_s)
 
     def before_block(self) -> None:
-        assert self.service is not None and self.world is not None
-        self.service.run_once()
+        assert self.tower is not None and self.world is not None
+        self.tower.step()
         # A finding about a pending transaction has no block yet: it belongs to the block being built.
-        with self.service.db.session() as s:
-            for r in Repository.findings(s, include_retracted=False):
-                if r.block_number is None and r.id not in self._pending_slot:
-                    self._pending_slot[r.id] = self.world.clock.block_number + 1
+        for r in self.tower.findings():
+            if r.block_number is None and r.id not in self._pending_slot:
+                self._pending_slot[r.id] = self.world.clock.block_number + 1
 
     def after_block(self) -> None:
-        assert self.service is not None and self.people is not None
+        assert self.tower is not None and self.people is not None
         start = time.perf_counter()
-        self.service.run_once()
+        self.tower.step()
         self.reaction_wall_s.append(time.perf_counter() - start)
         self.people.step()
 
     def stop(self) -> None:
-        if self.service is not None:
-            self.service.close()
-            self.service = None
+        if self.tower is not None:
+            self.tower.stop()
+            self.tower = None
         if self._log is not None:
             logging.getLogger("bastion").removeHandler(self._log)
             self.errors = list(self._log.messages)
@@ -270,34 +270,21 @@ class InProcessWatchtower(Defence):
             self._tmp = None
 
     def findings(self) -> list[FindingRecord]:
-        if self.service is None or self.world is None:
+        if self.tower is None or self.world is None:
             return []
-        with self.service.db.session() as s:
-            rows = Repository.findings(s, include_retracted=False)
-            out = []
-            for r in rows:
-                block = r.block_number if r.block_number is not None else self._pending_slot.get(r.id)
-                out.append(FindingRecord(r.detector, r.severity, block, self._ts(block), r.title, r.tx_hash, r.subject))
+        out = []
+        for r in self.tower.findings():
+            block = r.block_number if r.block_number is not None else self._pending_slot.get(r.id)
+            out.append(FindingRecord(r.detector, r.severity, block, self._ts(block), r.title, r.tx_hash, r.subject))
         return sorted(out, key=lambda f: f.block or 0)  # stable: first stored first within a block
 
     def actions(self) -> list[ActionRecord]:
-        if self.service is None:
+        if self.tower is None:
             return []
-        with self.service.db.session() as s:
-            rows = Repository.actions(s)
-            out = [
-                ActionRecord(
-                    r.kind,
-                    r.playbook,
-                    r.status,
-                    r.tx_hash,
-                    r.mined_block,
-                    self._ts(r.mined_block),
-                    r.error,
-                )
-                for r in rows
-            ]
-        return out
+        return [
+            ActionRecord(r.kind, r.playbook, r.status, r.tx_hash, r.mined_block, self._ts(r.mined_block), r.error)
+            for r in self.tower.actions()
+        ]
 
     def humans(self) -> list[dict[str, Any]]:
         return list(self.people.log) if self.people else []

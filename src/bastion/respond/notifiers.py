@@ -22,15 +22,17 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlparse
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bastion.errors import BastionError
 from bastion.store import Database, NotificationRow
-from bastion.watch.config import NotifierConfig
+from bastion.watch.config import ConfigError, WatchConfig, _shown, _validate
 from bastion.watch.findings import Severity
 from bastion.watch.metrics import Metrics
 
@@ -43,6 +45,64 @@ COLORS = {
     Severity.HIGH: 0xE67E22,
     Severity.CRITICAL: 0xE74C3C,
 }
+
+
+# -- schemas -------------------------------------------------------------------------------------
+class NotifierSettings(BaseModel):
+    """Base of every notifier's schema: what the outbox needs (severity floor, retries, timeouts)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    min_severity: Severity = Severity.MEDIUM
+    retries: int = Field(default=4, ge=0, le=20)
+    backoff_s: float = Field(default=0.5, gt=0)
+    timeout_s: float = Field(default=5.0, gt=0)
+
+    _severity = field_validator("min_severity", mode="before")(lambda cls, v: Severity.parse(v))
+
+
+class NotifierConfig(NotifierSettings):
+    """The built-in channels' schema."""
+
+    type: Literal["webhook", "slack", "discord", "telegram", "email"]
+    url: str | None = None
+    secret_env: str | None = None  # webhook HMAC secret
+    token_env: str | None = None  # telegram bot token
+    chat_id: str | None = None
+    api_base: str = "https://api.telegram.org"
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, gt=0, lt=65536)
+    starttls: bool = True
+    username_env: str | None = None
+    password_env: str | None = None
+    sender: str | None = None
+    recipients: list[str] = Field(default_factory=list)
+
+    @field_validator("url", "api_base")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            hint = " (is its environment variable set?)" if "${" in value else ""
+            raise ValueError(f"not an http(s) URL{hint} (got {_shown(value)})")
+        return value
+
+    @model_validator(mode="after")
+    def _needs(self) -> NotifierConfig:
+        need = {
+            "webhook": ["url"],
+            "slack": ["url"],
+            "discord": ["url"],
+            "telegram": ["token_env", "chat_id"],
+            "email": ["smtp_host", "sender", "recipients"],
+        }[self.type]
+        for key in need:
+            if not getattr(self, key):
+                raise ValueError(f"a {self.type} notifier needs {key}")
+        return self
 
 
 class NotifyError(BastionError, RuntimeError):
@@ -75,14 +135,16 @@ def verify_signature(secret: bytes, body: bytes, header: str) -> bool:
     return hmac.compare_digest(sign_body(secret, body), header or "")
 
 
-class _Retry(Exception):
-    pass
+class Retry(BastionError, RuntimeError):
+    """Raised by ``deliver`` for a failure worth retrying (connection error, 5xx, 429)."""
 
 
 class Notifier:
-    """Base: ``deliver`` once; ``send`` with retries."""
+    """Base: ``deliver`` once; ``send`` with retries. ``Config`` is the schema of its config table."""
 
-    def __init__(self, name: str, cfg: NotifierConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    Config: ClassVar[type[NotifierSettings]] = NotifierConfig
+
+    def __init__(self, name: str, cfg: Any, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.name = name
         self.cfg = cfg
         self.sleep = sleep
@@ -103,7 +165,7 @@ class Notifier:
             try:
                 self.deliver(msg)
                 return attempt + 1
-            except _Retry as exc:
+            except Retry as exc:
                 last = str(exc)
                 if attempt < self.cfg.retries:
                     self.sleep(self.cfg.backoff_s * 2**attempt)
@@ -120,9 +182,9 @@ class _HttpNotifier(Notifier):
                 timeout=self.cfg.timeout_s,
             )
         except httpx.HTTPError as exc:
-            raise _Retry(f"{type(exc).__name__} at {shown or _origin(url)}") from None
+            raise Retry(f"{type(exc).__name__} at {shown or _origin(url)}") from None
         if resp.status_code >= 500 or resp.status_code == 429:
-            raise _Retry(f"HTTP {resp.status_code} from {shown or _origin(url)}")
+            raise Retry(f"HTTP {resp.status_code} from {shown or _origin(url)}")
         if resp.status_code >= 400:
             raise NotifyError(f"{self.name}: HTTP {resp.status_code} from {shown or _origin(url)} (not retried)")
 
@@ -229,23 +291,51 @@ class EmailNotifier(Notifier):
                 smtp.send_message(self.build(msg))
         except smtplib.SMTPResponseException as exc:
             if 400 <= exc.smtp_code < 500:
-                raise _Retry(f"SMTP {exc.smtp_code}") from None
+                raise Retry(f"SMTP {exc.smtp_code}") from None
             raise NotifyError(f"{self.name}: SMTP {exc.smtp_code} (not retried)") from None
         except (OSError, smtplib.SMTPException) as exc:
-            raise _Retry(f"{type(exc).__name__}") from None
+            raise Retry(f"{type(exc).__name__}") from None
 
 
-KINDS: dict[str, type[Notifier]] = {
+NOTIFIERS: dict[str, type[Notifier]] = {
     "webhook": WebhookNotifier,
     "slack": SlackNotifier,
     "discord": DiscordNotifier,
     "telegram": TelegramNotifier,
     "email": EmailNotifier,
 }
+"""Notifier classes by their config ``type``; plug-ins add theirs with ``register_notifier``."""
 
 
-def build_notifier(name: str, cfg: NotifierConfig, **kw: Any) -> Notifier:
-    return KINDS[cfg.type](name, cfg, **kw)
+def register_notifier(kind: str, cls: type[Notifier]) -> type[Notifier]:
+    """Make ``type = kind`` in a ``[notifiers.<name>]`` table build ``cls`` (its ``Config``, a
+    ``NotifierSettings`` subclass, is the table's schema; ``deliver`` raises ``NotifyError`` to fail or
+    ``Retry`` to be retried)."""
+    known = NOTIFIERS.get(kind)
+    if known is not None and known is not cls:
+        raise ValueError(f"notifier type {kind!r} is registered already (by {known.__module__})")
+    if not (isinstance(cls, type) and issubclass(cls, Notifier)):
+        raise TypeError(f"{cls!r} is not a Notifier class")
+    NOTIFIERS[kind] = cls
+    return cls
+
+
+def check_notifiers(cfg: WatchConfig) -> dict[str, NotifierSettings]:
+    """Every ``[notifiers.<name>]`` table, typed by its type's schema; one-line ``ConfigError``."""
+    out: dict[str, NotifierSettings] = {}
+    for name, raw in cfg.notifiers.items():
+        kind = raw.get("type")
+        if kind not in NOTIFIERS:
+            raise ConfigError(
+                f"config error: notifiers.{name}.type: must be one of {', '.join(NOTIFIERS)} (got {_shown(kind)}; "
+                "a plug-in's type needs its module in plugins.modules)"
+            )
+        out[name] = _validate(NOTIFIERS[kind].Config, raw, ("notifiers", name))
+    return out
+
+
+def build_notifier(name: str, cfg: NotifierSettings, **kw: Any) -> Notifier:
+    return NOTIFIERS[cfg.type](name, cfg, **kw)
 
 
 # -- the durable outbox ------------------------------------------------------------------------
@@ -346,7 +436,7 @@ class Outbox:
         retry = False
         try:
             notifier.deliver(message_from_json(data))
-        except _Retry as exc:
+        except Retry as exc:
             error, retry = str(exc), True
         except NotifyError as exc:
             error = str(exc)

@@ -11,7 +11,8 @@ operations in one incident gets five cancels, each on its own Safe nonce). Actio
   to ``[min, max]``;
 - ``cancel_timelock``: ``TimelockController.cancel(id)`` for the operation in a governance finding;
 - ``safe_propose``: build a Safe 1.4.1 transaction, sign it as one owner, store it for co-signers;
-- ``notify``: send to the named notifiers (default: all).
+- ``notify``: send to the named notifiers (default: all);
+- a plug-in's own types (see ``bastion.respond.actions``, where every action's schema lives).
 
 Actions of the reference clearinghouse (targets named by the deployment manifest):
 
@@ -47,12 +48,9 @@ from eth_utils import keccak
 from sqlalchemy import select
 
 from bastion.errors import BastionError
-from bastion.respond.keys import Signer
-from bastion.respond.notifiers import Message, Notifier, Outbox
-from bastion.respond.relayer import Relayer
-from bastion.respond.safe import SafeTx, next_nonce, propose, safe_nonce
-from bastion.store import ActionRow, Database, FindingRow, IncidentRow, NotificationRow, Repository
-from bastion.watch.config import (
+from bastion.respond.actions import (
+    ACTIONS,
+    ActionContext,
     CallAction,
     CancelTimelockAction,
     EmergencyTightenAction,
@@ -60,11 +58,15 @@ from bastion.watch.config import (
     ForceReduceOnlyAction,
     NotifyAction,
     PauseScopeAction,
-    PlaybookConfig,
     SafeProposeAction,
     SetParamAction,
-    WatchConfig,
 )
+from bastion.respond.keys import Signer
+from bastion.respond.notifiers import Message, Notifier, Outbox
+from bastion.respond.relayer import Relayer
+from bastion.respond.safe import SafeTx, next_nonce, propose, safe_nonce
+from bastion.store import ActionRow, Database, FindingRow, IncidentRow, NotificationRow, Repository
+from bastion.watch.config import PlaybookConfig, WatchConfig
 from bastion.watch.findings import Severity
 from bastion.watch.metrics import Metrics
 from bastion.watch.protocol import Protocol
@@ -292,6 +294,9 @@ class PlaybookRunner:
     def _run(self, action: Any, key: str, pb: PlaybookConfig, f: FindingRow) -> list[Any]:
         dry = self.dry_run or pb.dry_run
         common = {"playbook": pb.name, "incident_id": f.incident_id, "dry_run": dry}
+        plugin = ACTIONS.get(action.type).run
+        if plugin is not None:
+            return list(plugin(ActionContext(self, common, dry), action, f, key))
         if isinstance(action, CallAction):
             to = self.protocol.resolve(action.target)
             data = encode_call(action.function, action.args, self.protocol, f)

@@ -12,7 +12,8 @@ from pathlib import Path
 import typer
 
 from bastion.chain.redact import redact
-from bastion.watch.config import ConfigError, check_environment, load_config
+from bastion.tower.config import load_config
+from bastion.watch.config import ConfigError, check_environment
 
 app = typer.Typer(help="The watchtower: ingest, detect, correlate, respond.", no_args_is_help=True)
 

@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bastion.store import Database, IncidentRow, Repository
-from bastion.watch.config import ConfigError, load_config
+from bastion.tower.config import load_config
+from bastion.watch.config import ConfigError
 from bastion.watch.incidents import timeline
 
 app = typer.Typer(help="Incidents: list, show, acknowledge, resolve.", no_args_is_help=True)

@@ -32,8 +32,9 @@ from typing import Any
 from bastion.paths import configs_dir
 from bastion.respond.keys import Signer, signer_from_hex
 from bastion.store import Repository
+from bastion.tower.config import validate_config
 from bastion.tower.service import JsonFormatter, WatchService
-from bastion.watch.config import WatchConfig, parse_file, validate_config
+from bastion.watch.config import WatchConfig, parse_file
 
 log = logging.getLogger("bastion.tower.runner")
 
@@ -171,6 +172,8 @@ class Watchtower:
         self.error: str | None = None  # why the thread died, if it did
         self._cleanup = cleanup
         self._thread = threading.Thread(target=self._run, name="bastion-watchtower", daemon=True)
+        self._stepped = False  # driven by step() in the caller's thread, never by the thread
+        self._closed = False
 
     def _run(self) -> None:
         try:
@@ -189,6 +192,16 @@ class Watchtower:
             raise RuntimeError(f"the watchtower failed at start: {self.error}")
         return self
 
+    def step(self, max_blocks: int | None = None) -> int:
+        """One pass of the service in the caller's thread, the pass ``bastion watch`` runs on each tick
+        (sync and detect new blocks, scan pending transactions, respond, confirm); the number of blocks
+        processed. For a caller that moves the chain itself, block by block (the rehearsal): a stepped
+        watchtower (``start_watchtower(..., stepped=True)``) has no thread of its own."""
+        if self._thread.is_alive():
+            raise RuntimeError("this watchtower runs in its own thread: it cannot be stepped too")
+        self._stepped = True
+        return self.service.run_once(max_blocks)
+
     @property
     def running(self) -> bool:
         return self._thread.is_alive()
@@ -206,6 +219,9 @@ class Watchtower:
         self.service.stop()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        elif self._thread.ident is None and not self._closed:  # stepped: nothing else releases the service
+            self._closed = True
+            self.service.close()
 
     def close(self) -> None:
         """Stop and delete the temporary working directory (if ``start_watchtower`` made one)."""
@@ -307,10 +323,11 @@ def build_config(
     dry_run: bool | None = None,
     start_block: int | str | None = None,
     service: Mapping[str, Any] | None = None,
+    network: Mapping[str, Any] | None = None,
 ) -> WatchConfig:
     """The watchtower config for one deployment on one endpoint (see ``start_watchtower``)."""
     data, base = _config_data(config)
-    net = {"rpc_urls": [rpc_url]}
+    net: dict[str, Any] = {**(network or {}), "rpc_urls": [rpc_url]}
     if ws_url:
         net["ws_url"] = ws_url
     data["networks"] = {"local": net}
@@ -341,15 +358,19 @@ def start_watchtower(
     dry_run: bool | None = None,
     start_block: int | str | None = None,
     service: Mapping[str, Any] | None = None,
+    network: Mapping[str, Any] | None = None,
     log_to: str | Path | None = None,
     ready_timeout: float = 15.0,
+    stepped: bool = False,
 ) -> Watchtower:
     """Start a watchtower on ``manifest`` against ``rpc_url`` (and ``ws_url`` for new heads) in a
     background thread; returns once it has processed the head (``Watchtower.stop()`` to end it).
 
     ``workdir`` holds the manifest copy, the SQLite store (unless ``database`` is given) and the JSON
     log (unless ``log_to``); default: a temporary directory removed by ``Watchtower.close()``.
-    ``service`` overrides ``[service]`` keys (e.g. ``{"poll_interval": 0.2, "traces": False}``).
+    ``service`` overrides ``[service]`` keys (e.g. ``{"poll_interval": 0.2, "traces": False}``),
+    ``network`` the endpoint's other keys (``chain_id``, ``timeout``). ``stepped``: no thread; the caller
+    runs each pass with ``Watchtower.step()`` (the first one included).
     """
     cleanup = None
     if workdir is None:
@@ -361,7 +382,15 @@ def start_watchtower(
     manifest_path.write_text(json.dumps(_manifest_json(manifest), indent=1))
     db = str(database) if database is not None else str(work / "watch.db")
     cfg = build_config(
-        manifest_path, config, rpc_url, ws_url, db, dry_run=dry_run, start_block=start_block, service=service
+        manifest_path,
+        config,
+        rpc_url,
+        ws_url,
+        db,
+        dry_run=dry_run,
+        start_block=start_block,
+        service=service,
+        network=network,
     )
     signers: dict[str, Signer] = {}
     if keys == "dev":
@@ -370,7 +399,8 @@ def start_watchtower(
         signers = {name: signer_from_hex(k) for name, k in keys.items() if name in cfg.keys}
     _log_to_file(Path(log_to) if log_to else work / "watch.log", cfg.service.log_level)
     svc = WatchService(cfg, configure_logging=False, signers=signers)
-    return Watchtower(svc, work, cleanup).start(ready_timeout)
+    tower = Watchtower(svc, work, cleanup)
+    return tower if stepped else tower.start(ready_timeout)
 
 
 def _log_to_file(path: Path, level: str) -> None:

@@ -351,7 +351,7 @@ class WatchService:
             name: Relayer(self.rpc, self.db, s, self.chain_id, config.relayer, metrics=self.metrics)
             for name, s in self.signers.items()
         }
-        notifiers = {name: build_notifier(name, n) for name, n in config.notifiers.items()}
+        notifiers = {name: build_notifier(name, n) for name, n in (config.notifier_configs or {}).items()}
         self.hub = NotifierHub(self.db, notifiers, self.metrics)
         self.runner = PlaybookRunner(
             config,

@@ -12,7 +12,6 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlparse
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -141,202 +140,7 @@ class RelayerConfig(_Model):
     final_depth: int | None = Field(default=None, ge=1, le=1_000)
 
 
-# -- actions and playbooks -----------------------------------------------------------------------
-class CallAction(_Model):
-    """Call ``function`` on ``target`` with the ``key`` (a pause of a scope, or any guardian call)."""
-
-    type: Literal["pause", "call"]
-    target: str
-    function: str
-    args: list[Any] = Field(default_factory=list)
-    key: str = "guardian"
-    gas: int | None = Field(default=None, gt=0)
-    presign: bool = False
-
-    @field_validator("function")
-    @classmethod
-    def _sig(cls, value: str) -> str:
-        return _check_signature(value)
-
-
-class SetParamAction(_Model):
-    """Tighten a parameter: ``function(value)`` where value is fixed or ``getter() * factor_bps / 10000``,
-    always clamped to [min, max]."""
-
-    type: Literal["set_param"]
-    target: str
-    function: str
-    value: int | None = None
-    getter: str | None = None
-    factor_bps: int | None = Field(default=None, gt=0, le=10_000)
-    min: int
-    max: int
-    key: str = "guardian"
-
-    @field_validator("function", "getter")
-    @classmethod
-    def _sig(cls, value: str | None) -> str | None:
-        return None if value is None else _check_signature(value)
-
-    @model_validator(mode="after")
-    def _bounds(self) -> SetParamAction:
-        if self.min > self.max:
-            raise ValueError(f"min must be <= max (got min={self.min}, max={self.max})")
-        if (self.value is None) == (self.getter is None or self.factor_bps is None):
-            raise ValueError("set either value, or getter and factor_bps")
-        if self.value is not None and not self.min <= self.value <= self.max:
-            raise ValueError(f"value must be within [min, max] (got {self.value})")
-        return self
-
-
-class CancelTimelockAction(_Model):
-    """``TimelockController.cancel(id)`` for the operation named in a governance finding."""
-
-    type: Literal["cancel_timelock"]
-    timelock: str | None = None  # default: the timelock in the finding
-    key: str = "guardian"
-
-
-class SafeProposeAction(_Model):
-    """Build a Safe 1.4.1 transaction, sign it as one owner, and store it for the co-signers."""
-
-    type: Literal["safe_propose"]
-    safe: str
-    to: str
-    function: str | None = None
-    args: list[Any] = Field(default_factory=list)
-    data: str | None = None
-    value: int = Field(default=0, ge=0)
-    operation: Literal[0, 1] = 0
-    key: str = "owner"
-
-    @model_validator(mode="after")
-    def _payload(self) -> SafeProposeAction:
-        if self.function is not None:
-            _check_signature(self.function)
-        if self.function is not None and self.data is not None:
-            raise ValueError("set function (+ args) or data, not both")
-        return self
-
-
-class NotifyAction(_Model):
-    type: Literal["notify"]
-    channels: list[str] = Field(default_factory=list)  # empty: every notifier
-
-
-# -- actions of the reference clearinghouse (a deployment manifest names every target) -----------
-PAUSE_OPS = {"DEPOSIT": 0, "WITHDRAW": 1, "OPEN": 2, "TRADE": 3, "BORROW": 4, "FLASH_LOAN": 5}
-"""Operations the guardian may pause (``contracts/guards/PauseOps.sol``); exits are never pausable."""
-EXIT_OPS = ("CLOSE", "REPAY", "ADD_COLLATERAL", "LIQUIDATE")
-GUARDIAN_MAX_PAUSE = 24 * 3600
-GUARDIAN_MAX_FORCE = 24 * 3600
-
-
-class PauseScopeAction(_Model):
-    """``Router.pause(scope, ops, duration)`` with the guardian key.
-
-    ``scope``: 0 (every market), a market index + 1, a market symbol, or ``"$detail.scope"`` (the
-    finding's market). ``ops``: names from PauseOps (no exit op: the guardian can never pause those).
-    ``presign``: keep a signed transaction ready for each possible scope (lowest latency)."""
-
-    type: Literal["pause_scope"]
-    target: str = "router"
-    scope: int | str = "$detail.scope"
-    ops: list[str] = Field(default_factory=lambda: ["OPEN"], min_length=1)
-    duration: int = Field(default=3600, gt=0, le=GUARDIAN_MAX_PAUSE)
-    key: str = "guardian"
-    presign: bool = True
-    gas: int | None = Field(default=None, gt=0)
-
-    @field_validator("ops")
-    @classmethod
-    def _ops(cls, ops: list[str]) -> list[str]:
-        out = []
-        for op in ops:
-            name = str(op).upper()
-            if name in EXIT_OPS:
-                raise ValueError(f"op {name} is an exit: the guardian can never pause it")
-            if name not in PAUSE_OPS:
-                raise ValueError(f"unknown op {op!r} (one of {', '.join(PAUSE_OPS)})")
-            out.append(name)
-        return out
-
-    @field_validator("scope")
-    @classmethod
-    def _scope(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 0:
-            raise ValueError("must be >= 0 (0 is every market)")
-        return value
-
-    @property
-    def mask(self) -> int:
-        m = 0
-        for op in self.ops:
-            m |= 1 << PAUSE_OPS[op]
-        return m
-
-
-class ForceReduceOnlyAction(_Model):
-    """``OracleGuard.forceReduceOnly(market, duration)``: no new risk in the market, exits go on."""
-
-    type: Literal["force_reduce_only"]
-    target: str = "oracle_guard"
-    market: str = "$detail.market"  # a symbol, a 0x market id, or $detail.<name>
-    duration: int = Field(default=3600, gt=0, le=GUARDIAN_MAX_FORCE)
-    key: str = "guardian"
-
-
-class ExtendLimiterAction(_Model):
-    """``Vault.extendRateLimit(asset, until)`` on a tripped limiter: ``until`` is the trip's end plus
-    ``extend_s``, at most as far as the guardian may (``tripInfo``'s guardian cap)."""
-
-    type: Literal["extend_limiter"]
-    target: str = "vault"
-    asset: str = "USDC"
-    extend_s: int | None = Field(default=None, gt=0, description="None: to the guardian cap")
-    key: str = "guardian"
-
-
-class EmergencyTightenAction(_Model):
-    """``ParameterRegistry.emergencyTighten(key, value, ttl, reportHash)`` of one market parameter.
-
-    ``value`` fixed, or (default) one ``maxStep`` tighter than the effective value, clamped to the
-    parameter's bounds; ``ttl`` is clamped to the parameter's ``maxTtl``."""
-
-    type: Literal["emergency_tighten"]
-    target: str = "registry"
-    market: str = "$detail.market"
-    parameter: str
-    value: int | None = Field(default=None, ge=0)
-    ttl: int = Field(default=6 * 3600, gt=0)
-    key: str = "guardian"
-
-
-ACTION_TYPES: dict[str, type[_Model]] = {
-    "pause": CallAction,
-    "call": CallAction,
-    "set_param": SetParamAction,
-    "cancel_timelock": CancelTimelockAction,
-    "safe_propose": SafeProposeAction,
-    "notify": NotifyAction,
-    "pause_scope": PauseScopeAction,
-    "force_reduce_only": ForceReduceOnlyAction,
-    "extend_limiter": ExtendLimiterAction,
-    "emergency_tighten": EmergencyTightenAction,
-}
-Action = (
-    CallAction
-    | SetParamAction
-    | CancelTimelockAction
-    | SafeProposeAction
-    | NotifyAction
-    | PauseScopeAction
-    | ForceReduceOnlyAction
-    | ExtendLimiterAction
-    | EmergencyTightenAction
-)
-
-
+# -- playbooks (their actions are the tower's: bastion.respond.actions) -------------------------
 class PlaybookConfig(_Model):
     name: str
     on: list[str] = Field(min_length=1, description="detector ids, or '*'")
@@ -356,61 +160,6 @@ class PlaybookConfig(_Model):
         return True
 
     _severity = field_validator("min_severity", mode="before")(lambda cls, v: _severity(v))
-
-
-def _check_signature(sig: str) -> str:
-    sig = sig.replace(" ", "")
-    if "(" not in sig or not sig.endswith(")") or not sig.split("(", 1)[0].isidentifier():
-        raise ValueError(f"must be a function signature like pause(bytes32) (got {sig!r})")
-    return sig
-
-
-# -- notifiers -----------------------------------------------------------------------------------
-class NotifierConfig(_Model):
-    type: Literal["webhook", "slack", "discord", "telegram", "email"]
-    url: str | None = None
-    secret_env: str | None = None  # webhook HMAC secret
-    token_env: str | None = None  # telegram bot token
-    chat_id: str | None = None
-    api_base: str = "https://api.telegram.org"
-    smtp_host: str | None = None
-    smtp_port: int = Field(default=587, gt=0, lt=65536)
-    starttls: bool = True
-    username_env: str | None = None
-    password_env: str | None = None
-    sender: str | None = None
-    recipients: list[str] = Field(default_factory=list)
-    min_severity: Severity = Severity.MEDIUM
-    retries: int = Field(default=4, ge=0, le=20)
-    backoff_s: float = Field(default=0.5, gt=0)
-    timeout_s: float = Field(default=5.0, gt=0)
-
-    _severity = field_validator("min_severity", mode="before")(lambda cls, v: _severity(v))
-
-    @field_validator("url", "api_base")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        parsed = urlparse(value)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            hint = " (is its environment variable set?)" if "${" in value else ""
-            raise ValueError(f"not an http(s) URL{hint} (got {_shown(value)})")
-        return value
-
-    @model_validator(mode="after")
-    def _needs(self) -> NotifierConfig:
-        need = {
-            "webhook": ["url"],
-            "slack": ["url"],
-            "discord": ["url"],
-            "telegram": ["token_env", "chat_id"],
-            "email": ["smtp_host", "sender", "recipients"],
-        }[self.type]
-        for key in need:
-            if not getattr(self, key):
-                raise ValueError(f"a {self.type} notifier needs {key}")
-        return self
 
 
 # -- plug-ins -------------------------------------------------------------------------------------
@@ -474,10 +223,13 @@ class WatchConfig(_Model):
     relayer: RelayerConfig = Field(default_factory=RelayerConfig)
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     playbooks: list[PlaybookConfig] = Field(default_factory=list)
-    notifiers: dict[str, NotifierConfig] = Field(default_factory=dict)
+    notifiers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # each checked by its type's schema
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
-    # filled by load_config: validated detector configs and typed actions
+    # filled by validation: detector configs here; each playbook's typed actions and each notifier's
+    # typed config by the tower (bastion.tower.config), which sees the schemas that respond registers
     detector_configs: dict[str, DetectorConfig] = Field(default_factory=dict, exclude=True)
+    action_configs: tuple[tuple[Any, ...], ...] | None = Field(default=None, exclude=True)
+    notifier_configs: dict[str, Any] | None = Field(default=None, exclude=True)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @property
@@ -488,8 +240,11 @@ class WatchConfig(_Model):
     def network(self) -> NetworkConfig:
         return self.networks[self.network_name]
 
-    def actions(self, playbook: PlaybookConfig) -> list[Action]:
-        return [ACTION_TYPES[a["type"]].model_validate(a) for a in playbook.actions]  # type: ignore[misc]
+    def actions(self, playbook: PlaybookConfig) -> list[Any]:
+        """The playbook's typed actions (validated by the tower, see ``action_configs``)."""
+        if self.action_configs is None:
+            raise ConfigError("config error: playbooks: actions not checked (load it with bastion.tower.config)")
+        return list(self.action_configs[self.playbooks.index(playbook)])
 
     def path(self, p: Path | str) -> Path:
         p = Path(p)
@@ -590,8 +345,10 @@ def parse_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def validate_config(data: dict[str, Any], base_dir: Path = Path(".")) -> WatchConfig:
-    """Validate a parsed config; ``ConfigError`` (one line) at the first problem."""
+def validate_watch_config(data: dict[str, Any], base_dir: Path = Path(".")) -> WatchConfig:
+    """Validate a parsed config but for its actions' and notifiers' own schemas (the tower's
+    ``bastion.tower.config.validate_config`` checks those too); ``ConfigError`` (one line) at the first
+    problem. Plug-in modules are imported here, so what they register is known to the checks after."""
     cfg: WatchConfig = _validate(WatchConfig, data)
     if cfg.service.network is not None and cfg.service.network not in cfg.networks:
         raise ConfigError(
@@ -613,36 +370,17 @@ def validate_config(data: dict[str, Any], base_dir: Path = Path(".")) -> WatchCo
         if not isinstance(raw, dict):
             raise ConfigError(f"config error: detectors.{detector_id}: must be a table")
         detector_configs[detector_id] = _validate(REGISTRY.get(detector_id).Config, raw, ("detectors", detector_id))
-    names = set(cfg.protocol.contracts) | set(cfg.protocol.assets)
     for i, pb in enumerate(cfg.playbooks):
         for det in pb.on:
             if det != "*" and det not in REGISTRY:
                 raise ConfigError(f"config error: playbooks[{i}].on: unknown detector {det!r}")
         for j, raw in enumerate(pb.actions):
-            where = ("playbooks", i, "actions", j)
-            kind = raw.get("type") if isinstance(raw, dict) else None
-            if kind not in ACTION_TYPES:
-                raise ConfigError(
-                    f"config error: {_where((*where, 'type'))}: must be one of {', '.join(ACTION_TYPES)} "
-                    f"(got {_shown(kind)})"
-                )
-            action = _validate(ACTION_TYPES[kind], raw, where)
-            key = getattr(action, "key", None)
-            if key is not None and key not in cfg.keys:
-                raise ConfigError(
-                    f"config error: {_where((*where, 'key'))}: no [keys.{key}] "
-                    f"(defined: {', '.join(cfg.keys) or 'none'})"
-                )
-            for ch in getattr(action, "channels", []):
-                if ch not in cfg.notifiers:
-                    raise ConfigError(f"config error: {_where((*where, 'channels'))}: no [notifiers.{ch}]")
-            for attr in ("target", "safe", "to", "timelock", "asset"):
-                ref = getattr(action, attr, None)
-                if ref is not None and ref not in names and not _is_address(ref) and cfg.protocol.manifest is None:
-                    raise ConfigError(
-                        f"config error: {_where((*where, attr))}: {ref!r} is neither an address "
-                        f"nor a contract of [protocol]"
-                    )
+            # the shape only: each action type's schema (respond's, or a plug-in's) is the tower's check
+            if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+                raise ConfigError(f"config error: playbooks[{i}].actions[{j}].type: required (an action type)")
+    for name, raw in cfg.notifiers.items():
+        if not isinstance(raw.get("type"), str):
+            raise ConfigError(f"config error: notifiers.{name}.type: required (a notifier type)")
     cfg = cfg.model_copy(update={"detector_configs": detector_configs, "base_dir": base_dir})
     check_references(cfg)
     return cfg
@@ -662,7 +400,7 @@ def check_references(cfg: WatchConfig, resolve: Any = None) -> None:
         if isinstance(assets := getattr(dc, "assets", None), list):
             refs += [("assets", ref) for ref in assets if isinstance(ref, str)]
         for key, ref in refs:
-            if ref in names or _is_address(ref):
+            if ref in names or is_address(ref):
                 continue
             if resolve is not None:
                 try:
@@ -711,7 +449,7 @@ def check_environment(cfg: WatchConfig) -> None:
                 ) from None
 
 
-def _is_address(value: str) -> bool:
+def is_address(value: str) -> bool:
     try:
         _check_address(value)
         return True
@@ -719,16 +457,17 @@ def _is_address(value: str) -> bool:
         return False
 
 
-def load_config(
+def read_config(
     path: str | Path,
     *,
     manifest: str | Path | None = None,
     rpc_url: str | None = None,
     ws_url: str | None = None,
     dry_run: bool | None = None,
-) -> WatchConfig:
-    """Load and validate a config file; the keyword arguments replace what the file says (a manifest
-    path given here is taken relative to the working directory, the file's relative to the file)."""
+) -> tuple[dict[str, Any], Path]:
+    """A config file's data, ready for validation, and its folder; the keyword arguments replace what
+    the file says (a manifest path given here is taken relative to the working directory, the file's
+    relative to the file)."""
     path = Path(path)
     data = _expand_env(parse_file(path))
     if manifest is not None:
@@ -748,7 +487,7 @@ def load_config(
         data["networks"] = {**nets, name: net}
     if dry_run is not None:
         data["service"] = {**(data.get("service") or {}), "dry_run": dry_run}
-    return validate_config(data, path.resolve().parent)
+    return data, path.resolve().parent
 
 
 def _expand_env(value: Any) -> Any:

@@ -26,6 +26,29 @@ from bastion.watch.events import Log
 log = logging.getLogger("bastion.watch.decode")
 
 
+class SharedStrings:
+    """Equal strings as one object: a watchtower holds hundreds of blocks, and the same addresses,
+    topics, transaction and block hashes recur in every log, frame and transaction of them (a
+    lowercased or decoded copy is a new ~100-byte object each time). Bounded: when full it starts
+    over, so only what recurs stays shared; unlike ``sys.intern`` nothing is kept for ever."""
+
+    def __init__(self, size: int = 1 << 16) -> None:
+        self.size = size
+        self._by_value: dict[str, str] = {}
+
+    def __call__(self, value: str) -> str:
+        got = self._by_value.get(value)
+        if got is None:
+            if len(self._by_value) >= self.size:
+                self._by_value.clear()
+            got = self._by_value[value] = value
+        return got
+
+
+shared = SharedStrings()
+"""The process's shared strings (normalization and decoding both use it)."""
+
+
 def canonical_type(param: dict[str, Any]) -> str:
     t = param["type"]
     if t.startswith("tuple"):
@@ -49,7 +72,7 @@ def _static_decoder(t: str):
     if t.startswith("int"):
         return lambda w: int.from_bytes(w, "big", signed=True)
     if t == "address":
-        return lambda w: "0x" + w[12:].hex()
+        return lambda w: shared("0x" + w[12:].hex())
     if t == "bool":
         return lambda w: w != bytes(32) and int.from_bytes(w, "big") == 1
     if t.startswith("bytes") and t != "bytes":
@@ -112,7 +135,7 @@ class EventAbi:
         elif self.data_types:
             values = abi_decode(list(self.data_types), lg.data)
             for name, t, v in zip(self.data_names, self.data_types, values, strict=True):
-                args[name] = v.lower() if t == "address" else v
+                args[name] = shared(v.lower()) if t == "address" else v
         return args
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from bastion.chain.rpc import RpcCallError, RpcClient, RpcError, RpcMalformed
 from bastion.store import Database, FindingRow, Repository
-from bastion.watch.decode import AbiRegistry
+from bastion.watch.decode import AbiRegistry, shared
 from bastion.watch.events import Block, CallFrame, Log, Tx
 from bastion.watch.metrics import Metrics
 from bastion.watch.view import History
@@ -72,13 +72,13 @@ def _data(value: Any) -> bytes:
 def _hash(value: Any) -> str:
     if not isinstance(value, str) or len(value) != 66 or value[:2] != "0x":
         raise ValueError(f"not a 32-byte hash: {str(value)[:70]!r}")
-    return value.lower()
+    return shared(value.lower())
 
 
 def _addr(value: Any) -> str:
     if not isinstance(value, str) or len(value) != 42 or value[:2] != "0x":
         raise ValueError(f"not an address: {str(value)[:50]!r}")
-    return value.lower()
+    return shared(value.lower())
 
 
 def _oaddr(value: Any) -> str | None:
@@ -94,7 +94,7 @@ def normalize_log(raw: dict[str, Any], registry: AbiRegistry | None) -> Log:
         tx_hash=_hash(raw["transactionHash"]),
         tx_index=_q(raw["transactionIndex"]),
         block_number=_oq(raw.get("blockNumber")),
-        block_hash=raw["blockHash"].lower() if raw.get("blockHash") else None,
+        block_hash=shared(raw["blockHash"].lower()) if raw.get("blockHash") else None,
     )
     if registry is not None:
         fields = registry.decode_fields(lg)
@@ -120,7 +120,7 @@ def normalize_tx(raw: dict[str, Any], receipt: dict[str, Any] | None = None, reg
             "max_fee_per_gas": _oq(raw.get("maxFeePerGas")),
             "max_priority_fee_per_gas": _oq(raw.get("maxPriorityFeePerGas")),
             "block_number": _oq(raw.get("blockNumber")),
-            "block_hash": raw["blockHash"].lower() if raw.get("blockHash") else None,
+            "block_hash": shared(raw["blockHash"].lower()) if raw.get("blockHash") else None,
             "index": _oq(raw.get("transactionIndex")),
         }
         if receipt is not None:

@@ -74,6 +74,13 @@ class History:
         per = self._memo.get(block.hash)
         return None if per is None else per.get(name)
 
+    def forget(self, block: Block, name: str) -> None:
+        """Drop one summary of ``block`` (a running total that only the next block needs: kept for
+        every held block it would cost the window's size per block)."""
+        per = self._memo.get(block.hash)
+        if per is not None:
+            per.pop(name, None)
+
     def derive(self, block: Block, name: str, fn: Callable[[Block], T]) -> T:
         per = self._memo.get(block.hash)
         if per is None:

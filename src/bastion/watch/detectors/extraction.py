@@ -72,6 +72,8 @@ class AccountExtraction(Detector):
                 for key, v in self._per_block(view, part).items():
                     takes[key] = takes.get(key, 0) + v
                     net[key[0]] = net.get(key[0], 0) + v
+            if prev is not None:
+                view.history.forget(prev, name)  # only the newest totals are needed: one copy, not one per block
             return {k: v for k, v in takes.items() if v}, net
 
         return view.history.derive(block, name, compute)

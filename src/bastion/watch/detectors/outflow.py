@@ -43,9 +43,12 @@ class OutflowRate(Detector):
     def run(self, event: Block, view: ChainView) -> list[Finding]:
         cfg = self.config
         now = block_flow_features(event, view, cfg.assets)
+        window = view.history.window(event, blocks=cfg.window_blocks, seconds=cfg.window_seconds)
+        # kept up on every block (a quiet one too), so the next block's sums are incremental
+        sums = self._window_sums(view, event, window)
         if not any(f[1] > 0 for f in now.values()):
             return []
-        window = view.history.window(event, blocks=cfg.window_blocks, seconds=cfg.window_seconds)
+        prev_sums = view.history.peek(window[-2], self._name) if len(window) > 1 else None
         prev_window = (
             view.history.window(window[-2], blocks=cfg.window_blocks, seconds=cfg.window_seconds)
             if len(window) > 1
@@ -57,7 +60,7 @@ class OutflowRate(Detector):
         for token, (this_net, this_gross, _, _) in now.items():
             if this_gross <= 0:
                 continue
-            gross, net = self._sums(window, view, token)
+            gross, net = sums.get(token, (0, 0))
             if gross < minimums.get(token, 1):
                 continue
             balance = sum(view.erc20_balance(token, h, event.number) for h in holders)
@@ -66,7 +69,9 @@ class OutflowRate(Detector):
                 tvl = balance + gross
             if tvl <= 0 or gross * 10_000 < cfg.max_fraction_bps * tvl:
                 continue
-            prev_gross, prev_net = self._sums(prev_window, view, token)
+            prev_gross, prev_net = (
+                prev_sums.get(token, (0, 0)) if prev_sums is not None else self._sums(prev_window, view, token)
+            )
             prev_tvl = balance + this_net + prev_net
             if prev_window and prev_tvl > 0 and prev_gross * 10_000 >= cfg.max_fraction_bps * prev_tvl:
                 continue  # already above the threshold at the previous block
@@ -89,6 +94,41 @@ class OutflowRate(Detector):
                 )
             )
         return out
+
+    @property
+    def _name(self) -> str:
+        cfg = self.config
+        return f"outflow_window:{cfg.window_blocks}:{cfg.window_seconds}:{','.join(sorted(cfg.assets))}"
+
+    def _window_sums(self, view: ChainView, block: Block, window: list[Block]) -> dict[str, tuple[int, int]]:
+        """Per token, (gross outflow, net outflow) over ``window`` (ending at ``block``): the previous
+        block's sums plus this block minus the blocks that left the window, when those are memoized (the
+        usual case), else one pass over the window. Per-block cost does not grow with the window."""
+        cfg = self.config
+        name = self._name
+
+        def compute(b: Block) -> dict[str, tuple[int, int]]:
+            prev = window[-2] if len(window) > 1 else None
+            before = view.history.peek(prev, name) if prev is not None else None
+            if before is None:
+                sums: dict[str, tuple[int, int]] = {}
+                parts, gone = window, []
+            else:
+                sums, parts = dict(before), [b]
+                first = window[0].number
+                gone = [
+                    x
+                    for x in view.history.window(prev, blocks=cfg.window_blocks, seconds=cfg.window_seconds)
+                    if x.number < first
+                ]
+            for sign, blocks in ((1, parts), (-1, gone)):
+                for x in blocks:
+                    for token, f in block_flow_features(x, view, cfg.assets).items():
+                        gross, net = sums.get(token, (0, 0))
+                        sums[token] = (gross + sign * f[1], net + sign * f[0])
+            return sums
+
+        return view.history.derive(block, name, compute)
 
     def _sums(self, window: list[Block], view: ChainView, token: str) -> tuple[int, int]:
         """(gross outflow, net outflow) of ``token`` over ``window``."""
