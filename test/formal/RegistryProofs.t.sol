@@ -25,7 +25,10 @@ contract RegistryProofs is Test {
     }
 
     /// @dev Governance registers KEY; any rules `register` accepts.
-    function _register(uint256 bounds, uint256 rules, uint256 base) internal returns (ParameterRegistry.Rules memory r) {
+    function _register(uint256 bounds, uint256 rules, uint256 base)
+        internal
+        returns (ParameterRegistry.Rules memory r)
+    {
         r.min = uint104(bounds);
         r.max = uint104(bounds >> 104);
         r.maxStep = uint104(rules);

@@ -37,7 +37,12 @@ contract SettlementProofs is Test {
     function setUp() public {
         token = new MintableToken("Stable", "USD", 6, address(this));
         OutflowLimiter.AssetConfig memory cfg = OutflowLimiter.AssetConfig({
-            limitBps: 1_000, window: 6 hours, floor: 1e6, cooldown: 6 hours, mode: OutflowLimiter.Mode.REVERT, creditShift: 1
+            limitBps: 1_000,
+            window: 6 hours,
+            floor: 1e6,
+            cooldown: 6 hours,
+            mode: OutflowLimiter.Mode.REVERT,
+            creditShift: 1
         });
         vault = new Vault(IERC20(address(token)), GOV, address(0x6A4D), cfg);
         engine = new SymbolicEngine();
