@@ -16,7 +16,7 @@ GAS_SUITES := --match-path 'test/gas/*'
 export BASTION_ROOT := $(CURDIR)
 export FOUNDRY_SOLC := $(CURDIR)/tools/solc
 
-.PHONY: help setup build test test-postgres demo wheel lock bench-first-run bench-gas gas-snapshot rehearse test-deep clean
+.PHONY: help setup build test test-postgres proofs slither demo wheel lock bench-first-run bench-gas gas-snapshot rehearse test-deep clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -67,6 +67,7 @@ test: build $(STAMPS)/dev ## Forge format and lint checks, forge tests, gas chec
 	FOUNDRY_OUT=cache/lint/out FOUNDRY_CACHE_PATH=cache/lint $(FORGE) lint --deny warnings
 	@echo "==> compiling and running the forge tests (a first compile of test/ takes several minutes)"
 	$(FORGE) test
+	$(MAKE) --no-print-directory proofs
 	$(FORGE) snapshot --isolate --check --tolerance 2 $(GAS_SUITES)
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory test-postgres
@@ -75,6 +76,36 @@ test: build $(STAMPS)/dev ## Forge format and lint checks, forge tests, gas chec
 
 test-postgres: build $(STAMPS)/dev ## The watchtower and store tests again on a real PostgreSQL server the tests start (pgserver)
 	BASTION_TEST_DATABASE=postgres $(PY) -m pytest -q tests/watch
+
+# The proof and analysis tools pin packages that clash with ours (z3-solver; slither's web3<8), so each
+# lives in its own virtualenv, installed from its own lock file.
+PROOFS_VENV := .venv-proofs
+SLITHER_VENV := .venv-slither
+
+$(STAMPS)/proofs: requirements-proofs.lock | $(STAMPS)
+	@echo "==> Python: creating $(PROOFS_VENV) with the locked halmos (symbolic execution for test/formal)"
+	@test -x $(PROOFS_VENV)/bin/python || $(PYTHON) -m venv $(PROOFS_VENV)
+	$(PROOFS_VENV)/bin/pip install --quiet -r requirements-proofs.lock
+	@touch $@
+
+# Halmos runs `forge build` itself (forge must be on PATH); the `formal` profile compiles test/formal and
+# its imports only, into cache/formal. Each check_ function is a proof over all its symbolic inputs.
+proofs: $(STAMPS)/proofs $(STAMPS)/node ## Halmos proofs of the guards' core properties (test/formal)
+	PATH="$(CURDIR)/$(dir $(FORGE)):$$PATH" FOUNDRY_PROFILE=formal $(PROOFS_VENV)/bin/halmos \
+	  --forge-build-out cache/formal/out --solver-timeout-assertion 300s
+
+$(STAMPS)/slither: requirements-slither.lock | $(STAMPS)
+	@echo "==> Python: creating $(SLITHER_VENV) with the locked slither-analyzer"
+	@test -x $(SLITHER_VENV)/bin/python || $(PYTHON) -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/pip install --quiet -r requirements-slither.lock
+	@touch $@
+
+# Slither reads forge's build (with build info) of contracts/ only; slither.config.json and docs/slither.md
+# triage what is left. --force: a stale build-info file next to a fresh one would be analysed too.
+slither: $(STAMPS)/slither $(STAMPS)/node ## Static analysis of contracts/ (slither; not part of make test)
+	FOUNDRY_PROFILE=slither $(FORGE) build --build-info --force --skip 'test/**' --skip 'script/**'
+	PATH="$(CURDIR)/$(dir $(FORGE)):$$PATH" FOUNDRY_PROFILE=slither $(SLITHER_VENV)/bin/slither . \
+	  --config-file slither.config.json --foundry-ignore-compile
 
 demo: build ## Run Bastion's main job on an embedded local chain, then exit
 	$(VENV)/bin/bastion demo
@@ -98,6 +129,6 @@ test-deep: build ## Forge fuzz and invariant tests with far more runs
 	FOUNDRY_PROFILE=deep $(FORGE) test
 
 clean: ## Remove everything `make build` creates
-	rm -rf $(VENV) node_modules out cache $(STAMPS) .pytest_cache .ruff_cache .mypy_cache build dist
+	rm -rf $(VENV) $(PROOFS_VENV) $(SLITHER_VENV) node_modules out cache $(STAMPS) .pytest_cache .ruff_cache .mypy_cache build dist
 	rm -rf src/bastion/data/artifacts src/bastion/data/configs
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -175,6 +175,8 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
     ///      engine cannot take tokens from anyone else who approved the Vault (audit F3).
     function pull(address from, uint256 amount) external onlyEngine nonReentrant {
         if (from != IActingRouter(IVaultEngine(msg.sender).router()).actingAccount()) revert NotActingAccount(from);
+        // `from` is the Router's acting account, checked above (audit F3), not a caller's choice.
+        // slither-disable-next-line arbitrary-send-erc20
         asset.safeTransferFrom(from, address(this), amount);
         _onTokenInflow(address(asset), amount);
         uint256 memory_ = ownInflowMemory;
