@@ -69,13 +69,13 @@ test: build $(STAMPS)/dev ## Forge format and lint checks, forge tests, gas chec
 	$(FORGE) test
 	$(MAKE) --no-print-directory proofs
 	$(FORGE) snapshot --isolate --check --tolerance 2 $(GAS_SUITES)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m 'not slow'
 	$(MAKE) --no-print-directory test-postgres
 	$(PY) -m ruff check src tests bench
 	$(PY) -m mypy
 
 test-postgres: build $(STAMPS)/dev ## The watchtower and store tests again on a real PostgreSQL server the tests start (pgserver)
-	BASTION_TEST_DATABASE=postgres $(PY) -m pytest -q tests/watch
+	BASTION_TEST_DATABASE=postgres $(PY) -m pytest -q -m 'not slow' tests/watch
 
 # The proof and analysis tools pin packages that clash with ours (z3-solver; slither's web3<8), so each
 # lives in its own virtualenv, installed from its own lock file.
@@ -125,8 +125,9 @@ gas-snapshot: build ## Re-record .gas-snapshot after an intended gas change (com
 rehearse: build ## Exploit rehearsal: every scenario at every defence level (table, runs/rehearsal.json, docs/rehearsal.md)
 	$(VENV)/bin/bastion rehearse --defences none,onchain,watchtower,all --jobs 2 --json runs/rehearsal.json
 
-test-deep: build ## Forge fuzz and invariant tests with far more runs
+test-deep: build $(STAMPS)/dev ## Forge fuzz and invariant tests with far more runs, and the slow pytest tests (every rehearsal scenario through its aftermath)
 	FOUNDRY_PROFILE=deep $(FORGE) test
+	$(PY) -m pytest -q -m slow
 
 clean: ## Remove everything `make build` creates
 	rm -rf $(VENV) $(PROOFS_VENV) $(SLITHER_VENV) node_modules out cache $(STAMPS) .pytest_cache .ruff_cache .mypy_cache build dist
