@@ -65,7 +65,7 @@ def test_a_more_severe_finding_in_an_open_incident_notifies_again(world, tmp_pat
 def test_incidents_command_lists_shows_acks_and_resolves(world, tmp_path, http_receiver):
     timelock, svc = _setup(world, tmp_path, http_receiver)
     d = world.deployer
-    db = str(tmp_path / "watch.db")
+    db = svc.db.url  # the store the service uses (a SQLite file, or PostgreSQL under test-postgres)
     run = CliRunner()
     try:
         d.transact(timelock.functions.grantRole(CANCELLER, world.user.address))
