@@ -14,7 +14,7 @@ import {PauseOps} from "../../contracts/guards/PauseOps.sol";
 import {TxInvariantGuard} from "../../contracts/guards/TxInvariantGuard.sol";
 
 /// @dev A token that calls back its recipient (ERC-777 style hook) to try re-entering the vault.
-contract HookToken is ERC20 {
+contract ReentrantHookToken is ERC20 {
     address public hook;
 
     constructor() ERC20("Hook", "HOOK") {}
@@ -154,7 +154,7 @@ contract GuardedVaultTest is Test {
     }
 
     function test_reentrancy_blocked() public {
-        HookToken h = new HookToken();
+        ReentrantHookToken h = new ReentrantHookToken();
         GuardedVault v = new GuardedVault(IERC20(address(h)), gov, guardian, _cfg(10_000, 1_000e18));
         Reenterer r = new Reenterer(v);
         h.mint(address(r), 100e18);

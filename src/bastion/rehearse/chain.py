@@ -30,7 +30,7 @@ from bastion.watch.decode import canonical_type
 # Contracts whose custom errors are decoded in revert reasons.
 _ERROR_SOURCES = (
     "Router", "Vault", "ClearingEngine", "OracleGuard", "ParameterRegistry", "BastionTimelock",
-    "MockAggregator", "ConstantProductPool", "MintableToken", "HookToken.sol:HookToken", "VulnerableSpotMarket",
+    "MockAggregator", "ConstantProductPool", "MintableToken", "HookToken", "VulnerableSpotMarket",
     "VulnerableCallbackVault", "VulnerableSetterVault", "RoundingBugVault", "DonationVault",
     "SpotOracleAttack", "CallbackReentrancyAttack", "RoundingDrain", "DonationAttack", "MaliciousEngine",
 )  # fmt: skip

@@ -376,18 +376,19 @@ class Outbox:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def enqueue(self, s: Session, key: str, channel: str, msg: Message) -> NotificationRow:
+    def enqueue(self, s: Session, key: str, channel: str, msg: Message, *, dry_run: bool = False) -> NotificationRow:
+        """Record ``msg`` for ``channel``: queued for the worker, or (``dry_run``) only recorded, never sent."""
         notifier = self.notifiers[channel]
         row = NotificationRow(
             idempotency_key=key,
             incident_id=msg.incident_id,
             channel=channel,
             kind=notifier.cfg.type,
-            status="queued",
+            status="dry_run" if dry_run else "queued",
             attempts=0,
             created_at=self.clock(),
             message=msg.as_json(),
-            next_at=self.clock(),
+            next_at=None if dry_run else self.clock(),
         )
         s.add(row)
         return row

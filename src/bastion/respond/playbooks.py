@@ -177,19 +177,7 @@ class NotifierHub:
             with self.db.transaction() as s:
                 if self.repo.notification(s, nkey) is not None:
                     continue  # queued, sent, given up or recorded as a dry run already
-                if dry_run:
-                    row = NotificationRow(
-                        idempotency_key=nkey,
-                        incident_id=msg.incident_id,
-                        channel=name,
-                        kind=notifier.cfg.type,
-                        status="dry_run",
-                        attempts=0,
-                        created_at=time.time(),
-                    )
-                    s.add(row)
-                else:
-                    row = self.outbox.enqueue(s, nkey, name, msg)
+                row = self.outbox.enqueue(s, nkey, name, msg, dry_run=dry_run)
             if dry_run and self.metrics:
                 self.metrics.notifications.labels(name, "dry_run").inc()
             if not dry_run:

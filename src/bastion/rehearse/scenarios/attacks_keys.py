@@ -13,6 +13,15 @@ PROPOSER_ROLE = keccak(text="PROPOSER_ROLE")
 ZERO32 = b"\0" * 32
 
 
+def plant_malicious_engine(run: Run, attacker: Actor):
+    """After some honest traffic, the attacker deploys the engine it means to install; returns it."""
+    w = run.world
+    run.slots(run.n(10))
+    rec = w.clock.deploy(attacker, "MaliciousEngine")
+    run.slot()
+    return w.contract("MaliciousEngine", w.clock.contract_address(rec))
+
+
 class MaliciousUpgrade(Scenario):
     """A malicious upgrade queued in the timelock by a compromised proposer key.
 
@@ -36,10 +45,7 @@ class MaliciousUpgrade(Scenario):
         w = run.world
         p = w.protocol
         attacker = w.actors["attacker"]
-        run.slots(run.n(10))
-        rec = w.clock.deploy(attacker, "MaliciousEngine")
-        run.slot()
-        engine = w.contract("MaliciousEngine", w.clock.contract_address(rec))
+        engine = plant_malicious_engine(run, attacker)
         self.at_risk = int(w.read(p.vault.functions.freeBalance()))
         self.before = w.clock.balance_of(w.usdc, attacker.address)
         data = bytes.fromhex(p.vault.functions.setEngine(engine.address)._encode_transaction_data()[2:])

@@ -9,7 +9,7 @@ from eth_utils import keccak
 from bastion.protocol.client import WAD
 from bastion.protocol.deploy import param_key
 from bastion.rehearse.chain import Actor
-from bastion.rehearse.scenarios.attacks_keys import PROPOSER_ROLE, ZERO32
+from bastion.rehearse.scenarios.attacks_keys import PROPOSER_ROLE, ZERO32, plant_malicious_engine
 from bastion.rehearse.scenarios.base import Outcome, Run, Scenario
 from bastion.rehearse.world import DAY, HOUR, MAX_AMOUNT, USD, ZERO
 
@@ -54,10 +54,7 @@ class TimelockBatch(Scenario):
         w = run.world
         p = w.protocol
         attacker = w.actors["attacker"]
-        run.slots(run.n(10))
-        rec = w.clock.deploy(attacker, "MaliciousEngine")
-        run.slot()
-        engine = w.contract("MaliciousEngine", w.clock.contract_address(rec))
+        engine = plant_malicious_engine(run, attacker)
         self.at_risk = int(w.read(p.vault.functions.freeBalance()))
         self.before = w.clock.balance_of(w.usdc, attacker.address)
         delay = int(w.read(p.timelock.functions.getMinDelay()))

@@ -45,7 +45,7 @@ class Reentrancy(Scenario):
     def setup(self, run: Run) -> None:
         w = run.world
         gov, guardian, guarded, limiter, cap = _variant_common(w)
-        self.token = w.deploy("HookToken.sol:HookToken", "Hooked USD", "hUSD", 6, w.actors["deployer"].address)
+        self.token = w.deploy("HookToken", "Hooked USD", "hUSD", 6, w.actors["deployer"].address)
         w.watch_assets["hUSD"] = {"address": self.token.address, "decimals": 6}
         self.vault = w.deploy_variant(
             "callback_vault", "VulnerableCallbackVault", self.token.address, gov, guardian, guarded, limiter, cap
