@@ -6,7 +6,13 @@ import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
 import {GuardAccess} from "../guards/GuardAccess.sol";
 import {EmergencySettlement} from "../guards/EmergencySettlement.sol";
 import {ICollateralVault, IOracleGuard, IParameterRegistry} from "../interfaces/IProtocolGuards.sol";
+import {PauseOps} from "../guards/PauseOps.sol";
 import {PerpMath} from "./PerpMath.sol";
+
+/// @dev What the engine reads of its Router's pause.
+interface IWithdrawPause {
+    function isPaused(uint8 op, uint256 market) external view returns (bool);
+}
 
 /// @title ClearingEngine
 /// @notice The position math of Bastion's reference perpetual-futures clearinghouse: cross margin per
@@ -81,10 +87,16 @@ contract ClearingEngine is EmergencySettlement {
 
     /// @notice Profit not yet withdrawable: realised trading profit and liquidation rewards, each addition
     ///         locking the whole amount until `until` (a price push cannot be cashed before the watchtower
-    ///         and governance can act).
+    ///         and governance can act). `first` and `last` are when the first and the latest part of the
+    ///         record were realised: governance's `voidProfit` finds incident profit by them.
+    /// @dev The record restarts only when it has vested and no all-market withdrawal pause runs, so profit
+    ///      realised before or during an incident pause stays in one record until the pause ends, whatever
+    ///      the vesting delay (withdrawals are paused meanwhile, so it cannot leave either).
     struct Vesting {
         uint128 amount;
-        uint64 until;
+        uint40 until;
+        uint40 first;
+        uint40 last;
     }
 
     /// @notice Longest profit vesting delay governance may set.
@@ -98,6 +110,11 @@ contract ClearingEngine is EmergencySettlement {
     mapping(address => bool) public isAccount;
     /// @notice Settlement surplus already swept by governance.
     uint256 public surplusSwept;
+
+    /// @notice Longest incident window whose profit governance may void in one call (as Vault.voidClaims).
+    uint256 public constant MAX_INCIDENT_WINDOW = 3 days;
+    /// @notice How long after an incident window ends its profit may still be voided (as Vault.voidClaims).
+    uint256 public constant VOID_DEADLINE = 30 days;
 
     /// @notice Governance listed `market` at position `index` of the market list.
     event MarketAdded(bytes32 indexed market, uint256 index);
@@ -139,6 +156,9 @@ contract ClearingEngine is EmergencySettlement {
     event ProfitVestingDelaySet(uint256 delay);
     /// @notice Voided withdrawal claims (incident report `reportHash`) returned to the insurance fund.
     event VoidedClaimsAbsorbed(uint256 amount, bytes32 indexed reportHash);
+    /// @notice Governance voided `amount` of `account`'s profit record realised in [`from`, `to`] (incident
+    ///         report `reportHash`); the amount went to the insurance fund.
+    event ProfitVoided(address indexed account, uint256 amount, uint256 from, uint256 to, bytes32 indexed reportHash);
 
     /// @notice Only the Router may call this entry point; `caller` is not it.
     error NotRouter(address caller);
@@ -176,6 +196,9 @@ contract ClearingEngine is EmergencySettlement {
     error InvalidVestingDelay(uint256 delay);
     /// @notice The caller is not the vault.
     error NotVault(address caller);
+    /// @notice An incident window that is empty, longer than MAX_INCIDENT_WINDOW, not over, older than
+    ///         VOID_DEADLINE, or without a report hash.
+    error InvalidIncidentWindow(uint256 from, uint256 to, bytes32 reportHash);
 
     modifier onlyRouter() {
         if (msg.sender != router) revert NotRouter(msg.sender);
@@ -287,6 +310,38 @@ contract ClearingEngine is EmergencySettlement {
         if (msg.sender != address(vault)) revert NotVault(msg.sender);
         insuranceFund += amount;
         emit VoidedClaimsAbsorbed(amount, reportHash);
+    }
+
+    /// @notice Void the profit records of `accounts` that took profit inside the incident window
+    ///         [`from`, `to`]: the whole record (every part of it was still locked when incident profit was
+    ///         added), at most the account's collateral, moves to the insurance fund. An account whose
+    ///         record took no profit in the window is skipped.
+    /// @dev Governance (the timelock) only, with the incident report's hash; the window is at most
+    ///      MAX_INCIDENT_WINDOW long and must have ended less than VOID_DEADLINE ago (the bounds of
+    ///      Vault.voidClaims). Profit already withdrawn is out of reach; the account may become liquidatable.
+    function voidProfit(address[] calldata accounts_, uint256 from, uint256 to, bytes32 reportHash)
+        external
+        onlyGovernance
+        whenNotSettled
+    {
+        if (
+            reportHash == bytes32(0) || from > to || to - from > MAX_INCIDENT_WINDOW || to > block.timestamp
+                || block.timestamp > to + VOID_DEADLINE
+        ) revert InvalidIncidentWindow(from, to, reportHash);
+        for (uint256 i; i < accounts_.length; ++i) {
+            address account = accounts_[i];
+            Vesting memory v = vestingOf[account];
+            if (v.amount == 0 || v.last < from || v.first > to) continue;
+            delete vestingOf[account];
+            int256 collateral = collateralOf[account];
+            // forge-lint: disable-next-line(unsafe-typecast)
+            uint256 amount = collateral <= 0 ? 0 : (uint256(collateral) < v.amount ? uint256(collateral) : v.amount);
+            if (amount == 0) continue;
+            collateralOf[account] = collateral - amount.toInt256();
+            totalCollateral -= amount.toInt256();
+            insuranceFund += amount;
+            emit ProfitVoided(account, amount, from, to, reportHash);
+        }
     }
 
     // ----------------------------------------------------------------------------------- router entry points
@@ -595,16 +650,32 @@ contract ClearingEngine is EmergencySettlement {
         totalCollateral += realized;
     }
 
-    /// @dev Lock `amount` more profit of `account`; the whole locked amount waits a full delay again.
+    /// @dev Lock `amount` more profit of `account`; the whole locked amount waits a full delay again. The
+    ///      record continues (keeps `first`) while it is locked or an all-market withdrawal pause runs.
     function _vest(address account, uint256 amount) internal {
         uint256 delay = profitVestingDelay;
         if (delay == 0 || amount == 0) return;
         Vesting memory v = vestingOf[account];
-        uint256 total = (v.until > block.timestamp ? v.amount : 0) + amount;
+        bool continues = v.amount != 0 && (v.until > block.timestamp || _withdrawalsPaused());
+        uint256 total = (continues ? v.amount : 0) + amount;
         uint256 until = block.timestamp + delay;
+        // Timestamps (and a timestamp + <= 1 day) fit 40 bits.
         // forge-lint: disable-next-line(unsafe-typecast)
-        vestingOf[account] = Vesting({amount: total.toUint128(), until: uint64(until)}); // a timestamp + <= 1 day
+        uint40 first = continues ? v.first : uint40(block.timestamp);
+        vestingOf[account] = Vesting({
+            amount: total.toUint128(),
+            // forge-lint: disable-next-line(unsafe-typecast)
+            until: uint40(until),
+            first: first,
+            // forge-lint: disable-next-line(unsafe-typecast)
+            last: uint40(block.timestamp)
+        });
         emit ProfitVesting(account, amount, total, until);
+    }
+
+    /// @dev The Router (a ScopedPause) pauses withdrawals of every market: an incident is being contained.
+    function _withdrawalsPaused() internal view returns (bool) {
+        return IWithdrawPause(router).isPaused(PauseOps.WITHDRAW, PauseOps.ALL_MARKETS);
     }
 
     function _settleAllFunding(address account) internal {

@@ -143,7 +143,7 @@ contract ContainmentTest is ProtocolBase {
         _setPrice(ETH, 3_300e8);
         vm.prank(alice);
         router.close(ETH);
-        (uint128 locked, uint64 until) = engine.vestingOf(alice);
+        (uint128 locked, uint40 until,,) = engine.vestingOf(alice);
         assertGt(locked, 2_900 * USD);
         assertEq(until, block.timestamp + 1 hours);
         int256 free = engine.collateralOf(alice) - int256(uint256(locked));
@@ -164,7 +164,7 @@ contract ContainmentTest is ProtocolBase {
         _setPrice(ETH, 2_750e8);
         vm.prank(keeper);
         router.liquidate(alice);
-        (uint128 locked,) = engine.vestingOf(keeper);
+        (uint128 locked,,,) = engine.vestingOf(keeper);
         assertEq(locked, 1_375 * USD);
         vm.prank(keeper);
         vm.expectRevert();
@@ -179,10 +179,10 @@ contract ContainmentTest is ProtocolBase {
         _trade(alice, ETH, 10e18);
         _setPrice(ETH, 3_100e8);
         _trade(alice, ETH, -5e18);
-        (uint128 first,) = engine.vestingOf(alice);
+        (uint128 first,,,) = engine.vestingOf(alice);
         skip(50 minutes);
         _trade(alice, ETH, -5e18);
-        (uint128 total, uint64 until) = engine.vestingOf(alice);
+        (uint128 total, uint40 until,,) = engine.vestingOf(alice);
         assertGt(total, first);
         assertEq(until, block.timestamp + 1 hours);
     }
@@ -206,6 +206,97 @@ contract ContainmentTest is ProtocolBase {
     function test_onlyTheVaultBooksVoidedClaims() public {
         vm.expectRevert(abi.encodeWithSelector(ClearingEngine.NotVault.selector, address(this)));
         engine.absorbVoidedClaims(1, REPORT);
+    }
+
+    // --------------------------------------------------------------------------- voiding incident profit
+
+    /// @dev alice opens 10 ETH and closes it 10% higher: about 3k of realised profit, locked.
+    function _aliceProfits() internal returns (uint256 locked) {
+        _fund(alice, 10_000 * USD);
+        _trade(alice, ETH, 10e18);
+        _setPrice(ETH, 3_300e8);
+        vm.prank(alice);
+        router.close(ETH);
+        (locked,,,) = engine.vestingOf(alice);
+    }
+
+    function test_voidProfit_reachesProfitHeldByAnIncidentPause() public {
+        uint256 start = block.timestamp;
+        uint256 locked = _aliceProfits();
+        assertGt(locked, 2_900 * USD);
+        vm.prank(guardian);
+        router.pause(PauseOps.ALL_MARKETS, WD, 24 hours);
+        skip(2 hours); // past the vesting delay: the pause keeps the record
+        _trade(alice, ETH, 1e18);
+        _setPrice(ETH, 3_310e8);
+        vm.prank(alice);
+        router.close(ETH); // a little more profit during the pause joins the same record
+        (uint128 total,, uint40 first, uint40 last) = engine.vestingOf(alice);
+        assertGt(total, locked);
+        assertEq(first, start);
+        assertEq(last, block.timestamp);
+        int256 collateralBefore = engine.collateralOf(alice);
+        uint256 insuranceBefore = engine.insuranceFund();
+        address[] memory who = new address[](2);
+        (who[0], who[1]) = (alice, bob); // bob has no record: skipped
+        vm.expectEmit(address(engine));
+        emit ClearingEngine.ProfitVoided(alice, total, start, start + 1 hours, REPORT);
+        engine.voidProfit(who, start, start + 1 hours, REPORT); // governance (this test), i.e. the timelock
+        assertEq(engine.collateralOf(alice), collateralBefore - int256(uint256(total)));
+        assertEq(engine.insuranceFund(), insuranceBefore + total);
+        (uint128 after_,,,) = engine.vestingOf(alice);
+        assertEq(after_, 0);
+        _assertSolvent();
+        skip(22 hours); // the pause is over: alice leaves with her principal minus fees, not the profit
+        uint256 left = uint256(engine.collateralOf(alice));
+        vm.prank(alice);
+        assertTrue(router.withdraw(left));
+        assertLt(usdc.balanceOf(alice), 10_000 * USD);
+        _assertSolvent();
+    }
+
+    /// @dev Without a pause a vested record restarts at the next profit, so a window that names only the
+    ///      earlier profit voids nothing (it may have left already: it is the owner's).
+    function test_voidProfit_skipsRecordsOutsideTheWindow() public {
+        uint256 start = block.timestamp;
+        _aliceProfits();
+        skip(2 hours);
+        _trade(alice, ETH, 1e18);
+        _setPrice(ETH, 3_310e8);
+        vm.prank(alice);
+        router.close(ETH);
+        (uint128 total,, uint40 first,) = engine.vestingOf(alice);
+        assertEq(first, block.timestamp);
+        address[] memory who = new address[](1);
+        who[0] = alice;
+        int256 collateralBefore = engine.collateralOf(alice);
+        engine.voidProfit(who, start, start + 1 hours, REPORT);
+        assertEq(engine.collateralOf(alice), collateralBefore);
+        (uint128 kept,,,) = engine.vestingOf(alice);
+        assertEq(kept, total);
+    }
+
+    function test_voidProfit_boundedInTime_andGovernanceOnly() public {
+        uint256 start = block.timestamp;
+        _aliceProfits();
+        address[] memory who = new address[](1);
+        who[0] = alice;
+        vm.prank(guardian);
+        vm.expectRevert();
+        engine.voidProfit(who, start, start, REPORT);
+        vm.expectRevert(abi.encodeWithSelector(ClearingEngine.InvalidIncidentWindow.selector, start, start, bytes32(0)));
+        engine.voidProfit(who, start, start, bytes32(0)); // no report
+        vm.expectRevert(
+            abi.encodeWithSelector(ClearingEngine.InvalidIncidentWindow.selector, start, block.timestamp + 1, REPORT)
+        );
+        engine.voidProfit(who, start, block.timestamp + 1, REPORT); // window not over
+        skip(4 days);
+        uint256 tooLong = start + 3 days + 1;
+        vm.expectRevert(abi.encodeWithSelector(ClearingEngine.InvalidIncidentWindow.selector, start, tooLong, REPORT));
+        engine.voidProfit(who, start, tooLong, REPORT);
+        skip(30 days);
+        vm.expectRevert(abi.encodeWithSelector(ClearingEngine.InvalidIncidentWindow.selector, start, start, REPORT));
+        engine.voidProfit(who, start, start, REPORT); // too late: the profit is the owner's now
     }
 
     // --------------------------------------------------------------------------- tightening that cannot liquidate
