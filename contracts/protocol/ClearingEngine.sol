@@ -111,11 +111,6 @@ contract ClearingEngine is EmergencySettlement {
     /// @notice Settlement surplus already swept by governance.
     uint256 public surplusSwept;
 
-    /// @notice Longest incident window whose profit governance may void in one call (as Vault.voidClaims).
-    uint256 public constant MAX_INCIDENT_WINDOW = 3 days;
-    /// @notice How long after an incident window ends its profit may still be voided (as Vault.voidClaims).
-    uint256 public constant VOID_DEADLINE = 30 days;
-
     /// @notice Governance listed `market` at position `index` of the market list.
     event MarketAdded(bytes32 indexed market, uint256 index);
     /// @notice Governance pointed the engine at a new Router (the only caller of the user entry points).
@@ -156,9 +151,6 @@ contract ClearingEngine is EmergencySettlement {
     event ProfitVestingDelaySet(uint256 delay);
     /// @notice Voided withdrawal claims (incident report `reportHash`) returned to the insurance fund.
     event VoidedClaimsAbsorbed(uint256 amount, bytes32 indexed reportHash);
-    /// @notice Governance voided `amount` of `account`'s profit record realised in [`from`, `to`] (incident
-    ///         report `reportHash`); the amount went to the insurance fund.
-    event ProfitVoided(address indexed account, uint256 amount, uint256 from, uint256 to, bytes32 indexed reportHash);
 
     /// @notice Only the Router may call this entry point; `caller` is not it.
     error NotRouter(address caller);
@@ -196,9 +188,6 @@ contract ClearingEngine is EmergencySettlement {
     error InvalidVestingDelay(uint256 delay);
     /// @notice The caller is not the vault.
     error NotVault(address caller);
-    /// @notice An incident window that is empty, longer than MAX_INCIDENT_WINDOW, not over, older than
-    ///         VOID_DEADLINE, or without a report hash.
-    error InvalidIncidentWindow(uint256 from, uint256 to, bytes32 reportHash);
 
     modifier onlyRouter() {
         if (msg.sender != router) revert NotRouter(msg.sender);
@@ -307,41 +296,34 @@ contract ClearingEngine is EmergencySettlement {
     /// @notice Book withdrawal claims that governance voided (Vault.voidClaims) into the insurance fund:
     ///         the vault keeps the tokens and no longer owes them to the claimant.
     function absorbVoidedClaims(uint256 amount, bytes32 reportHash) external {
-        if (msg.sender != address(vault)) revert NotVault(msg.sender);
+        _onlyVault();
         insuranceFund += amount;
         emit VoidedClaimsAbsorbed(amount, reportHash);
     }
 
-    /// @notice Void the profit records of `accounts` that took profit inside the incident window
-    ///         [`from`, `to`]: the whole record (every part of it was still locked when incident profit was
-    ///         added), at most the account's collateral, moves to the insurance fund. An account whose
-    ///         record took no profit in the window is skipped.
-    /// @dev Governance (the timelock) only, with the incident report's hash; the window is at most
-    ///      MAX_INCIDENT_WINDOW long and must have ended less than VOID_DEADLINE ago (the bounds of
-    ///      Vault.voidClaims). Profit already withdrawn is out of reach; the account may become liquidatable.
-    function voidProfit(address[] calldata accounts_, uint256 from, uint256 to, bytes32 reportHash)
-        external
-        onlyGovernance
-        whenNotSettled
-    {
-        if (
-            reportHash == bytes32(0) || from > to || to - from > MAX_INCIDENT_WINDOW || to > block.timestamp
-                || block.timestamp > to + VOID_DEADLINE
-        ) revert InvalidIncidentWindow(from, to, reportHash);
-        for (uint256 i; i < accounts_.length; ++i) {
-            address account = accounts_[i];
-            Vesting memory v = vestingOf[account];
-            if (v.amount == 0 || v.last < from || v.first > to) continue;
-            delete vestingOf[account];
-            int256 collateral = collateralOf[account];
-            // forge-lint: disable-next-line(unsafe-typecast)
-            uint256 amount = collateral <= 0 ? 0 : (uint256(collateral) < v.amount ? uint256(collateral) : v.amount);
-            if (amount == 0) continue;
-            collateralOf[account] = collateral - amount.toInt256();
-            totalCollateral -= amount.toInt256();
-            insuranceFund += amount;
-            emit ProfitVoided(account, amount, from, to, reportHash);
-        }
+    /// @notice Void up to `cap` of `account`'s profit record if it took profit inside the incident window
+    ///         [`from`, `to`] (every part of the record was still locked when incident profit was added): at
+    ///         most the record and the account's collateral move to the insurance fund, and the record ends.
+    ///         Profit already withdrawn is out of reach; the account may become liquidatable.
+    /// @dev Only the vault, for governance's `Vault.voidProfit`, which bounds the window and records the
+    ///      incident report's hash (one place for the bounds of every incident void).
+    /// @return amount The amount voided (0: no record in the window).
+    function voidProfitOf(address account, uint256 from, uint256 to, uint256 cap) external returns (uint256 amount) {
+        _onlyVault();
+        Vesting memory v = vestingOf[account];
+        if (v.amount == 0 || v.last < from || v.first > to) return 0;
+        delete vestingOf[account];
+        int256 collateral = collateralOf[account];
+        if (collateral <= 0) return 0;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint256 most = cap < v.amount ? cap : v.amount; // at most a uint128
+        // forge-lint: disable-next-line(unsafe-typecast)
+        int256 voided = collateral < int256(most) ? collateral : int256(most);
+        collateralOf[account] = collateral - voided;
+        totalCollateral -= voided;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        amount = uint256(voided); // positive: both sides of the minimum are
+        insuranceFund += amount;
     }
 
     // ----------------------------------------------------------------------------------- router entry points
@@ -381,7 +363,7 @@ contract ClearingEngine is EmergencySettlement {
         _settleAllFunding(account);
         int256 collateral = collateralOf[account];
         if (collateral < amount.toInt256()) revert InsufficientCollateral(account, collateral, amount);
-        Vesting memory v = vestingOf[account];
+        Vesting storage v = vestingOf[account];
         if (v.until > block.timestamp && collateral - int256(uint256(v.amount)) < amount.toInt256()) {
             revert ProfitLocked(account, v.amount, v.until);
         }
@@ -604,6 +586,10 @@ contract ClearingEngine is EmergencySettlement {
         return PerpMath.toCollateralUp(mm18, collateralScale);
     }
 
+    function _onlyVault() private view {
+        if (msg.sender != address(vault)) revert NotVault(msg.sender);
+    }
+
     function _track(address account) internal {
         if (!isAccount[account]) {
             isAccount[account] = true;
@@ -656,20 +642,15 @@ contract ClearingEngine is EmergencySettlement {
         uint256 delay = profitVestingDelay;
         if (delay == 0 || amount == 0) return;
         Vesting memory v = vestingOf[account];
-        bool continues = v.amount != 0 && (v.until > block.timestamp || _withdrawalsPaused());
-        uint256 total = (continues ? v.amount : 0) + amount;
+        if (v.amount == 0 || (v.until <= block.timestamp && !_withdrawalsPaused())) {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            (v.amount, v.first) = (0, uint40(block.timestamp)); // a timestamp fits 40 bits
+        }
+        uint256 total = v.amount + amount;
         uint256 until = block.timestamp + delay;
-        // Timestamps (and a timestamp + <= 1 day) fit 40 bits.
         // forge-lint: disable-next-line(unsafe-typecast)
-        uint40 first = continues ? v.first : uint40(block.timestamp);
-        vestingOf[account] = Vesting({
-            amount: total.toUint128(),
-            // forge-lint: disable-next-line(unsafe-typecast)
-            until: uint40(until),
-            first: first,
-            // forge-lint: disable-next-line(unsafe-typecast)
-            last: uint40(block.timestamp)
-        });
+        (v.amount, v.until, v.last) = (total.toUint128(), uint40(until), uint40(block.timestamp)); // <= now + 1 day
+        vestingOf[account] = v;
         emit ProfitVesting(account, amount, total, until);
     }
 

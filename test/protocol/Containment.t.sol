@@ -206,9 +206,38 @@ contract ContainmentTest is ProtocolBase {
     function test_onlyTheVaultBooksVoidedClaims() public {
         vm.expectRevert(abi.encodeWithSelector(ClearingEngine.NotVault.selector, address(this)));
         engine.absorbVoidedClaims(1, REPORT);
+        vm.expectRevert(abi.encodeWithSelector(ClearingEngine.NotVault.selector, address(this)));
+        engine.voidProfitOf(alice, 0, block.timestamp, 1);
     }
 
     // --------------------------------------------------------------------------- voiding incident profit
+
+    function _all(uint256 n) internal pure returns (uint256[] memory caps) {
+        caps = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            caps[i] = type(uint256).max;
+        }
+    }
+
+    /// @dev A cap voids only what a flagged price paid; the rest of the record is the owner's, unlocked.
+    function test_voidProfit_capTakesOnlyTheCap_andEndsTheRecord() public {
+        uint256 start = block.timestamp;
+        uint256 locked = _aliceProfits();
+        address[] memory who = new address[](1);
+        who[0] = alice;
+        uint256[] memory caps = new uint256[](1);
+        caps[0] = 1_000 * USD;
+        skip(1);
+        int256 collateralBefore = engine.collateralOf(alice);
+        vault.voidProfit(who, caps, start, start, REPORT);
+        assertEq(engine.collateralOf(alice), collateralBefore - 1_000 * 1e6);
+        (uint128 left,,,) = engine.vestingOf(alice);
+        assertEq(left, 0);
+        assertGt(locked, 1_000 * USD);
+        vm.expectRevert(abi.encodeWithSelector(Vault.LengthMismatch.selector, 1, 0));
+        vault.voidProfit(who, new uint256[](0), start, start, REPORT);
+        _assertSolvent();
+    }
 
     /// @dev alice opens 10 ETH and closes it 10% higher: about 3k of realised profit, locked.
     function _aliceProfits() internal returns (uint256 locked) {
@@ -239,9 +268,9 @@ contract ContainmentTest is ProtocolBase {
         uint256 insuranceBefore = engine.insuranceFund();
         address[] memory who = new address[](2);
         (who[0], who[1]) = (alice, bob); // bob has no record: skipped
-        vm.expectEmit(address(engine));
-        emit ClearingEngine.ProfitVoided(alice, total, start, start + 1 hours, REPORT);
-        engine.voidProfit(who, start, start + 1 hours, REPORT); // governance (this test), i.e. the timelock
+        vm.expectEmit(address(vault));
+        emit Vault.ProfitVoided(alice, total, start, start + 1 hours, REPORT);
+        vault.voidProfit(who, _all(who.length), start, start + 1 hours, REPORT); // governance (this test), i.e. the timelock
         assertEq(engine.collateralOf(alice), collateralBefore - int256(uint256(total)));
         assertEq(engine.insuranceFund(), insuranceBefore + total);
         (uint128 after_,,,) = engine.vestingOf(alice);
@@ -270,7 +299,7 @@ contract ContainmentTest is ProtocolBase {
         address[] memory who = new address[](1);
         who[0] = alice;
         int256 collateralBefore = engine.collateralOf(alice);
-        engine.voidProfit(who, start, start + 1 hours, REPORT);
+        vault.voidProfit(who, _all(who.length), start, start + 1 hours, REPORT);
         assertEq(engine.collateralOf(alice), collateralBefore);
         (uint128 kept,,,) = engine.vestingOf(alice);
         assertEq(kept, total);
@@ -283,20 +312,20 @@ contract ContainmentTest is ProtocolBase {
         who[0] = alice;
         vm.prank(guardian);
         vm.expectRevert();
-        engine.voidProfit(who, start, start, REPORT);
-        vm.expectRevert(abi.encodeWithSelector(ClearingEngine.InvalidIncidentWindow.selector, start, start, bytes32(0)));
-        engine.voidProfit(who, start, start, bytes32(0)); // no report
+        vault.voidProfit(who, _all(who.length), start, start, REPORT);
+        vm.expectRevert(abi.encodeWithSelector(Vault.InvalidIncidentWindow.selector, start, start, bytes32(0)));
+        vault.voidProfit(who, _all(who.length), start, start, bytes32(0)); // no report
         vm.expectRevert(
-            abi.encodeWithSelector(ClearingEngine.InvalidIncidentWindow.selector, start, block.timestamp + 1, REPORT)
+            abi.encodeWithSelector(Vault.InvalidIncidentWindow.selector, start, block.timestamp + 1, REPORT)
         );
-        engine.voidProfit(who, start, block.timestamp + 1, REPORT); // window not over
+        vault.voidProfit(who, _all(who.length), start, block.timestamp + 1, REPORT); // window not over
         skip(4 days);
         uint256 tooLong = start + 3 days + 1;
-        vm.expectRevert(abi.encodeWithSelector(ClearingEngine.InvalidIncidentWindow.selector, start, tooLong, REPORT));
-        engine.voidProfit(who, start, tooLong, REPORT);
+        vm.expectRevert(abi.encodeWithSelector(Vault.InvalidIncidentWindow.selector, start, tooLong, REPORT));
+        vault.voidProfit(who, _all(who.length), start, tooLong, REPORT);
         skip(30 days);
-        vm.expectRevert(abi.encodeWithSelector(ClearingEngine.InvalidIncidentWindow.selector, start, start, REPORT));
-        engine.voidProfit(who, start, start, REPORT); // too late: the profit is the owner's now
+        vm.expectRevert(abi.encodeWithSelector(Vault.InvalidIncidentWindow.selector, start, start, REPORT));
+        vault.voidProfit(who, _all(who.length), start, start, REPORT); // too late: the profit is the owner's now
     }
 
     // --------------------------------------------------------------------------- tightening that cannot liquidate
