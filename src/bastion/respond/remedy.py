@@ -4,11 +4,13 @@ While the guardian pause of withdrawals holds, governance decides what may leave
 incident into that decision's timelock operations:
 
 - ``flagged_prices``: the prices the incident's ``oracle_deviation`` findings flagged, each with the
-  reference (the pool TWAP) the detector trusted at that block;
+  references the detector read at that block (the pool's TWAP and its spot price);
 - ``profit_takers``: the accounts that closed a position in a flagged market at a price further than
-  ``max_deviation_bps`` from the latest flagged reference, each with what that price paid it beyond the
-  reference (size closed x price gap): profit taken at a price the watchtower said was wrong. An account
-  trading at prices near the reference is never named, and nobody loses more than the flagged price paid;
+  ``max_deviation_bps`` from BOTH references of the latest flagged block, each with what that price paid
+  it beyond the nearer reference (size closed x price gap): profit taken at a price the watchtower said
+  was wrong. A real market move is not one: the pool's spot follows the market (arbitrage), so a feed
+  that moved with it is near the spot and nobody is named. An account trading near either reference is
+  never named, and nobody loses more than the flagged price paid;
 - ``build_remedy``: ONE timelock batch (``Vault.voidProfit`` capped at those gains, and ``Vault.voidClaims``
   of the claims those accounts locked in the window that the gain covers), over the incident window with
   the report's hash, and the marker operation that ties it to the
@@ -31,11 +33,12 @@ ZERO32 = b"\0" * 32
 
 @dataclass(frozen=True)
 class FlaggedPrice:
-    """A market price the watchtower flagged: at ``block``, ``market_id``'s oracle was away from ``reference``."""
+    """A market price the watchtower flagged: at ``block``, ``market_id``'s oracle was away from the pool."""
 
     market_id: str  # 0x-prefixed bytes32
     block: int
-    reference: int  # 1e18 USD
+    twap: int  # 1e18 USD
+    spot: int  # 1e18 USD
 
 
 @dataclass(frozen=True)
@@ -56,15 +59,15 @@ class Remedy:
 
 
 def flagged_prices(findings: list[Any]) -> list[FlaggedPrice]:
-    """The TWAP references of ``oracle_deviation`` findings (rows with ``detector``, ``block_number``,
+    """The pool references of ``oracle_deviation`` findings (rows with ``detector``, ``block_number``,
     ``details``), oldest first."""
     out = []
     for f in findings:
         d = f.details or {}
         if f.detector != "oracle_deviation" or d.get("reference") != "twap" or f.block_number is None:
             continue
-        if d.get("market_id") and d.get("twap"):
-            out.append(FlaggedPrice(str(d["market_id"]).lower(), int(f.block_number), int(d["twap"])))
+        if d.get("market_id") and d.get("twap") and d.get("spot"):
+            out.append(FlaggedPrice(str(d["market_id"]).lower(), int(f.block_number), int(d["twap"]), int(d["spot"])))
     return sorted(out, key=lambda p: p.block)
 
 
@@ -83,14 +86,16 @@ def profit_takers(engine: Any, flagged: list[FlaggedPrice], to_block: int, max_d
         refs = [p for p in flagged if p.market_id == market and p.block <= log["blockNumber"]]
         if not refs:
             continue
-        ref, price, delta, after = refs[-1].reference, int(a["price"]), int(a["delta"]), int(a["newSize"])
-        if abs(price - ref) * 10_000 <= max_deviation_bps * ref:
+        price, delta, after = int(a["price"]), int(a["delta"]), int(a["newSize"])
+        references = (refs[-1].twap, refs[-1].spot)
+        if any(abs(price - ref) * 10_000 <= max_deviation_bps * ref for ref in references):
             continue
         before = after - delta
         if before == 0 or (before > 0) == (delta > 0):
             continue  # nothing closed
         closed = min(abs(delta), abs(before))
-        gap = price - ref if before > 0 else ref - price  # a long sold above, a short bought below
+        # a long sold above, a short bought below the reference; the nearer reference: the smaller gap
+        gap = min(price - ref if before > 0 else ref - price for ref in references)
         if gap <= 0:
             continue
         gain = closed * gap // 10**18 // scale
