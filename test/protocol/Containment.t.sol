@@ -341,24 +341,38 @@ contract ContainmentTest is ProtocolBase {
         _setPrice(ETH, 2_900e8);
     }
 
-    function test_guardianTightening_givesExistingPositionsAGrace() public {
+    /// @dev A guardian's emergency tightening applies to new risk only: it never makes alice liquidatable,
+    ///      however long it lasts, nor raises her penalty; her position falls to a keeper only at the base.
+    function test_guardianTightening_neverLiquidatesExistingPositions() public {
         _leveredAlice();
         vm.prank(guardian);
         registry.emergencyTighten(_mmKey(), 750, 1 days, REPORT);
         assertEq(registry.get(_mmKey()), 750);
         assertEq(registry.getWithGrace(_mmKey()), 500);
         vm.prank(keeper);
-        vm.expectRevert(); // NotLiquidatable at the grace value
+        vm.expectRevert(); // NotLiquidatable at the base
         router.liquidate(alice);
-        skip(12 hours - 1);
+        skip(23 hours);
         _setPrice(ETH, 2_900e8); // fresh feeds
+        assertEq(registry.getWithGrace(_mmKey()), 500);
         vm.prank(keeper);
         vm.expectRevert();
         router.liquidate(alice);
-        skip(1); // the grace is over and alice did not top up
+        // governance's own change (through the timelock) applies to liquidations at once
+        registry.setBase(_mmKey(), 750, REPORT);
         vm.prank(keeper);
         router.liquidate(alice);
         assertEq(engine.positionOf(alice, ETH).size, 0);
+    }
+
+    /// @dev The penalty too: a guardian's override never raises the penalty of a liquidation.
+    function test_guardianPenaltyTightening_doesNotRaiseThePenalty() public {
+        bytes32 penaltyKey = keccak256(abi.encode(ETH, keccak256("liquidationPenaltyBps")));
+        uint256 base = registry.get(penaltyKey);
+        vm.prank(guardian);
+        registry.emergencyTighten(penaltyKey, base + registry.rulesOf(penaltyKey).maxStep, 1 days, REPORT);
+        assertGt(registry.get(penaltyKey), base);
+        assertEq(registry.getWithGrace(penaltyKey), base);
     }
 
     function test_riskTightening_toppingUpInTheGraceSavesThePosition() public {
@@ -382,18 +396,16 @@ contract ContainmentTest is ProtocolBase {
         assertEq(engine.positionOf(alice, ETH).size, 0);
     }
 
-    /// @dev A second fast tightening during the grace keeps the loosest value, and restarts the clock.
-    function test_graceKeepsTheLoosestValueAcrossSteps() public {
+    /// @dev Fast tightenings in a row never reach liquidations; RISK's base tightening waits out the grace.
+    function test_liquidationsFollowTheBase_withTheGraceForRisk() public {
         vm.prank(guardian);
         registry.emergencyTighten(_mmKey(), 750, 1 days, REPORT);
         skip(1 hours);
-        vm.expectEmit(address(registry));
-        emit ParameterRegistry.TighteningGrace(_mmKey(), 500, block.timestamp + 12 hours);
         vm.prank(guardian);
         registry.emergencyTighten(_mmKey(), 1_000, 1 days, REPORT);
         assertEq(registry.getWithGrace(_mmKey()), 500);
         skip(12 hours);
-        assertEq(registry.getWithGrace(_mmKey()), 1_000);
+        assertEq(registry.getWithGrace(_mmKey()), 500);
     }
 
     // --------------------------------------------------------------------------- grief resistance

@@ -14,6 +14,7 @@ NEW = (
     "feeder-swings", "feeder-swings-fast", "feeder-ramp-jitter", "feeder-one-block", "feeder-next-block-tip",
     "lagging-feed-crash", "claims-in-pause", "pause-waitout", "timelock-batch", "guardian-tighten",
     "whale-roundtrip", "whale-roundtrip-large", "pool-holding", "pool-holding-shallow",
+    "guardian-tighten-margin", "guardian-tighten-quick",
 )  # fmt: skip
 
 

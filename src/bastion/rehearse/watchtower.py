@@ -190,6 +190,9 @@ def watch_config(world: World) -> dict[str, Any]:
                 "twap_seconds": 300,
             },
             "unit_price": {"vaults": world.unit_price_vaults},
+            # a parameter changed through an emergency power (no timelock) on the registry: a finding in the
+            # block it lands, whoever holds the key (high when the caller is not an expected one)
+            "emergency_param": {"contracts": ["registry"]},
             # every use of a guardian power, on any protected contract, is worth a human's look
             "guard_event": {
                 "events": sorted(GUARDIAN_POWERS),
