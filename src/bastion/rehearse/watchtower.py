@@ -421,7 +421,7 @@ class Humans:
                     return a.incident_id, int(a.mined_block)
         return None
 
-    def _queue_remedy(self, incident_id: int | None, paused_block: int) -> None:
+    def _queue_remedy(self, incident_id: int | None, _paused_block: int) -> None:
         w = self.world
         p = w.protocol
         self._remedy = {"stage": "reviewed"}
@@ -430,28 +430,12 @@ class Humans:
         with self.service.db.session() as s:
             rows = Repository.findings(s, include_retracted=False)
             findings = [f for f in rows if incident_id is None or f.incident_id == incident_id]
-        flagged = remedies.flagged_prices(findings)
         max_bps = int(watch_config(w)["detectors"]["oracle_deviation"]["max_twap_deviation_bps"])
-        head = w.clock.block_number
-        gains = remedies.profit_takers(p.engine, flagged, head, max_bps)
-        accounts = list(gains)
-        if not accounts:
+        rem = remedies.plan(p, findings, head=w.clock.block_number, max_deviation_bps=max_bps, incident=incident_id)
+        if rem is None:
             self.log.append({"at": self.now, "what": "reviewed the incident: nobody to void"})
             return
-        # Profit realised up to one vesting delay before the first flagged price is still locked then.
-        start = w.clock.block_timestamp(flagged[0].block) - int(w.read(p.engine.functions.profitVestingDelay()))
-        end = w.clock.block_timestamp(head)
-        report = remedies.report_hash(
-            {
-                "incident": incident_id,
-                "paused_block": paused_block,
-                "flagged": [f.__dict__ for f in flagged],
-                "gains": gains,
-                "window": [start, end],
-            }
-        )
-        rem = remedies.build_remedy(timelock=p.timelock, vault=p.vault, pause=p.router, scope=0,
-                                    gains=gains, window=(start, end), report=report)  # fmt: skip
+        accounts = list(rem.gains)
         delay = int(w.read(p.timelock.functions.getMinDelay()))
         self.own_ops |= {"0x" + rem.batch_id.hex(), "0x" + rem.marker_id.hex()}
         nonce = self._safe_nonce if self._safe_nonce is not None else safe_nonce(self.service.rpc, p.safe.address)
@@ -465,7 +449,7 @@ class Humans:
                 "at": self.now,
                 "what": f"queued the remedy (void claims and profit of {len(accounts)} account(s))",
                 "accounts": accounts,
-                "report_hash": "0x" + report.hex(),
+                "report_hash": "0x" + rem.report_hash.hex(),
             }
         )
 
@@ -476,11 +460,10 @@ class Humans:
         rem: remedies.Remedy = r["remedy"]
         if not w.read(p.timelock.functions.isOperationPending(rem.marker_id)):
             return  # not mined yet
-        data = p.router.functions.holdPause(0, rem.marker_target, 0, rem.marker_data, rem.batch_id)
         self.service.relayers["guardian"].submit(
             f"{r['incident']}:humans:hold-pause",
             to=p.router.address,
-            data=bytes.fromhex(data._encode_transaction_data()[2:]),
+            data=remedies.hold_call(p.router, rem),
             gas=300_000,
             kind="call",
             playbook="humans-hold",

@@ -17,7 +17,9 @@ incident into that decision's timelock operations:
   paused scope (``HeldPause.remedySalt``; the batch is its predecessor), so the guardian can hold the
   pause until the batch executes (``HeldPause.holdPause``).
 
-Nothing here signs or sends: the caller proposes the operations through the Safe (a timelock proposer).
+``plan`` does all of it for one incident; ``bastion incidents remedy`` prints it. Nothing here signs or
+sends: the caller proposes the operations through the Safe (a timelock proposer), and the guardian holds
+the pause (``hold_call``).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class FlaggedPrice:
 class Remedy:
     """The timelock operations of one remedy (schedule both; the marker after the batch)."""
 
-    accounts: list[str]
+    gains: dict[str, int]
     window: tuple[int, int]
     report_hash: bytes
     targets: list[str]
@@ -141,7 +143,7 @@ def build_remedy(
     # The marker's call does nothing: it only has to exist, after the batch, with the scope's salt.
     marker_data = bytes.fromhex(pause.functions.remedySalt(scope)._encode_transaction_data()[2:])
     marker_id = bytes(timelock.functions.hashOperation(pause.address, 0, marker_data, batch_id, marker_salt).call())
-    return Remedy(accounts, window, report, targets, datas, batch_salt, batch_id, pause.address, marker_data,
+    return Remedy(gains, window, report, targets, datas, batch_salt, batch_id, pause.address, marker_data,
                   marker_salt, marker_id)  # fmt: skip
 
 
@@ -154,3 +156,31 @@ def schedule_calls(timelock: Any, remedy: Remedy, delay: int) -> list[bytes]:
         remedy.marker_target, 0, remedy.marker_data, remedy.batch_id, remedy.marker_salt, delay
     )
     return [bytes.fromhex(fn._encode_transaction_data()[2:]) for fn in (batch, marker)]
+
+
+def plan(
+    protocol: Any, findings: list[Any], *, head: int, max_deviation_bps: int, incident: Any = None
+) -> Remedy | None:
+    """The remedy of an incident of the reference protocol (``bastion.protocol.client.Protocol``) from its
+    ``findings`` up to block ``head``, for the all-market withdrawal pause; None when nobody took profit at
+    a flagged price. The window starts one vesting delay before the first flagged block (profit realised
+    then is still locked) and ends at ``head``."""
+    flagged = flagged_prices(findings)
+    gains = profit_takers(protocol.engine, flagged, head, max_deviation_bps)
+    if not gains:
+        return None
+    w3 = protocol.w3
+    delay = int(protocol.engine.functions.profitVestingDelay().call())
+    start = int(w3.eth.get_block(flagged[0].block)["timestamp"]) - delay
+    end = int(w3.eth.get_block(head)["timestamp"])
+    report = report_hash(
+        {"incident": incident, "flagged": [p.__dict__ for p in flagged], "gains": gains, "window": [start, end]}
+    )
+    return build_remedy(timelock=protocol.timelock, vault=protocol.vault, pause=protocol.router, scope=0,
+                        gains=gains, window=(start, end), report=report)  # fmt: skip
+
+
+def hold_call(pause: Any, remedy: Remedy, scope: int = 0) -> bytes:
+    """Calldata of the guardian's ``holdPause`` for ``remedy`` (once the marker is queued)."""
+    fn = pause.functions.holdPause(scope, remedy.marker_target, 0, remedy.marker_data, remedy.batch_id)
+    return bytes.fromhex(fn._encode_transaction_data()[2:])
