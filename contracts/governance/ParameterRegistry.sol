@@ -22,8 +22,8 @@ import {GuardAccess} from "../guards/GuardAccess.sol";
 contract ParameterRegistry is GuardAccess {
     /// @notice Longest emergency tightening any parameter may allow.
     uint256 public constant MAX_TTL_CAP = 30 days;
-    /// @notice After a RISK or guardian tightening, how long `getWithGrace` still returns the value from
-    ///         before it: time for existing positions to top up before the tighter value can liquidate them.
+    /// @notice After RISK tightens a base, how long `getWithGrace` still returns the value from before it:
+    ///         time for existing positions to top up before the tighter value can liquidate them.
     uint256 public constant TIGHTEN_GRACE = 12 hours;
 
     /// @notice What an update did (in `ParameterUpdated`).
@@ -169,14 +169,16 @@ contract ParameterRegistry is GuardAccess {
         return (effective, v.base, v.overrideValue, v.overrideUntil);
     }
 
-    /// @notice The value liquidations use: the effective value, except that for TIGHTEN_GRACE after a
-    ///         RISK or guardian tightening it is still the looser value from before it (governance's own
-    ///         changes apply at once). One more SLOAD than `get`.
+    /// @notice The value liquidations use (eligibility and penalty): the base, never an emergency override,
+    ///         so a guardian's or RISK's `emergencyTighten` constrains only new risk and can never make an
+    ///         existing position liquidatable nor raise its penalty; for TIGHTEN_GRACE after RISK tightens
+    ///         the base it is still the looser value from before. Governance's `setBase` applies at once.
+    ///         One more SLOAD than `get`.
     /// @param key The parameter key.
     function getWithGrace(bytes32 key) external view returns (uint256 value) {
         Value memory v = _values[key];
         if (!v.registered) revert UnknownParameter(key);
-        value = block.timestamp < v.overrideUntil ? v.overrideValue : v.base;
+        value = v.base;
         Grace memory g = _graces[key];
         if (block.timestamp < g.until && _isTighter(_rules[key].higherIsTighter, value, g.before)) value = g.before;
     }

@@ -6,7 +6,13 @@ import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
 import {GuardAccess} from "../guards/GuardAccess.sol";
 import {EmergencySettlement} from "../guards/EmergencySettlement.sol";
 import {ICollateralVault, IOracleGuard, IParameterRegistry} from "../interfaces/IProtocolGuards.sol";
+import {PauseOps} from "../guards/PauseOps.sol";
 import {PerpMath} from "./PerpMath.sol";
+
+/// @dev What the engine reads of its Router's pause.
+interface IWithdrawPause {
+    function isPaused(uint8 op, uint256 market) external view returns (bool);
+}
 
 /// @title ClearingEngine
 /// @notice The position math of Bastion's reference perpetual-futures clearinghouse: cross margin per
@@ -81,10 +87,16 @@ contract ClearingEngine is EmergencySettlement {
 
     /// @notice Profit not yet withdrawable: realised trading profit and liquidation rewards, each addition
     ///         locking the whole amount until `until` (a price push cannot be cashed before the watchtower
-    ///         and governance can act).
+    ///         and governance can act). `first` and `last` are when the first and the latest part of the
+    ///         record were realised: governance's `voidProfit` finds incident profit by them.
+    /// @dev The record restarts only when it has vested and no all-market withdrawal pause runs, so profit
+    ///      realised before or during an incident pause stays in one record until the pause ends, whatever
+    ///      the vesting delay (withdrawals are paused meanwhile, so it cannot leave either).
     struct Vesting {
         uint128 amount;
-        uint64 until;
+        uint40 until;
+        uint40 first;
+        uint40 last;
     }
 
     /// @notice Longest profit vesting delay governance may set.
@@ -284,9 +296,34 @@ contract ClearingEngine is EmergencySettlement {
     /// @notice Book withdrawal claims that governance voided (Vault.voidClaims) into the insurance fund:
     ///         the vault keeps the tokens and no longer owes them to the claimant.
     function absorbVoidedClaims(uint256 amount, bytes32 reportHash) external {
-        if (msg.sender != address(vault)) revert NotVault(msg.sender);
+        _onlyVault();
         insuranceFund += amount;
         emit VoidedClaimsAbsorbed(amount, reportHash);
+    }
+
+    /// @notice Void up to `cap` of `account`'s profit record if it took profit inside the incident window
+    ///         [`from`, `to`] (every part of the record was still locked when incident profit was added): at
+    ///         most the record and the account's collateral move to the insurance fund, and the record ends.
+    ///         Profit already withdrawn is out of reach; the account may become liquidatable.
+    /// @dev Only the vault, for governance's `Vault.voidProfit`, which bounds the window and records the
+    ///      incident report's hash (one place for the bounds of every incident void).
+    /// @return amount The amount voided (0: no record in the window).
+    function voidProfitOf(address account, uint256 from, uint256 to, uint256 cap) external returns (uint256 amount) {
+        _onlyVault();
+        Vesting memory v = vestingOf[account];
+        if (v.amount == 0 || v.last < from || v.first > to) return 0;
+        delete vestingOf[account];
+        int256 collateral = collateralOf[account];
+        if (collateral <= 0) return 0;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint256 most = cap < v.amount ? cap : v.amount; // at most a uint128
+        // forge-lint: disable-next-line(unsafe-typecast)
+        int256 voided = collateral < int256(most) ? collateral : int256(most);
+        collateralOf[account] = collateral - voided;
+        totalCollateral -= voided;
+        // forge-lint: disable-next-line(unsafe-typecast)
+        amount = uint256(voided); // positive: both sides of the minimum are
+        insuranceFund += amount;
     }
 
     // ----------------------------------------------------------------------------------- router entry points
@@ -326,7 +363,7 @@ contract ClearingEngine is EmergencySettlement {
         _settleAllFunding(account);
         int256 collateral = collateralOf[account];
         if (collateral < amount.toInt256()) revert InsufficientCollateral(account, collateral, amount);
-        Vesting memory v = vestingOf[account];
+        Vesting storage v = vestingOf[account];
         if (v.until > block.timestamp && collateral - int256(uint256(v.amount)) < amount.toInt256()) {
             revert ProfitLocked(account, v.amount, v.until);
         }
@@ -549,6 +586,10 @@ contract ClearingEngine is EmergencySettlement {
         return PerpMath.toCollateralUp(mm18, collateralScale);
     }
 
+    function _onlyVault() private view {
+        if (msg.sender != address(vault)) revert NotVault(msg.sender);
+    }
+
     function _track(address account) internal {
         if (!isAccount[account]) {
             isAccount[account] = true;
@@ -595,16 +636,27 @@ contract ClearingEngine is EmergencySettlement {
         totalCollateral += realized;
     }
 
-    /// @dev Lock `amount` more profit of `account`; the whole locked amount waits a full delay again.
+    /// @dev Lock `amount` more profit of `account`; the whole locked amount waits a full delay again. The
+    ///      record continues (keeps `first`) while it is locked or an all-market withdrawal pause runs.
     function _vest(address account, uint256 amount) internal {
         uint256 delay = profitVestingDelay;
         if (delay == 0 || amount == 0) return;
         Vesting memory v = vestingOf[account];
-        uint256 total = (v.until > block.timestamp ? v.amount : 0) + amount;
+        if (v.amount == 0 || (v.until <= block.timestamp && !_withdrawalsPaused())) {
+            // forge-lint: disable-next-line(unsafe-typecast)
+            (v.amount, v.first) = (0, uint40(block.timestamp)); // a timestamp fits 40 bits
+        }
+        uint256 total = v.amount + amount;
         uint256 until = block.timestamp + delay;
         // forge-lint: disable-next-line(unsafe-typecast)
-        vestingOf[account] = Vesting({amount: total.toUint128(), until: uint64(until)}); // a timestamp + <= 1 day
+        (v.amount, v.until, v.last) = (total.toUint128(), uint40(until), uint40(block.timestamp)); // <= now + 1 day
+        vestingOf[account] = v;
         emit ProfitVesting(account, amount, total, until);
+    }
+
+    /// @dev The Router (a ScopedPause) pauses withdrawals of every market: an incident is being contained.
+    function _withdrawalsPaused() internal view returns (bool) {
+        return IWithdrawPause(router).isPaused(PauseOps.WITHDRAW, PauseOps.ALL_MARKETS);
     }
 
     function _settleAllFunding(address account) internal {

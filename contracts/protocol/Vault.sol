@@ -26,9 +26,10 @@ interface IPauseView {
     function isPaused(uint8 op, uint256 market) external view returns (bool);
 }
 
-/// @notice Where voided claims are booked (the engine's insurance fund).
+/// @notice Where voided claims are booked (the engine's insurance fund), and the engine's incident profit.
 interface IVoidedClaimsSink {
     function absorbVoidedClaims(uint256 amount, bytes32 reportHash) external;
+    function voidProfitOf(address account, uint256 from, uint256 to, uint256 cap) external returns (uint256);
 }
 
 /// @title Vault
@@ -82,10 +83,18 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
     ///         amount went to the engine's insurance fund.
     event ClaimsVoided(uint256 from, uint256 to, bytes32 indexed reportHash, uint256 total);
 
+    /// @notice Governance voided `amount` of `account`'s profit that took profit inside [`from`, `to`]
+    ///         (report `reportHash`); the engine moved it to its insurance fund.
+    event ProfitVoided(address indexed account, uint256 amount, uint256 from, uint256 to, bytes32 indexed reportHash);
+
     /// @notice The caller is not the current engine.
     error NotEngine(address caller);
     /// @notice `pull` may only take from the account the Router is acting for now, not `from`.
     error NotActingAccount(address from);
+    /// @notice `accounts` and `caps` differ in length.
+    error LengthMismatch(uint256 accounts, uint256 caps);
+    /// @notice Incident profit cannot be voided after the engine's settlement (claims are frozen).
+    error SettledAlready();
     /// @notice `paySettlement` before the engine's settlement was triggered.
     error NotSettled();
     /// @notice A settlement payout of `amount` would take the total paid past the recorded `pool`.
@@ -145,10 +154,7 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
         onlyGovernance
         nonReentrant
     {
-        if (
-            reportHash == bytes32(0) || from > to || to - from > MAX_INCIDENT_WINDOW || to > block.timestamp
-                || block.timestamp > to + VOID_DEADLINE
-        ) revert InvalidIncidentWindow(from, to, reportHash);
+        _checkIncidentWindow(from, to, reportHash);
         uint256 total;
         for (uint256 i; i < recipients.length; ++i) {
             total += _voidClaim(address(asset), recipients[i], from, to, reportHash);
@@ -156,6 +162,30 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
         outstandingClaims -= total;
         emit ClaimsVoided(from, to, reportHash, total);
         if (total != 0) IVoidedClaimsSink(engine).absorbVoidedClaims(total, reportHash);
+    }
+
+    /// @notice Void up to `caps[i]` of the engine's profit record of `accounts[i]` when that record took
+    ///         profit inside the incident window [`from`, `to`] (ClearingEngine.voidProfitOf: at most the
+    ///         record and the account's collateral go to the insurance fund); other accounts are skipped.
+    ///         A cap lets governance take back only what a flagged price paid (the remedy helper caps each
+    ///         account at its gain against the watchtower's reference price).
+    /// @dev Governance (the timelock), with the bounds of `voidClaims`. Realised profit stays in one locked
+    ///      record while an all-market withdrawal pause runs, so a pause held until this executes keeps it.
+    function voidProfit(
+        address[] calldata accounts,
+        uint256[] calldata caps,
+        uint256 from,
+        uint256 to,
+        bytes32 reportHash
+    ) external onlyGovernance nonReentrant {
+        _checkIncidentWindow(from, to, reportHash);
+        // After settlement every account's claim is frozen: nothing may move it.
+        if (IVaultEngine(engine).settled()) revert SettledAlready();
+        if (caps.length != accounts.length) revert LengthMismatch(accounts.length, caps.length);
+        for (uint256 i; i < accounts.length; ++i) {
+            uint256 amount = IVoidedClaimsSink(engine).voidProfitOf(accounts[i], from, to, caps[i]);
+            if (amount != 0) emit ProfitVoided(accounts[i], amount, from, to, reportHash);
+        }
     }
 
     /// @notice Put a voided claim of `recipient` back into the limiter's liquidity once the FIFO cursor
@@ -226,6 +256,15 @@ contract Vault is ICollateralVault, OutflowLimiter, ReentrancyGuardTransient {
     /// @inheritdoc ICollateralVault
     function freeBalance() external view returns (uint256) {
         return asset.balanceOf(address(this)) - outstandingClaims;
+    }
+
+    /// @dev An incident window governance may void: not empty, at most MAX_INCIDENT_WINDOW, over, ended less
+    ///      than VOID_DEADLINE ago, with the incident report's hash.
+    function _checkIncidentWindow(uint256 from, uint256 to, bytes32 reportHash) internal view {
+        if (
+            reportHash == bytes32(0) || from > to || to - from > MAX_INCIDENT_WINDOW || to > block.timestamp
+                || block.timestamp > to + VOID_DEADLINE
+        ) revert InvalidIncidentWindow(from, to, reportHash);
     }
 
     function _beforeClaimPaid(address a, address) internal view override {

@@ -143,7 +143,7 @@ contract ContainmentTest is ProtocolBase {
         _setPrice(ETH, 3_300e8);
         vm.prank(alice);
         router.close(ETH);
-        (uint128 locked, uint64 until) = engine.vestingOf(alice);
+        (uint128 locked, uint40 until,,) = engine.vestingOf(alice);
         assertGt(locked, 2_900 * USD);
         assertEq(until, block.timestamp + 1 hours);
         int256 free = engine.collateralOf(alice) - int256(uint256(locked));
@@ -164,7 +164,7 @@ contract ContainmentTest is ProtocolBase {
         _setPrice(ETH, 2_750e8);
         vm.prank(keeper);
         router.liquidate(alice);
-        (uint128 locked,) = engine.vestingOf(keeper);
+        (uint128 locked,,,) = engine.vestingOf(keeper);
         assertEq(locked, 1_375 * USD);
         vm.prank(keeper);
         vm.expectRevert();
@@ -179,10 +179,10 @@ contract ContainmentTest is ProtocolBase {
         _trade(alice, ETH, 10e18);
         _setPrice(ETH, 3_100e8);
         _trade(alice, ETH, -5e18);
-        (uint128 first,) = engine.vestingOf(alice);
+        (uint128 first,,,) = engine.vestingOf(alice);
         skip(50 minutes);
         _trade(alice, ETH, -5e18);
-        (uint128 total, uint64 until) = engine.vestingOf(alice);
+        (uint128 total, uint40 until,,) = engine.vestingOf(alice);
         assertGt(total, first);
         assertEq(until, block.timestamp + 1 hours);
     }
@@ -206,6 +206,126 @@ contract ContainmentTest is ProtocolBase {
     function test_onlyTheVaultBooksVoidedClaims() public {
         vm.expectRevert(abi.encodeWithSelector(ClearingEngine.NotVault.selector, address(this)));
         engine.absorbVoidedClaims(1, REPORT);
+        vm.expectRevert(abi.encodeWithSelector(ClearingEngine.NotVault.selector, address(this)));
+        engine.voidProfitOf(alice, 0, block.timestamp, 1);
+    }
+
+    // --------------------------------------------------------------------------- voiding incident profit
+
+    function _all(uint256 n) internal pure returns (uint256[] memory caps) {
+        caps = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            caps[i] = type(uint256).max;
+        }
+    }
+
+    /// @dev A cap voids only what a flagged price paid; the rest of the record is the owner's, unlocked.
+    function test_voidProfit_capTakesOnlyTheCap_andEndsTheRecord() public {
+        uint256 start = block.timestamp;
+        uint256 locked = _aliceProfits();
+        address[] memory who = new address[](1);
+        who[0] = alice;
+        uint256[] memory caps = new uint256[](1);
+        caps[0] = 1_000 * USD;
+        skip(1);
+        int256 collateralBefore = engine.collateralOf(alice);
+        vault.voidProfit(who, caps, start, start, REPORT);
+        assertEq(engine.collateralOf(alice), collateralBefore - 1_000 * 1e6);
+        (uint128 left,,,) = engine.vestingOf(alice);
+        assertEq(left, 0);
+        assertGt(locked, 1_000 * USD);
+        vm.expectRevert(abi.encodeWithSelector(Vault.LengthMismatch.selector, 1, 0));
+        vault.voidProfit(who, new uint256[](0), start, start, REPORT);
+        _assertSolvent();
+    }
+
+    /// @dev alice opens 10 ETH and closes it 10% higher: about 3k of realised profit, locked.
+    function _aliceProfits() internal returns (uint256 locked) {
+        _fund(alice, 10_000 * USD);
+        _trade(alice, ETH, 10e18);
+        _setPrice(ETH, 3_300e8);
+        vm.prank(alice);
+        router.close(ETH);
+        (locked,,,) = engine.vestingOf(alice);
+    }
+
+    function test_voidProfit_reachesProfitHeldByAnIncidentPause() public {
+        uint256 start = block.timestamp;
+        uint256 locked = _aliceProfits();
+        assertGt(locked, 2_900 * USD);
+        vm.prank(guardian);
+        router.pause(PauseOps.ALL_MARKETS, WD, 24 hours);
+        skip(2 hours); // past the vesting delay: the pause keeps the record
+        _trade(alice, ETH, 1e18);
+        _setPrice(ETH, 3_310e8);
+        vm.prank(alice);
+        router.close(ETH); // a little more profit during the pause joins the same record
+        (uint128 total,, uint40 first, uint40 last) = engine.vestingOf(alice);
+        assertGt(total, locked);
+        assertEq(first, start);
+        assertEq(last, block.timestamp);
+        int256 collateralBefore = engine.collateralOf(alice);
+        uint256 insuranceBefore = engine.insuranceFund();
+        address[] memory who = new address[](2);
+        (who[0], who[1]) = (alice, bob); // bob has no record: skipped
+        vm.expectEmit(address(vault));
+        emit Vault.ProfitVoided(alice, total, start, start + 1 hours, REPORT);
+        vault.voidProfit(who, _all(who.length), start, start + 1 hours, REPORT); // governance (this test), i.e. the timelock
+        assertEq(engine.collateralOf(alice), collateralBefore - int256(uint256(total)));
+        assertEq(engine.insuranceFund(), insuranceBefore + total);
+        (uint128 after_,,,) = engine.vestingOf(alice);
+        assertEq(after_, 0);
+        _assertSolvent();
+        skip(22 hours); // the pause is over: alice leaves with her principal minus fees, not the profit
+        uint256 left = uint256(engine.collateralOf(alice));
+        vm.prank(alice);
+        assertTrue(router.withdraw(left));
+        assertLt(usdc.balanceOf(alice), 10_000 * USD);
+        _assertSolvent();
+    }
+
+    /// @dev Without a pause a vested record restarts at the next profit, so a window that names only the
+    ///      earlier profit voids nothing (it may have left already: it is the owner's).
+    function test_voidProfit_skipsRecordsOutsideTheWindow() public {
+        uint256 start = block.timestamp;
+        _aliceProfits();
+        skip(2 hours);
+        _trade(alice, ETH, 1e18);
+        _setPrice(ETH, 3_310e8);
+        vm.prank(alice);
+        router.close(ETH);
+        (uint128 total,, uint40 first,) = engine.vestingOf(alice);
+        assertEq(first, block.timestamp);
+        address[] memory who = new address[](1);
+        who[0] = alice;
+        int256 collateralBefore = engine.collateralOf(alice);
+        vault.voidProfit(who, _all(who.length), start, start + 1 hours, REPORT);
+        assertEq(engine.collateralOf(alice), collateralBefore);
+        (uint128 kept,,,) = engine.vestingOf(alice);
+        assertEq(kept, total);
+    }
+
+    function test_voidProfit_boundedInTime_andGovernanceOnly() public {
+        uint256 start = block.timestamp;
+        _aliceProfits();
+        address[] memory who = new address[](1);
+        who[0] = alice;
+        vm.prank(guardian);
+        vm.expectRevert();
+        vault.voidProfit(who, _all(who.length), start, start, REPORT);
+        vm.expectRevert(abi.encodeWithSelector(Vault.InvalidIncidentWindow.selector, start, start, bytes32(0)));
+        vault.voidProfit(who, _all(who.length), start, start, bytes32(0)); // no report
+        vm.expectRevert(
+            abi.encodeWithSelector(Vault.InvalidIncidentWindow.selector, start, block.timestamp + 1, REPORT)
+        );
+        vault.voidProfit(who, _all(who.length), start, block.timestamp + 1, REPORT); // window not over
+        skip(4 days);
+        uint256 tooLong = start + 3 days + 1;
+        vm.expectRevert(abi.encodeWithSelector(Vault.InvalidIncidentWindow.selector, start, tooLong, REPORT));
+        vault.voidProfit(who, _all(who.length), start, tooLong, REPORT);
+        skip(30 days);
+        vm.expectRevert(abi.encodeWithSelector(Vault.InvalidIncidentWindow.selector, start, start, REPORT));
+        vault.voidProfit(who, _all(who.length), start, start, REPORT); // too late: the profit is the owner's now
     }
 
     // --------------------------------------------------------------------------- tightening that cannot liquidate
@@ -221,24 +341,38 @@ contract ContainmentTest is ProtocolBase {
         _setPrice(ETH, 2_900e8);
     }
 
-    function test_guardianTightening_givesExistingPositionsAGrace() public {
+    /// @dev A guardian's emergency tightening applies to new risk only: it never makes alice liquidatable,
+    ///      however long it lasts, nor raises her penalty; her position falls to a keeper only at the base.
+    function test_guardianTightening_neverLiquidatesExistingPositions() public {
         _leveredAlice();
         vm.prank(guardian);
         registry.emergencyTighten(_mmKey(), 750, 1 days, REPORT);
         assertEq(registry.get(_mmKey()), 750);
         assertEq(registry.getWithGrace(_mmKey()), 500);
         vm.prank(keeper);
-        vm.expectRevert(); // NotLiquidatable at the grace value
+        vm.expectRevert(); // NotLiquidatable at the base
         router.liquidate(alice);
-        skip(12 hours - 1);
+        skip(23 hours);
         _setPrice(ETH, 2_900e8); // fresh feeds
+        assertEq(registry.getWithGrace(_mmKey()), 500);
         vm.prank(keeper);
         vm.expectRevert();
         router.liquidate(alice);
-        skip(1); // the grace is over and alice did not top up
+        // governance's own change (through the timelock) applies to liquidations at once
+        registry.setBase(_mmKey(), 750, REPORT);
         vm.prank(keeper);
         router.liquidate(alice);
         assertEq(engine.positionOf(alice, ETH).size, 0);
+    }
+
+    /// @dev The penalty too: a guardian's override never raises the penalty of a liquidation.
+    function test_guardianPenaltyTightening_doesNotRaiseThePenalty() public {
+        bytes32 penaltyKey = keccak256(abi.encode(ETH, keccak256("liquidationPenaltyBps")));
+        uint256 base = registry.get(penaltyKey);
+        vm.prank(guardian);
+        registry.emergencyTighten(penaltyKey, base + registry.rulesOf(penaltyKey).maxStep, 1 days, REPORT);
+        assertGt(registry.get(penaltyKey), base);
+        assertEq(registry.getWithGrace(penaltyKey), base);
     }
 
     function test_riskTightening_toppingUpInTheGraceSavesThePosition() public {
@@ -262,18 +396,16 @@ contract ContainmentTest is ProtocolBase {
         assertEq(engine.positionOf(alice, ETH).size, 0);
     }
 
-    /// @dev A second fast tightening during the grace keeps the loosest value, and restarts the clock.
-    function test_graceKeepsTheLoosestValueAcrossSteps() public {
+    /// @dev Fast tightenings in a row never reach liquidations; RISK's base tightening waits out the grace.
+    function test_liquidationsFollowTheBase_withTheGraceForRisk() public {
         vm.prank(guardian);
         registry.emergencyTighten(_mmKey(), 750, 1 days, REPORT);
         skip(1 hours);
-        vm.expectEmit(address(registry));
-        emit ParameterRegistry.TighteningGrace(_mmKey(), 500, block.timestamp + 12 hours);
         vm.prank(guardian);
         registry.emergencyTighten(_mmKey(), 1_000, 1 days, REPORT);
         assertEq(registry.getWithGrace(_mmKey()), 500);
         skip(12 hours);
-        assertEq(registry.getWithGrace(_mmKey()), 1_000);
+        assertEq(registry.getWithGrace(_mmKey()), 500);
     }
 
     // --------------------------------------------------------------------------- grief resistance

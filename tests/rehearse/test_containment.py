@@ -14,6 +14,7 @@ NEW = (
     "feeder-swings", "feeder-swings-fast", "feeder-ramp-jitter", "feeder-one-block", "feeder-next-block-tip",
     "lagging-feed-crash", "claims-in-pause", "pause-waitout", "timelock-batch", "guardian-tighten",
     "whale-roundtrip", "whale-roundtrip-large", "pool-holding", "pool-holding-shallow",
+    "guardian-tighten-margin", "guardian-tighten-quick",
 )  # fmt: skip
 
 
@@ -59,3 +60,18 @@ def test_every_new_scenario_runs_to_the_end_of_its_consequences(key: str) -> Non
     out = run_one(key, "all", scale=0.3)
     assert out.aftermath_hours * HOUR >= AFTERMATH_MIN_S
     assert out.notes is not None and not [n for n in out.notes if n.startswith("watchtower error")]
+
+
+def test_humans_hold_the_pause_until_the_remedy_voids_incident_claims_and_profit() -> None:
+    """The watchtower pauses withdrawals; the humans queue ONE remedy batch for the accounts that closed at
+    a flagged price, hold the pause past the guardian's 24 h while it is queued, execute it when ready
+    and release the hold; the attacker's claims and profit are voided, honest claims are paid after."""
+    out = run_one("claims-in-pause", "all", scale=0.3)
+    steps = [h["what"] for h in out.humans]
+    queued = next(h for h in out.humans if h["what"].startswith("queued the remedy"))
+    executed = next(h for h in out.humans if h["what"] == "executed the remedy and released the hold")
+    assert "held the withdrawal pause until the remedy is decided" in steps
+    assert executed["at"] - queued["at"] >= 48 * HOUR  # the timelock's delay: longer than the 24 h pause
+    assert any("humans-hold" in a and "mined" in a for a in out.watchtower_actions)  # the guardian key's hold
+    assert out.value_lost == 0 and out.attacker_gain == 0
+    # (claims not voided are paid afterwards: test/protocol/Containment.t.sol, on the same contracts)

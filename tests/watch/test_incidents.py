@@ -98,6 +98,10 @@ def test_incidents_command_lists_shows_acks_and_resolves(world, tmp_path, http_r
         (["list", "--db", str(tmp_path / "nope.db")], "incidents error: no database at"),
         (["list"], "incidents error: give --config FILE or --db PATH_OR_URL"),
         (["list", "--db", db, "--status", "weird"], "incidents error: --status must be one of"),
+        (
+            ["remedy", "1", "--db", db, "--rpc", world.node.http_url, "--manifest", str(tmp_path / "none.json")],
+            "incidents error: manifest",
+        ),
     ):
         res = run.invoke(cli, ["incidents", *args])
         assert res.exit_code == 2 and res.output.strip().startswith(expected), res.output

@@ -28,7 +28,11 @@ the fast end of the 30-90 minutes median human containment time) they co-sign th
 proposals for operations they did not schedule themselves (in nonce order; a proposal they decline is
 replaced by an empty "rejection" transaction at its nonce, so the ones behind it can execute), and
 when a guardian action was not sent by
-their watchtower they rotate the guardian role through the timelock.
+their watchtower they rotate the guardian role through the timelock. When their watchtower paused
+withdrawals for an incident, they review it and queue governance's remedy through the Safe (ONE batch
+voiding the claims and profit of the accounts that took profit at a price the watchtower flagged:
+``bastion.respond.remedy``, nothing the scenario knows), hold the pause with the watchtower's guardian key
+until the remedy is decided (``HeldPause.holdPause``), execute it when ready and release the hold.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from eth_utils import keccak
 from bastion.rehearse.chain import Actor
 from bastion.rehearse.defences import ActionRecord, Defence, FindingRecord
 from bastion.rehearse.world import DAY, World
+from bastion.respond import remedy as remedies
 from bastion.respond.keys import signer_from_hex
 from bastion.respond.safe import SafeTx, safe_nonce
 from bastion.store import Repository
@@ -185,6 +190,9 @@ def watch_config(world: World) -> dict[str, Any]:
                 "twap_seconds": 300,
             },
             "unit_price": {"vaults": world.unit_price_vaults},
+            # a parameter changed through an emergency power (no timelock) on the registry: a finding in the
+            # block it lands, whoever holds the key (high when the caller is not an expected one)
+            "emergency_param": {"contracts": ["registry"]},
             # every use of a guardian power, on any protected contract, is worth a human's look
             "guard_event": {
                 "events": sorted(GUARDIAN_POWERS),
@@ -321,6 +329,7 @@ class Humans:
     _rogue_seen_at: int | None = None
     _rotation: dict[str, Any] | None = None
     _safe_nonce: int | None = None
+    _remedy: dict[str, Any] | None = None
 
     @property
     def now(self) -> int:
@@ -387,6 +396,95 @@ class Humans:
                 self._schedule_rotation()
         if self._rotation is not None and not self._rotation["executed"] and self.now >= self._rotation["ready_at"]:
             self._execute_rotation()
+        self._contain()
+
+    # -- containment until governance decides ---------------------------------------------------------
+    def _contain(self) -> None:
+        """Queue the remedy of the incident the watchtower paused withdrawals for, hold the pause while it
+        is queued, execute it when ready, release the hold (one incident: the first such pause)."""
+        r = self._remedy
+        if r is None:
+            pause = self._withdrawal_pause()
+            if pause is not None and self.now >= self.world.clock.block_timestamp(pause[1]) + self.delay_s:
+                self._queue_remedy(*pause)
+        elif r["stage"] == "scheduled":
+            self._hold(r)
+        elif r["stage"] == "held" and self.now >= r["ready_at"]:
+            self._execute_remedy(r)
+
+    def _withdrawal_pause(self) -> tuple[int | None, int] | None:
+        """(incident, block) of the watchtower's first mined pause of the Router, if any."""
+        router = self.world.protocol.router.address.lower()
+        with self.service.db.session() as s:
+            for a in Repository.actions(s):
+                if a.kind == "pause" and (a.target or "").lower() == router and a.mined_block is not None:
+                    return a.incident_id, int(a.mined_block)
+        return None
+
+    def _queue_remedy(self, incident_id: int | None, _paused_block: int) -> None:
+        w = self.world
+        p = w.protocol
+        self._remedy = {"stage": "reviewed"}
+        if not w.read(p.router.functions.isPaused(1, 0)):
+            return  # the pause has already ended: nothing left to hold
+        with self.service.db.session() as s:
+            rows = Repository.findings(s, include_retracted=False)
+            findings = [f for f in rows if incident_id is None or f.incident_id == incident_id]
+        max_bps = int(watch_config(w)["detectors"]["oracle_deviation"]["max_twap_deviation_bps"])
+        rem = remedies.plan(p, findings, head=w.clock.block_number, max_deviation_bps=max_bps, incident=incident_id)
+        if rem is None:
+            self.log.append({"at": self.now, "what": "reviewed the incident: nobody to void"})
+            return
+        accounts = list(rem.gains)
+        delay = int(w.read(p.timelock.functions.getMinDelay()))
+        self.own_ops |= {"0x" + rem.batch_id.hex(), "0x" + rem.marker_id.hex()}
+        nonce = self._safe_nonce if self._safe_nonce is not None else safe_nonce(self.service.rpc, p.safe.address)
+        for i, data in enumerate(remedies.schedule_calls(p.timelock, rem, delay)):
+            self._execute_safe(p.timelock.address, data, 0, 0, nonce + i, {})
+        self._safe_nonce = nonce + 2
+        self._remedy = {"stage": "scheduled", "remedy": rem, "incident": incident_id,
+                        "ready_at": self.now + delay + w.clock.block_time}  # fmt: skip
+        self.log.append(
+            {
+                "at": self.now,
+                "what": f"queued the remedy (void claims and profit of {len(accounts)} account(s))",
+                "accounts": accounts,
+                "report_hash": "0x" + rem.report_hash.hex(),
+            }
+        )
+
+    def _hold(self, r: dict[str, Any]) -> None:
+        """Once the remedy is queued: hold the pause with the watchtower's guardian key (its relayer)."""
+        w = self.world
+        p = w.protocol
+        rem: remedies.Remedy = r["remedy"]
+        if not w.read(p.timelock.functions.isOperationPending(rem.marker_id)):
+            return  # not mined yet
+        self.service.relayers["guardian"].submit(
+            f"{r['incident']}:humans:hold-pause",
+            to=p.router.address,
+            data=remedies.hold_call(p.router, rem),
+            gas=300_000,
+            kind="call",
+            playbook="humans-hold",
+            incident_id=r["incident"],
+        )
+        r["stage"] = "held"
+        self.log.append({"at": self.now, "what": "held the withdrawal pause until the remedy is decided"})
+
+    def _execute_remedy(self, r: dict[str, Any]) -> None:
+        w = self.world
+        p = w.protocol
+        rem: remedies.Remedy = r["remedy"]
+        tl = p.timelock.functions
+        who = self._owner("safe_owner_2")
+        w.clock.send(who, tl.executeBatch(rem.targets, [0] * len(rem.targets), rem.datas, remedies.ZERO32,
+                                          rem.batch_salt), label="execute the remedy", gas=3_000_000)  # fmt: skip
+        w.clock.send(who, tl.execute(rem.marker_target, 0, rem.marker_data, rem.batch_id, rem.marker_salt),
+                     label="execute the remedy marker", gas=200_000)  # fmt: skip
+        w.clock.send(who, p.router.functions.releaseHold(0), label="release the hold", gas=200_000)
+        r["stage"] = "done"
+        self.log.append({"at": self.now, "what": "executed the remedy and released the hold"})
 
     def _watchtower(self) -> InProcessWatchtower | None:
         return getattr(self.world, "defence", None)

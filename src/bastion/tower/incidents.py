@@ -152,3 +152,47 @@ def resolve(
 ) -> None:
     """Done. A new finding about the same addresses opens a new incident."""
     _set_status(incident_id, config, db, "resolved", ("open", "acknowledged", "closed", "resolved"))
+
+
+@app.command("remedy")
+def remedy(
+    incident_id: int = typer.Argument(..., help="the incident's id"),
+    rpc: str = typer.Option(..., "--rpc", help="JSON-RPC endpoint of the chain"),
+    manifest: Path = typer.Option(..., "--manifest", help="the deployment manifest (`bastion deploy`)"),
+    max_deviation_bps: int = typer.Option(300, "--max-deviation-bps", min=1, help="the oracle detector's bound"),
+    config: Path | None = ConfigOpt,
+    db: str | None = DbOpt,
+) -> None:
+    """Governance's remedy for a price incident of the reference protocol: who closed at a price the
+    watchtower flagged and what that price paid them, and the calls that void it (propose both through
+    the guardian Safe to the timelock, in order), then the guardian's call that holds the pause."""
+    from bastion.chain import connect
+    from bastion.protocol.client import Protocol
+    from bastion.protocol.deploy import Manifest
+    from bastion.respond import remedy as remedies
+
+    database = _database(config, db)
+    _get(database, incident_id)
+    with database.session() as s:
+        findings = Repository.incident_findings(s, incident_id, live_only=True)
+    database.dispose()
+    try:
+        protocol = Protocol(connect(rpc), Manifest.load(manifest))
+        head = int(protocol.w3.eth.block_number)
+        plan = remedies.plan(protocol, findings, head=head, max_deviation_bps=max_deviation_bps, incident=incident_id)
+        delay = int(protocol.timelock.functions.getMinDelay().call())
+    except ValueError as exc:
+        raise _fail(f"incidents error: {exc}") from None
+    except Exception as exc:  # an unreachable endpoint or a manifest of another chain: one line, no URL
+        raise _fail(f"incidents error: cannot read the chain for the remedy ({type(exc).__name__})") from None
+    if plan is None:
+        typer.echo(f"incident {incident_id}: nobody closed at a flagged price; no remedy to queue")
+        return
+    typer.echo(f"incident {incident_id}: window {plan.window[0]}..{plan.window[1]}, report 0x{plan.report_hash.hex()}")
+    for account, gain in plan.gains.items():
+        typer.echo(f"  void up to {gain} (collateral units) of {account}")
+    timelock = protocol.timelock.address
+    for i, data in enumerate(remedies.schedule_calls(protocol.timelock, plan, delay), start=1):
+        typer.echo(f"safe proposal {i}: to {timelock} data 0x{data.hex()}")
+    hold = remedies.hold_call(protocol.router, plan)
+    typer.echo(f"guardian, once proposal 2 is executed: to {protocol.router.address} data 0x{hold.hex()}")

@@ -116,6 +116,7 @@ class GuardianTighten(Scenario):
     hours = 8
     leverages = (4.0, 5.0, 6.0, 7.0, 4.5, 6.5)
     deposit = 30_000
+    params = ("maintenanceMarginBps", "liquidationPenaltyBps")
 
     def setup(self, run: Run) -> None:
         w = run.world
@@ -150,7 +151,7 @@ class GuardianTighten(Scenario):
         self.guardian_only: set[str] = set()
         for hour in range(self.hours):
             for m in markets:
-                for name in ("maintenanceMarginBps", "liquidationPenaltyBps"):
+                for name in self.params:
                     pk = param_key(m.id, name)
                     rules = w.read(p.registry.functions.rulesOf(pk))
                     value = min(int(rules[1]), int(w.read(p.registry.functions.get(pk))) + int(rules[4]))
@@ -203,4 +204,27 @@ class GuardianTighten(Scenario):
         out.notes.append(f"{count} position(s) liquidated only because of the guardian's tightening")
 
 
-VARIANTS = (TimelockBatch, GuardianTighten)
+class GuardianTightenMargin(GuardianTighten):
+    """The same key raising only the maintenance margin, for longer (to its bound), against more
+    leveraged positions (7-9x: closer to governance's own maintenance margin)."""
+
+    key = "guardian-tighten-margin"
+    title = "Stolen guardian key raises maintenance margins to the bound; an accomplice liquidates"
+    hours = 14
+    leverages = (7.0, 8.0, 9.0, 7.5, 8.5)
+    deposit = 20_000
+    params = ("maintenanceMarginBps",)
+
+
+class GuardianTightenQuick(GuardianTighten):
+    """A quick strike: margins and penalties raised for three hours only, against 7.5-9x positions (the
+    first steps already reach them)."""
+
+    key = "guardian-tighten-quick"
+    title = "Stolen guardian key: three hours of tightening against high leverage"
+    hours = 3
+    leverages = (8.0, 9.0, 8.5, 7.5)
+    deposit = 40_000
+
+
+VARIANTS = (TimelockBatch, GuardianTighten, GuardianTightenMargin, GuardianTightenQuick)
