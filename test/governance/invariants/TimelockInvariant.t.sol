@@ -125,7 +125,8 @@ contract TimelockInvariantTest is StdInvariant, Test {
         proposers[0] = proposer;
         address[] memory executors = new address[](1);
         executors[0] = address(0);
-        BastionTimelock tl = new BastionTimelock(48 hours, proposers, executors, guardian, address(0), new GuardAccess[](0));
+        BastionTimelock tl =
+            new BastionTimelock(48 hours, proposers, executors, guardian, address(0), new GuardAccess[](0));
         target = new CallTarget();
         handler = new TimelockHandler(tl, target, proposer, guardian);
         targetContract(address(handler));
