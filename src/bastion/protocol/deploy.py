@@ -2,8 +2,9 @@
 
 The deployer acts as governance while it wires everything, then hands governance of every guard to the
 timelock, whose proposer is the guardian Safe: it proposes the timelock's address (predicted from its own
-nonce) on every guard, then deploys the timelock, whose constructor accepts (two-step hand-over, no delay). The result is a ``Manifest``: chain id, addresses, roles,
-parameters and the deployment block, written as JSON for clients, the watchtower and rehearsals.
+nonce) on every guard, then deploys the timelock, whose constructor accepts (two-step hand-over, no delay).
+The result is a ``Manifest``: chain id, addresses, roles, parameters and the deployment block, written as
+JSON for clients, the watchtower and rehearsals.
 """
 
 from __future__ import annotations

@@ -22,8 +22,9 @@ class TimelockBatch(Scenario):
     The attacker holds an ops multisig's proposer key and schedules ``n_ops`` operations in the same
     block, each on its own: a malicious engine for the Vault, the per-transaction outflow cap at 100%, a
     limiter that never limits, the ETH oracle on one feed with 100% jumps, and itself proposed as the
-    Router's governance (it accepts once the proposal is executed). After the delay it executes whatever was not cancelled and drains the Vault if the
-    engine swap survived. One cancel per operation is needed; one per incident lets the rest through."""
+    Router's governance (it accepts once the proposal is executed). After the delay it executes whatever
+    was not cancelled and drains the Vault if the engine swap survived. One cancel per operation is
+    needed; one per incident lets the rest through."""
 
     key = "timelock-batch"
     title = "Compromised proposer schedules five dangerous operations at once"
