@@ -102,6 +102,8 @@ class TimelockBatch(Scenario):
                 cancelled += 1
         self.cancelled, self.executed = cancelled, executed
         out.notes.append(f"{cancelled} of {len(self.ops)} operations cancelled, {executed} executed")
+        if str(w.read(p.router.functions.governance())).lower() == a.lower():
+            out.notes.append("the attacker accepted the Router's governance")
 
 
 class GuardianTighten(Scenario):
