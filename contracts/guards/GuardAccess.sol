@@ -63,8 +63,8 @@ abstract contract GuardAccess {
     /// @notice Take the governance role; only the address governance proposed may call this.
     function acceptGovernance() external {
         address next = pendingGovernance;
-        // `next` is never zero here: msg.sender cannot be the zero address.
-        if (msg.sender != next) revert NotPendingGovernance(msg.sender);
+        // With no proposal (zero) nobody accepts, whatever the chain lets call from the zero address.
+        if (next == address(0) || msg.sender != next) revert NotPendingGovernance(msg.sender);
         emit GovernanceTransferred(governance, next);
         governance = next;
         pendingGovernance = address(0);
