@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {GuardAccess} from "../guards/GuardAccess.sol";
 
 /// @title BastionTimelock
 /// @notice OpenZeppelin's TimelockController with three Bastion rules:
@@ -13,6 +14,9 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 ///         3. no canceller can cancel an operation that revokes one of its own roles (otherwise a
 ///            rogue guardian could veto its own removal forever). The delay and grace period have
 ///            hard bounds.
+///         At construction it accepts governance of the guards it is given: the deployer proposes the
+///         timelock's predicted address on each guard, so the hand-over needs no delay and no other
+///         address can take the role in between.
 /// @dev How expiry hooks into OZ 5: `_beforeCall`/`_afterCall` are private, but both ask
 ///      `isOperationReady`, which reads the virtual `getOperationState`. Overriding that one function
 ///      makes `execute`, `executeBatch`, `cancel`, `schedule` (via `isOperation`) and
@@ -64,17 +68,23 @@ contract BastionTimelock is TimelockController {
     /// @param executors Accounts that may execute; include address(0) to let anyone execute.
     /// @param guardian The Safe that may cancel queued operations (CANCELLER only); zero for none.
     /// @param admin Optional bootstrap admin (renounce after setup); zero for none.
+    /// @param guards Guards whose governance this timelock takes now; each must have proposed this
+    ///        timelock's address (`transferGovernance`), else the deployment reverts. Empty for none.
     constructor(
         uint256 minDelay,
         address[] memory proposers,
         address[] memory executors,
         address guardian,
-        address admin
+        address admin,
+        GuardAccess[] memory guards
     ) TimelockController(minDelay, proposers, executors, admin) {
         _checkBounds(minDelay, MIN_DELAY_FLOOR, MAX_DELAY);
         gracePeriod = DEFAULT_GRACE_PERIOD;
         emit GracePeriodChange(0, DEFAULT_GRACE_PERIOD);
         if (guardian != address(0)) _grantRole(CANCELLER_ROLE, guardian);
+        for (uint256 i; i < guards.length; ++i) {
+            guards[i].acceptGovernance();
+        }
     }
 
     /// @notice State of an operation; a ready operation whose grace period has passed reads `Unset`.

@@ -12,6 +12,8 @@ import {ScopedPause} from "../../contracts/guards/ScopedPause.sol";
 import {OutflowLimiter} from "../../contracts/guards/OutflowLimiter.sol";
 import {TxInvariantGuard} from "../../contracts/guards/TxInvariantGuard.sol";
 import {ParameterRegistry} from "../../contracts/governance/ParameterRegistry.sol";
+import {BastionTimelock} from "../../contracts/governance/BastionTimelock.sol";
+import {GuardAccess} from "../../contracts/guards/GuardAccess.sol";
 import {OracleGuard} from "../../contracts/guards/OracleGuard.sol";
 import {MockAggregator} from "../../contracts/world/MockAggregator.sol";
 
@@ -348,5 +350,99 @@ contract AuditFindingsTest is ProtocolBase {
         oracle.setMarket(BTC, cfg);
         (st,,) = oracle.marketState(BTC);
         assertEq(st.cooldownUntil, until, "a reconfiguration ended the cooldown");
+    }
+
+    /// @notice Info: a governance hand-over to a mistyped address leaves governance where it was (two-step
+    ///         `transferGovernance`); on the one-step code the typo took the role and nobody held it again.
+    ///         Every GuardAccess contract of the protocol, each with a different typo.
+    function test_info_mistypedGovernanceAddressNeverTakesTheRole() public {
+        GuardAccess[5] memory guards = _guards();
+        for (uint256 i; i < guards.length; ++i) {
+            address typo = address(uint160(uint256(keccak256(abi.encode("typo", i)))));
+            guards[i].transferGovernance(typo);
+            assertEq(guards[i].governance(), gov, "a proposal handed the role over");
+            assertEq(guards[i].pendingGovernance(), typo);
+            // Governance still acts, and corrects the typo by proposing again (or withdrawing it).
+            guards[i].setGuardian(bob);
+            guards[i].transferGovernance(address(0));
+            assertEq(guards[i].pendingGovernance(), address(0));
+            vm.prank(typo);
+            vm.expectRevert(abi.encodeWithSelector(GuardAccess.NotPendingGovernance.selector, typo));
+            guards[i].acceptGovernance();
+        }
+    }
+
+    /// @notice Info: only the proposed address accepts; a new proposal replaces the old one; on acceptance
+    ///         the old governance loses every power and both steps are logged.
+    function test_info_governanceTransferIsProposedThenAccepted() public {
+        address first = makeAddr("first timelock");
+        address second = makeAddr("second timelock");
+        vm.expectEmit(address(router));
+        emit GuardAccess.GovernanceTransferProposed(gov, first);
+        router.transferGovernance(first);
+        router.transferGovernance(second); // overwrites
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(GuardAccess.NotPendingGovernance.selector, alice));
+        router.acceptGovernance();
+        vm.prank(first);
+        vm.expectRevert(abi.encodeWithSelector(GuardAccess.NotPendingGovernance.selector, first));
+        router.acceptGovernance();
+        vm.prank(alice);
+        vm.expectRevert(abi.encodeWithSelector(GuardAccess.NotGovernance.selector, alice));
+        router.transferGovernance(alice);
+
+        vm.expectEmit(address(router));
+        emit GuardAccess.GovernanceTransferred(gov, second);
+        vm.prank(second);
+        router.acceptGovernance();
+        assertEq(router.governance(), second);
+        assertEq(router.pendingGovernance(), address(0));
+        vm.expectRevert(abi.encodeWithSelector(GuardAccess.NotGovernance.selector, gov));
+        router.setGuardian(bob);
+        vm.expectRevert(abi.encodeWithSelector(GuardAccess.NotGovernance.selector, gov));
+        router.transferGovernance(gov);
+        vm.prank(second);
+        vm.expectRevert(abi.encodeWithSelector(GuardAccess.NotPendingGovernance.selector, second));
+        router.acceptGovernance(); // the proposal was consumed
+    }
+
+    /// @notice Info: the deployment hand-over needs no delay: the deployer proposes the timelock's
+    ///         predicted address on every guard and the timelock accepts in its constructor. A timelock
+    ///         given a guard that did not propose it is never deployed.
+    function test_info_timelockTakesGovernanceAtDeployment() public {
+        GuardAccess[5] memory fixedGuards = _guards();
+        GuardAccess[] memory guards = new GuardAccess[](fixedGuards.length);
+        address[] memory none = new address[](0);
+        address predicted = vm.computeCreateAddress(address(this), vm.getNonce(address(this)));
+        for (uint256 i; i < guards.length; ++i) {
+            guards[i] = fixedGuards[i];
+            guards[i].transferGovernance(predicted);
+        }
+        // Without every proposal in place the constructor reverts, and nothing changes.
+        guards[4].transferGovernance(address(0));
+        vm.expectRevert(abi.encodeWithSelector(GuardAccess.NotPendingGovernance.selector, predicted));
+        new BastionTimelock(48 hours, none, none, address(0), address(0), guards);
+        assertEq(guards[0].governance(), gov);
+
+        predicted = vm.computeCreateAddress(address(this), vm.getNonce(address(this)));
+        for (uint256 i; i < guards.length; ++i) {
+            guards[i].transferGovernance(predicted);
+        }
+        BastionTimelock tl = new BastionTimelock(48 hours, none, none, address(0), address(0), guards);
+        assertEq(address(tl), predicted);
+        for (uint256 i; i < guards.length; ++i) {
+            assertEq(guards[i].governance(), address(tl));
+            assertEq(guards[i].pendingGovernance(), address(0));
+        }
+    }
+
+    function _guards() internal view returns (GuardAccess[5] memory) {
+        return [
+            GuardAccess(address(registry)),
+            GuardAccess(address(oracle)),
+            GuardAccess(address(vault)),
+            GuardAccess(address(engine)),
+            GuardAccess(address(router))
+        ];
     }
 }

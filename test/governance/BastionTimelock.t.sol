@@ -5,6 +5,7 @@ import {Test} from "forge-std/Test.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
 import {BastionTimelock} from "../../contracts/governance/BastionTimelock.sol";
+import {GuardAccess} from "../../contracts/guards/GuardAccess.sol";
 import {CallTarget} from "../mocks/CallTarget.sol";
 
 contract BastionTimelockTest is Test {
@@ -23,7 +24,7 @@ contract BastionTimelockTest is Test {
         proposers[0] = proposer;
         address[] memory executors = new address[](1);
         executors[0] = address(0); // anyone executes
-        tl = new BastionTimelock(DELAY, proposers, executors, guardian, address(0));
+        tl = new BastionTimelock(DELAY, proposers, executors, guardian, address(0), new GuardAccess[](0));
         target = new CallTarget();
     }
 
@@ -70,16 +71,16 @@ contract BastionTimelockTest is Test {
         vm.expectRevert(
             abi.encodeWithSelector(BastionTimelock.TimelockValueOutOfBounds.selector, 1 days - 1, 1 days, 30 days)
         );
-        new BastionTimelock(1 days - 1, none, none, guardian, address(0));
+        new BastionTimelock(1 days - 1, none, none, guardian, address(0), new GuardAccess[](0));
         vm.expectRevert(
             abi.encodeWithSelector(BastionTimelock.TimelockValueOutOfBounds.selector, 31 days, 1 days, 30 days)
         );
-        new BastionTimelock(31 days, none, none, guardian, address(0));
+        new BastionTimelock(31 days, none, none, guardian, address(0), new GuardAccess[](0));
     }
 
     function test_noGuardianGrantsNoCanceller() public {
         address[] memory none = new address[](0);
-        BastionTimelock t = new BastionTimelock(DELAY, none, none, address(0), address(0));
+        BastionTimelock t = new BastionTimelock(DELAY, none, none, address(0), address(0), new GuardAccess[](0));
         assertFalse(t.hasRole(t.CANCELLER_ROLE(), address(0)));
     }
 

@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {Test} from "forge-std/Test.sol";
 import {BastionTimelock} from "../../contracts/governance/BastionTimelock.sol";
+import {GuardAccess} from "../../contracts/guards/GuardAccess.sol";
 import {HeldPause} from "../../contracts/guards/HeldPause.sol";
 import {ScopedPause} from "../../contracts/guards/ScopedPause.sol";
 import {PauseOps} from "../../contracts/guards/PauseOps.sol";
@@ -27,7 +28,7 @@ contract PauseHoldTest is Test {
         proposers[0] = proposer;
         address[] memory executors = new address[](1);
         executors[0] = address(0);
-        tl = new BastionTimelock(48 hours, proposers, executors, guardian, address(0));
+        tl = new BastionTimelock(48 hours, proposers, executors, guardian, address(0), new GuardAccess[](0));
         p = new PauseHarness(address(tl), guardian);
     }
 

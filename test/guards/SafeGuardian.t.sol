@@ -59,7 +59,7 @@ contract SafeGuardianTest is Test {
         address[] memory proposers = new address[](1);
         proposers[0] = proposer;
         address[] memory executors = new address[](1);
-        tl = new BastionTimelock(48 hours, proposers, executors, address(safe), address(0));
+        tl = new BastionTimelock(48 hours, proposers, executors, address(safe), address(0), new GuardAccess[](0));
         target = new CallTarget();
     }
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
+from web3.exceptions import ContractCustomError
 
 from bastion.chain import AnvilNode, Sender, TransactionFailed, connect
 from bastion.protocol.client import WAD, Protocol
-from bastion.protocol.deploy import Manifest, deploy_system, dev_keys, dev_roles, market_id, param_key
+from bastion.protocol.deploy import (
+    Manifest,
+    create_address,
+    deploy_system,
+    dev_keys,
+    dev_roles,
+    market_id,
+    param_key,
+)
 
 USD = 10**6
 
@@ -46,9 +55,14 @@ def test_manifest_describes_the_deployment(system, tmp_path):
     for name in ("usdc", "safe", "timelock", "registry", "oracle_guard", "vault", "engine", "router"):
         assert protocol.w3.eth.get_code(m.contracts[name]) != b"", name
     assert set(m.markets) == {"ETH-PERP", "BTC-PERP"}
-    # Governance of every guard is the timelock; the Safe is 2-of-3.
+    # Governance of every guard is the timelock (it accepted at its creation, nothing is left pending); the
+    # deployer kept no power; the Safe is 2-of-3.
+    assert m.roles["governance"] == m.contracts["timelock"]
     for contract in (protocol.vault, protocol.engine, protocol.router, protocol.oracle, protocol.registry):
         assert contract.functions.governance().call() == m.roles["governance"]
+        assert int(contract.functions.pendingGovernance().call(), 16) == 0
+        with pytest.raises(ContractCustomError):
+            contract.functions.setGuardian(m.roles["deployer"]).call({"from": m.roles["deployer"]})
     assert protocol.safe.functions.getThreshold().call() == 2
     # The registry holds every market parameter under the documented key.
     key = param_key(market_id("ETH-PERP"), "maintenanceMarginBps")
@@ -57,6 +71,22 @@ def test_manifest_describes_the_deployment(system, tmp_path):
     m.write(path)
     assert Manifest.load(path) == m
     assert json.loads(path.read_text())["contracts"]["router"] == m.contracts["router"]
+
+
+def test_create_address_matches_the_chain(system):
+    """The timelock's address is proposed before it exists: the prediction must match real CREATEs, at
+    nonces on both sides of each RLP length boundary."""
+    node, protocol = system
+    w3 = protocol.w3
+    # Well-known: anvil's first dev account at nonces 0 and 1.
+    first = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+    assert create_address(first, 0) == "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    assert create_address(first, 1) == "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+    sender = Sender.from_key(w3, node.accounts[12].private_key)
+    for nonce in (0x7F, 0x80, 0xFF, 0x100, 0x123456):
+        w3.provider.make_request("anvil_setNonce", [sender.address, hex(nonce)])
+        token = sender.deploy("MintableToken", "T", "T", 6, sender.address)
+        assert token.address == create_address(sender.address, nonce), hex(nonce)
 
 
 def test_bad_manifest_is_a_one_line_error(tmp_path):

@@ -1,8 +1,10 @@
 """Deploy the whole Bastion system (test world, guards, governance, reference protocol) and describe it.
 
 The deployer acts as governance while it wires everything, then hands governance of every guard to the
-timelock, whose proposer is the guardian Safe. The result is a ``Manifest``: chain id, addresses, roles,
-parameters and the deployment block, written as JSON for clients, the watchtower and rehearsals.
+timelock, whose proposer is the guardian Safe: it proposes the timelock's address (predicted from its own
+nonce) on every guard, then deploys the timelock, whose constructor accepts (two-step hand-over, no delay).
+The result is a ``Manifest``: chain id, addresses, roles, parameters and the deployment block, written as
+JSON for clients, the watchtower and rehearsals.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from bastion.chain.contracts import Sender, contract_at
+from bastion.chain.contracts import Sender, TransactionFailed, contract_at
 
 USDC_DECIMALS = 6
 FEED_DECIMALS = 8
@@ -183,8 +185,6 @@ def deploy_system(
     # Governance: the guardian Safe, the timelock (the Safe proposes and cancels), the registry.
     safe = deploy_safe(sender, roles.safe_owners, 2)
     c["safe"] = safe.address
-    timelock = sender.deploy("BastionTimelock", timelock_delay, [safe.address], [ZERO], safe.address, ZERO)
-    c["timelock"] = timelock.address
     registry = sender.deploy("ParameterRegistry", me, roles.watchtower, roles.risk)
     oracle = sender.deploy("OracleGuard", me, roles.watchtower)
     c["registry"], c["oracle_guard"] = registry.address, oracle.address
@@ -259,9 +259,23 @@ def deploy_system(
     sender.transact(usdc.functions.approve(vault.address, insurance))
     sender.transact(router.functions.fundInsurance(insurance))
 
-    # Hand governance of every guard to the timelock.
-    for guard in (registry, oracle, vault, engine, router):
-        sender.transact(guard.functions.transferGovernance(timelock.address))
+    # Hand governance of every guard to the timelock: propose the address the deployer's next CREATE after
+    # the proposals will take, then create the timelock there; its constructor accepts on every guard (and
+    # reverts unless each proposed it). Nothing but that CREATE can ever act from the proposed address.
+    guards = (registry, oracle, vault, engine, router)
+    nonce = w3.eth.get_transaction_count(me, "pending") + len(guards)
+    predicted = create_address(me, nonce)
+    for guard in guards:
+        sender.transact(guard.functions.transferGovernance(predicted))
+    if w3.eth.get_transaction_count(me, "pending") != nonce:
+        raise TransactionFailed(
+            f"deploy: another transaction from {me} took the nonce the timelock was predicted at; "
+            "deploy again from an account nothing else sends from"
+        )
+    timelock = sender.deploy(
+        "BastionTimelock", timelock_delay, [safe.address], [ZERO], safe.address, ZERO, [g.address for g in guards]
+    )
+    c["timelock"] = timelock.address
 
     m.roles = {
         "governance": timelock.address,
@@ -289,6 +303,19 @@ def deploy_system(
         }
     )
     return m
+
+
+def create_address(deployer: str, nonce: int) -> str:
+    """The address a CREATE from ``deployer`` at ``nonce`` deploys to: keccak(rlp([deployer, nonce]))[12:]."""
+    if nonce == 0:
+        encoded_nonce = b"\x80"
+    elif nonce < 0x80:
+        encoded_nonce = bytes([nonce])
+    else:
+        raw = nonce.to_bytes((nonce.bit_length() + 7) // 8, "big")
+        encoded_nonce = bytes([0x80 + len(raw)]) + raw
+    payload = b"\x94" + bytes.fromhex(deployer[2:]) + encoded_nonce
+    return Web3.to_checksum_address(keccak(bytes([0xC0 + len(payload)]) + payload)[12:])
 
 
 def dev_keys(accounts) -> dict[str, str]:

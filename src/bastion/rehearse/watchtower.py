@@ -72,6 +72,7 @@ EXTRA_SELECTORS = {
     selector("setEngine(address)"): "upgrade",
     selector("setRouter(address)"): "upgrade",
     selector("transferGovernance(address)"): "role",
+    selector("acceptGovernance()"): "role",
     selector("setMarket(bytes32,(address,uint32,address,uint32,uint16,uint16,uint32,uint32))"): "admin",
     selector("updateAssetParams(address,(uint16,uint32,uint256,uint32,uint8,uint8))"): "admin",
     selector("setMaxTxOutflow(uint256)"): "admin",

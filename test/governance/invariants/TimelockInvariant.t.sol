@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {Test} from "forge-std/Test.sol";
 import {StdInvariant} from "forge-std/StdInvariant.sol";
 import {BastionTimelock} from "../../../contracts/governance/BastionTimelock.sol";
+import {GuardAccess} from "../../../contracts/guards/GuardAccess.sol";
 import {CallTarget} from "../../mocks/CallTarget.sol";
 
 /// Drives a BastionTimelock with random schedules, cancels, re-proposals, executions and time jumps,
@@ -124,7 +125,8 @@ contract TimelockInvariantTest is StdInvariant, Test {
         proposers[0] = proposer;
         address[] memory executors = new address[](1);
         executors[0] = address(0);
-        BastionTimelock tl = new BastionTimelock(48 hours, proposers, executors, guardian, address(0));
+        BastionTimelock tl =
+            new BastionTimelock(48 hours, proposers, executors, guardian, address(0), new GuardAccess[](0));
         target = new CallTarget();
         handler = new TimelockHandler(tl, target, proposer, guardian);
         targetContract(address(handler));

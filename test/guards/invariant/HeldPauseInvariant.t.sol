@@ -4,6 +4,7 @@ pragma solidity ^0.8.28;
 import {Test} from "forge-std/Test.sol";
 import {StdInvariant} from "forge-std/StdInvariant.sol";
 import {BastionTimelock} from "../../../contracts/governance/BastionTimelock.sol";
+import {GuardAccess} from "../../../contracts/guards/GuardAccess.sol";
 import {ScopedPause} from "../../../contracts/guards/ScopedPause.sol";
 import {PauseOps} from "../../../contracts/guards/PauseOps.sol";
 import {PauseHarness} from "../harness/PauseHarness.sol";
@@ -39,7 +40,7 @@ contract HeldPauseHandler is Test {
         proposers[0] = proposer;
         address[] memory executors = new address[](1);
         executors[0] = address(0);
-        tl = new BastionTimelock(DELAY, proposers, executors, address(this), address(0));
+        tl = new BastionTimelock(DELAY, proposers, executors, address(this), address(0), new GuardAccess[](0));
         p = new PauseHarness(address(tl), address(this));
     }
 

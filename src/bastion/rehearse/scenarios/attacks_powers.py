@@ -21,9 +21,10 @@ class TimelockBatch(Scenario):
 
     The attacker holds an ops multisig's proposer key and schedules ``n_ops`` operations in the same
     block, each on its own: a malicious engine for the Vault, the per-transaction outflow cap at 100%, a
-    limiter that never limits, the ETH oracle on one feed with 100% jumps, and the Router's governance
-    handed to itself. After the delay it executes whatever was not cancelled and drains the Vault if the
-    engine swap survived. One cancel per operation is needed; one per incident lets the rest through."""
+    limiter that never limits, the ETH oracle on one feed with 100% jumps, and itself proposed as the
+    Router's governance (it accepts once the proposal is executed). After the delay it executes whatever
+    was not cancelled and drains the Vault if the engine swap survived. One cancel per operation is
+    needed; one per incident lets the rest through."""
 
     key = "timelock-batch"
     title = "Compromised proposer schedules five dangerous operations at once"
@@ -72,6 +73,9 @@ class TimelockBatch(Scenario):
             run.send(attacker, p.timelock.functions.execute(target, 0, data, ZERO32, salt), malicious=True,
                      force=False, label="execute what survived")  # fmt: skip
         run.slot()
+        if str(w.read(p.router.functions.pendingGovernance())).lower() == attacker.address.lower():
+            run.send(attacker, p.router.functions.acceptGovernance(), malicious=True, label="take the Router")
+            run.slot()
         for _ in range(run.n(6)):
             free = int(w.read(p.vault.functions.freeBalance()))
             if free < USD or str(w.read(p.vault.functions.engine())).lower() != engine.address.lower():
@@ -98,6 +102,8 @@ class TimelockBatch(Scenario):
                 cancelled += 1
         self.cancelled, self.executed = cancelled, executed
         out.notes.append(f"{cancelled} of {len(self.ops)} operations cancelled, {executed} executed")
+        if str(w.read(p.router.functions.governance())).lower() == a.lower():
+            out.notes.append("the attacker accepted the Router's governance")
 
 
 class GuardianTighten(Scenario):
