@@ -183,6 +183,9 @@ def watch_config(world: World) -> dict[str, Any]:
                 "max_twap_deviation_bps": 300,
                 "max_feed_deviation_bps": 100,
                 "twap_seconds": 300,
+                # an arbitraged pool stays within ~0.5% of honest feeds (0.3% arbitrage threshold, feeds
+                # pushed on a 0.5% move); a crossing of 1% says who moved, at the first push
+                "max_spot_deviation_bps": 100,
             },
             "unit_price": {"vaults": world.unit_price_vaults},
             # every use of a guardian power, on any protected contract, is worth a human's look
