@@ -176,6 +176,7 @@ def watch_config(world: World) -> dict[str, Any]:
             "large_transfer": {"min_fraction_bps": 2_000},
             "outflow_rate": {"window_blocks": 60, "max_fraction_bps": 500},
             "attacker_prep": {"window_blocks": 100},
+            "deposit_roundtrip": {},
             "governance": {"extra_selectors": EXTRA_SELECTORS},
             "pending_sensitive_call": {},
             "oracle_deviation": {

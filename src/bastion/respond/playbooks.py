@@ -28,7 +28,9 @@ A finding about one market's price (its details name a ``market`` the protocol k
 before matching: ``price_source`` is added to its details, ``"pool"`` when the market's feeds agree
 with each other, are fresh, and moved less than the AMM pool since the last block where the pool's spot
 and the primary feed agreed (looked for 1, 2, 4, ... blocks back, up to ``TRIAGE_LOOKBACK_BLOCKS``: the
-pool left the feeds, not the other way round), else ``"feeds"`` (also whenever it cannot tell).
+pool left the feeds, not the other way round), else ``"feeds"`` (also whenever it cannot tell). A pool
+held off longer than the lookback keeps the verdict its episode got while in reach, as long as the feeds
+stay within ``TRIAGE_AGREE_BPS`` of where they were then.
 A playbook can then answer a pool-only anomaly narrowly (``when = {price_source = "feeds"}`` on the
 protocol-wide actions).
 
@@ -219,6 +221,7 @@ class PlaybookRunner:
         self.dry_run = dry_run
         self.repo = Repository()
         self._feed_decimals: dict[str, int] = {}
+        self._verdicts: dict[str, tuple[str, int]] = {}  # market -> last triage verdict, primary feed then
 
     def matching(self, finding: FindingRow) -> list[PlaybookConfig]:
         sev = Severity.parse(finding.severity)
@@ -424,9 +427,15 @@ class PlaybookRunner:
             if min(wad, pool_then) > 0 and _agree(wad, pool_then):
                 feeds_moved = abs(p - feed_then) * 10_000 // feed_then
                 pool_moved = abs(pool_now - pool_then) * 10_000 // pool_then
-                return "pool" if pool_moved > feeds_moved else "feeds"
+                verdict = "pool" if pool_moved > feeds_moved else "feeds"
+                self._verdicts[m.symbol] = (verdict, p)
+                return verdict
             back *= 2
-        return "feeds"  # no block of agreement in reach: cannot tell who moved
+        # No block of agreement in reach: the pool has been off longer than the lookback. The verdict given
+        # when this episode was in reach still holds while the feeds stayed where they were then; feeds
+        # that moved since (or no verdict at all) get the broad answer.
+        verdict, at_price = self._verdicts.get(m.symbol, ("feeds", 0))
+        return verdict if at_price > 0 and _agree(p, at_price) else "feeds"
 
     def _decimals(self, feed: str) -> int:
         if feed not in self._feed_decimals:

@@ -2,14 +2,20 @@
 protocol's feeds declared in the config (``kind = "feed"`` with a ``reference``, see ``feeds.py``).
 
 - ``oracle_deviation``: when a market's feed reports (``AnswerUpdated``), or every ``recheck_blocks``,
-  compare the primary feed with the secondary feed and with the AMM pool's TWAP
-  (``ConstantProductPool.priceCumulative`` over ``twap_blocks``). Feeds that agree with each other but
-  not with the pool are the compromised-feeder pattern: the OracleGuard accepts such a move (it is
-  corroborated), so it is CRITICAL.
+  compare the primary feed with the secondary feed and with the AMM pool (``ConstantProductPool``: its
+  TWAP from ``priceCumulative`` over ``twap_blocks`` and its spot; the feed is judged against the nearer
+  of the two, since in a genuine fast move the arbitraged spot follows the feeds while the TWAP lags).
+  Feeds that agree with each other but not with the pool are the compromised-feeder pattern: the
+  OracleGuard accepts such a move (it is corroborated), so it is CRITICAL.
 - ``oracle_deviation`` with ``references`` (named feed -> pool, optional peer feed): every block, the
-  feed against the pool's time-weighted price over ``twap_seconds`` (a TWAP one flash-loan transaction
-  cannot move) and against its peer; reported once when it crosses the threshold. Catches a compromised
-  feeder (even of both feeds), a feed stuck during a fast move, a feed pinned at a floor.
+  feed against the nearer of the pool's time-weighted price over ``twap_seconds`` (a TWAP one flash-loan
+  transaction cannot move) and its spot, and against its peer; reported once when it crosses the
+  threshold. Catches a compromised feeder (even of both feeds), a feed stuck during a fast move, a feed
+  pinned at a floor. With ``max_spot_deviation_bps`` (the band an arbitraged pool keeps around honest
+  feeds) it also reports, in the block a feed and its pool's spot leave that band, who moved: a feed
+  pushed off a pool that stayed (and off its TWAP), however small the push: HIGH; the pool pushed off
+  fresh feeds that agree with each other: MEDIUM (a pool anomaly; the narrow answer comes with the
+  TWAP crossing).
 - ``stale_feed``: a feed's ``updatedAt`` older than its heartbeat (the OracleGuard's own, unless
   configured), reported on the block where it becomes stale.
 
@@ -111,8 +117,9 @@ class OracleDeviation(Detector):
     description = (
         "A feed deviates from its reference beyond a threshold: a config feed (kind feed) from its reference "
         "feed or V2-pair TWAP (critical past critical_bps); a market's primary feed from its secondary or "
-        "the pool TWAP (critical when both feeds agree on a price the pool does not show); a named reference's "
-        "feed from its pool's TWAP over twap_seconds or its peer, every block (once per crossing)"
+        "the pool (nearer of TWAP and spot; critical when both feeds agree on a price the pool does not show); "
+        "a named reference's feed from its pool (nearer of TWAP over twap_seconds and spot) or its peer, every "
+        "block (once per crossing), and who left an arbitraged pool's band first (max_spot_deviation_bps)"
     )
 
     class Config(DetectorConfig):
