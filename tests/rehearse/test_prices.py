@@ -35,11 +35,13 @@ def test_a_sub_threshold_push_is_seen_at_the_first_push() -> None:
 
 
 @pytest.mark.parametrize("key", ["crash-replay", "crash-replay-2020"])
-def test_real_crash_days_trip_nothing(key: str) -> None:
+def test_real_crash_days_get_no_watchtower_action(key: str) -> None:
     # the hours around each day's steepest fall: the feeds leave the pool's TWAP, the spot follows them
     out = run_one(key, "all", scale=0.3)
-    assert out.trips == 0, out.guard_events
+    assert out.watchtower_actions == [], out.watchtower_actions
     assert not any(": pause" in e for e in out.guard_events)
+    if key == "crash-replay":  # May 2021 (-13% in its worst hour) trips nothing on chain either
+        assert out.trips == 0, out.guard_events
 
 
 @pytest.mark.slow
