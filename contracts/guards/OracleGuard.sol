@@ -230,6 +230,32 @@ contract OracleGuard is GuardAccess {
         if (c.secondary != address(0)) (low, high) = _widen(low, high, c.secondary, c.secondaryDecimals);
     }
 
+    /// @notice The prices an exit may be filled at while the market is reduce-only (a deviation episode, a
+    ///         pending jump, a stale feed, a cooldown or a forcing): the price handed out now, every feed's
+    ///         latest usable answer (stale included) and the reference's, clamped into the reference's
+    ///         band while it is usable. A close is filled at the end worse for the account, so nobody
+    ///         leaves with the gift of a held price the market has left (class 3); the clamp bounds what
+    ///         a lagging or lying source can cost an honest account: at most `boundBps` from the reference.
+    ///         A feed with no usable answer (reverts, <= 0) tells nothing and is left out.
+    /// @param market The market id.
+    /// @return low Lowest candidate price, 18 decimals.
+    /// @return high Highest candidate price, 18 decimals.
+    function exitRange(bytes32 market) external view returns (uint256 low, uint256 high) {
+        Config memory c = _configOf(market);
+        low = high = _handedOut(market, c, _states[market]);
+        (low, high) = _include(low, high, c.primary, c.primaryDecimals);
+        if (c.secondary != address(0)) (low, high) = _include(low, high, c.secondary, c.secondaryDecimals);
+        uint256 ref = c.hasReference ? _referencePrice(market) : 0;
+        if (ref == 0) return (low, high);
+        if (ref < low) low = ref;
+        if (ref > high) high = ref;
+        uint256 b = _references[market].boundBps;
+        uint256 lo = ref - (ref * b) / BPS;
+        uint256 hi = ref + (ref * b) / BPS;
+        if (low < lo) low = lo;
+        if (high > hi) high = hi;
+    }
+
     /// @notice The last recorded good price (no feed reads): the cheapest fallback read.
     /// @param market The market id.
     /// @return price18 Last good price, 18 decimals.
@@ -466,6 +492,17 @@ contract OracleGuard is GuardAccess {
     function _widen(uint256 low, uint256 high, address feed, uint256 decimals) private view returns (uint256, uint256) {
         (Status st, uint256 p,) = _read(feed, type(uint256).max, decimals);
         if (st != Status.Ok) return (0, type(uint128).max);
+        return (p < low ? p : low, p > high ? p : high);
+    }
+
+    /// @dev (low, high) widened by `feed`'s latest answer, stale or not; unchanged when it has none.
+    function _include(uint256 low, uint256 high, address feed, uint256 decimals)
+        private
+        view
+        returns (uint256, uint256)
+    {
+        (Status st, uint256 p,) = _read(feed, type(uint256).max, decimals);
+        if (st != Status.Ok) return (low, high);
         return (p < low ? p : low, p > high ? p : high);
     }
 

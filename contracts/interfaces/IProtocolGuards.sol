@@ -9,6 +9,9 @@ interface IOracleGuard {
     function viewPrice(bytes32 market) external view returns (uint256 price18, bool reduceOnly);
     /// @notice Lowest and highest of the last good price and every feed's latest answer (18 decimals).
     function observedRange(bytes32 market) external view returns (uint256 low, uint256 high);
+    /// @notice The prices a reduce-only market's exits may be filled at: handed-out price, feeds and
+    ///         reference, clamped into the reference's band (18 decimals).
+    function exitRange(bytes32 market) external view returns (uint256 low, uint256 high);
 }
 
 /// @notice What the clearing engine needs of the ParameterRegistry.

@@ -389,10 +389,7 @@ contract ClearingEngine is EmergencySettlement {
         if (account == maker) revert MakerCannotTrade();
         uint256 idx = _indexOf(market);
         (uint256 price, bool reduceOnly) = _checkedPrice(idx);
-        if (priceLimit != 0 && (delta > 0 ? price > priceLimit : price < priceLimit)) {
-            revert PriceLimit(market, price, priceLimit);
-        }
-        _accrueFunding(idx, price);
+        _accrueFunding(idx, price); // funding at the guard's price; the fill below may differ
         _track(account);
         int256 before = _positions[account][idx].size;
         int256 makerBefore = _positions[maker][idx].size;
@@ -401,6 +398,12 @@ contract ClearingEngine is EmergencySettlement {
         increasesRisk = SignedMath.abs(afterSize) > SignedMath.abs(before)
             || (afterSize != 0 && before != 0 && (before > 0) != (afterSize > 0));
         if (increasesRisk && reduceOnly) revert ReduceOnly(market);
+        // A reduce-only market's price is doubtful (held, or forced): an exit is filled at the end of the
+        // guard's exit range worse for the account, so no exit is paid a held price's gift (class 3).
+        if (reduceOnly) price = _exitFill(idx, delta, price);
+        if (priceLimit != 0 && (delta > 0 ? price > priceLimit : price < priceLimit)) {
+            revert PriceLimit(market, price, priceLimit);
+        }
 
         uint256 fee = PerpMath.toCollateralUp(
             PerpMath.requirement(delta, price, _param(market, P_TRADING_FEE_BPS)), collateralScale
@@ -737,6 +740,14 @@ contract ClearingEngine is EmergencySettlement {
         assembly ("memory-safe") {
             tstore(slot, cached)
         }
+    }
+
+    /// @dev The fill of an exit in a reduce-only market: a sale at the low end of the guard's exit range, a
+    ///      purchase at the high end, never better for the account than the handed-out `mark`.
+    function _exitFill(uint256 idx, int256 delta, uint256 mark) internal view returns (uint256) {
+        (uint256 low, uint256 high) = oracle.exitRange(_markets[idx].id);
+        if (delta < 0) return low < mark ? low : mark;
+        return high > mark ? high : mark;
     }
 
     function _price(uint256 idx) internal returns (uint256 price) {

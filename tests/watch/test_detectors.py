@@ -263,6 +263,38 @@ def test_account_extraction_nets_each_accounts_deposits(world, tmp_path):
     svc.close()
 
 
+def test_deposit_roundtrip_reported_at_the_withdrawal_of_ones_own_deposit(world, tmp_path):
+    svc = service(world, tmp_path, {"deposit_roundtrip": {"window_blocks": 20}})
+    world.node.mine(20)  # the funding leaves the window
+    svc.run_once()
+    user, vault, token = world.user, world.vault, world.token
+    user.transact(token.functions.transfer(vault.address, 400_000 * USD))  # an ordinary deposit: quiet
+    svc.run_once()
+    assert live(svc, "deposit_roundtrip") == []
+    world.drain(300_000 * USD)  # a large outflow that was never paid in: not a round trip
+    user.transact(vault.functions.withdraw(token.address, user.address, 400_000 * USD))  # 36% of 1.1M, its own
+    svc.run_once()
+    (f,) = live(svc, "deposit_roundtrip")
+    assert f.actor == world.user.address.lower() and f.severity == "medium"
+    assert f.details["deposited"] == f.details["amount"] == 400_000 * USD
+    assert f.details["holdings"] == 1_100_000 * USD
+    svc.close()
+
+
+def test_deposit_roundtrip_adds_up_split_withdrawals(world, tmp_path):
+    svc = service(world, tmp_path, {"deposit_roundtrip": {"window_blocks": 20}})
+    world.node.mine(20)
+    svc.run_once()
+    user, vault, token = world.user, world.vault, world.token
+    user.transact(token.functions.transfer(vault.address, 400_000 * USD))
+    for _ in range(4):  # 100k each (7%, 7.5%, 8%, 8.7% of what is left): their sum crosses 20% at the third
+        user.transact(vault.functions.withdraw(token.address, user.address, 100_000 * USD))
+    svc.run_once()
+    (f,) = live(svc, "deposit_roundtrip")  # once, at the crossing
+    assert f.details["amount"] == 300_000 * USD and f.details["holdings"] == 1_400_000 * USD
+    svc.close()
+
+
 def test_owner_and_implementation_changed_without_events_are_read_from_storage(world, tmp_path):
     admin = world.deployer.deploy("TPSilentAdmin")
     contracts = {"admin": {"address": admin.address, "protected": False}}

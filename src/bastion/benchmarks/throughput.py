@@ -344,6 +344,7 @@ def _detectors() -> list:
         "oracle_drift": {},
         "unit_price": {"vaults": {"vault": {"vault": VAULT}}},
         "account_extraction": {"window_blocks": 50},
+        "deposit_roundtrip": {"window_blocks": 50},
         "emergency_param": {},
         "flow_anomaly": {"window_blocks": 200, "min_history": 20},
         "oracle_deviation": {"recheck_blocks": 10},

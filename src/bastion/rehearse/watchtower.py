@@ -182,6 +182,7 @@ def watch_config(world: World) -> dict[str, Any]:
             "large_transfer": {"min_fraction_bps": 2_000},
             "outflow_rate": {"window_blocks": 60, "max_fraction_bps": 500},
             "attacker_prep": {"window_blocks": 100},
+            "deposit_roundtrip": {},
             "governance": {"extra_selectors": EXTRA_SELECTORS},
             "pending_sensitive_call": {},
             "oracle_deviation": {
@@ -189,6 +190,9 @@ def watch_config(world: World) -> dict[str, Any]:
                 "max_twap_deviation_bps": 300,
                 "max_feed_deviation_bps": 100,
                 "twap_seconds": 300,
+                # an arbitraged pool stays within ~0.5% of honest feeds (0.3% arbitrage threshold, feeds
+                # pushed on a 0.5% move); a crossing of 1% says who moved, at the first push
+                "max_spot_deviation_bps": 100,
             },
             "unit_price": {"vaults": world.unit_price_vaults},
             # a parameter changed through an emergency power (no timelock) on the registry: a finding in the

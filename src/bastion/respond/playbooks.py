@@ -26,8 +26,11 @@ Actions of the reference clearinghouse (targets named by the deployment manifest
 
 A finding about one market's price (its details name a ``market`` the protocol knows) is triaged
 before matching: ``price_source`` is added to its details, ``"pool"`` when the market's feeds agree
-with each other, are fresh, and moved less than the AMM pool over the last ``TRIAGE_LOOKBACK_BLOCKS``
-(the pool left the feeds, not the other way round), else ``"feeds"`` (also whenever it cannot tell).
+with each other, are fresh, and moved less than the AMM pool since the last block where the pool's spot
+and the primary feed agreed (looked for 1, 2, 4, ... blocks back, up to ``TRIAGE_LOOKBACK_BLOCKS``: the
+pool left the feeds, not the other way round), else ``"feeds"`` (also whenever it cannot tell). A pool
+held off longer than the lookback keeps the verdict its episode got while in reach, as long as the feeds
+stay within ``TRIAGE_AGREE_BPS`` of where they were then.
 A playbook can then answer a pool-only anomaly narrowly (``when = {price_source = "feeds"}`` on the
 protocol-wide actions).
 
@@ -74,13 +77,20 @@ from bastion.watch.protocol import Protocol
 log = logging.getLogger("bastion.respond.playbooks")
 
 # Price triage (see the module's docstring). Two feeds of one asset agree within 1% (a Chainlink
-# deviation threshold is 0.5%); a feed older than an hour is not fresh (the usual heartbeat); the
-# lookback is long enough to see who moved first and short enough to be about this incident.
+# deviation threshold is 0.5%), and so do a feed and an arbitraged pool's spot; a feed older than an hour
+# is not fresh (the usual heartbeat). Who moved is judged from the last block where the pool and the
+# feed still agreed, looked for at 1, 2, 4, ... blocks back, at most TRIAGE_LOOKBACK_BLOCKS: an anomaly
+# reported late (a TWAP crossing many blocks after the pool was pushed) is still attributed to its start.
 TRIAGE_AGREE_BPS = 100
 TRIAGE_FRESH_S = 3600
-TRIAGE_LOOKBACK_BLOCKS = 30
+TRIAGE_LOOKBACK_BLOCKS = 1024
 LATEST_ROUND = keccak(text="latestRoundData()")[:4]
 SPOT_PRICE = keccak(text="spotPrice()")[:4]
+DECIMALS = keccak(text="decimals()")[:4]
+
+
+def _agree(a: int, b: int) -> bool:
+    return abs(a - b) * 10_000 <= TRIAGE_AGREE_BPS * min(a, b)
 
 
 class ActionError(BastionError, ValueError):
@@ -210,6 +220,8 @@ class PlaybookRunner:
         self.rpc = rpc
         self.dry_run = dry_run
         self.repo = Repository()
+        self._feed_decimals: dict[str, int] = {}
+        self._verdicts: dict[str, tuple[str, int]] = {}  # market -> last triage verdict, primary feed then
 
     def matching(self, finding: FindingRow) -> list[PlaybookConfig]:
         sev = Severity.parse(finding.severity)
@@ -394,23 +406,45 @@ class PlaybookRunner:
             return "feeds"
         try:
             head = int(self.rpc.call("eth_blockNumber"), 16)
-            then = hex(max(0, head - TRIAGE_LOOKBACK_BLOCKS))
             now_ts = int(self.rpc.call("eth_getBlockByNumber", hex(head), False)["timestamp"], 16)
-            feeds_now = [self._round(a, hex(head)) for a in (m.feed_primary, m.feed_secondary)]
-            feeds_then = [self._round(a, then) for a in (m.feed_primary, m.feed_secondary)]
-            pool_now = _word(self.rpc.call("eth_call", {"to": m.pool, "data": "0x" + SPOT_PRICE.hex()}, hex(head)))
-            pool_then = _word(self.rpc.call("eth_call", {"to": m.pool, "data": "0x" + SPOT_PRICE.hex()}, then))
+            (p, p_at), (q, q_at) = (self._round(a, hex(head)) for a in (m.feed_primary, m.feed_secondary))
+            pool_now = self._spot(m.pool, hex(head))
+            agree = min(p, q) > 0 and _agree(p, q)
+            if not agree or now_ts - min(p_at, q_at) > TRIAGE_FRESH_S or pool_now <= 0:
+                return "feeds"
+            dec = self._decimals(m.feed_primary)  # feed answers are compared with the pool's 1e18 spot
         except Exception as exc:  # the broad answer when the chain cannot be read
             log.warning("price triage failed", extra={"event": "triage_failed", "error": str(exc)[:200]})
             return "feeds"
-        (p, p_at), (q, q_at) = feeds_now
-        if min(p, q, pool_then, feeds_then[0][0]) <= 0:
-            return "feeds"
-        agree = abs(p - q) * 10_000 <= TRIAGE_AGREE_BPS * min(p, q)
-        fresh = now_ts - min(p_at, q_at) <= TRIAGE_FRESH_S
-        feeds_moved = abs(p - feeds_then[0][0]) * 10_000 // feeds_then[0][0]
-        pool_moved = abs(pool_now - pool_then) * 10_000 // pool_then
-        return "pool" if agree and fresh and pool_moved > feeds_moved else "feeds"
+        back = 1
+        while back <= min(head, TRIAGE_LOOKBACK_BLOCKS):
+            then = hex(head - back)
+            try:
+                feed_then, pool_then = self._round(m.feed_primary, then)[0], self._spot(m.pool, then)
+            except Exception:  # state not kept that far back (a pruned or young node): look no further
+                break
+            wad = feed_then * 10 ** (18 - dec) if dec <= 18 else feed_then // 10 ** (dec - 18)
+            if min(wad, pool_then) > 0 and _agree(wad, pool_then):
+                feeds_moved = abs(p - feed_then) * 10_000 // feed_then
+                pool_moved = abs(pool_now - pool_then) * 10_000 // pool_then
+                verdict = "pool" if pool_moved > feeds_moved else "feeds"
+                self._verdicts[m.symbol] = (verdict, p)
+                return verdict
+            back *= 2
+        # No block of agreement in reach: the pool has been off longer than the lookback. The verdict given
+        # when this episode was in reach still holds while the feeds stayed where they were then; feeds
+        # that moved since (or no verdict at all) get the broad answer.
+        verdict, at_price = self._verdicts.get(m.symbol, ("feeds", 0))
+        return verdict if at_price > 0 and _agree(p, at_price) else "feeds"
+
+    def _decimals(self, feed: str) -> int:
+        if feed not in self._feed_decimals:
+            raw = self.rpc.call("eth_call", {"to": feed, "data": "0x" + DECIMALS.hex()}, "latest")
+            self._feed_decimals[feed] = _word(raw, 0)
+        return self._feed_decimals[feed]
+
+    def _spot(self, pool: str, block: str) -> int:
+        return _word(self.rpc.call("eth_call", {"to": pool, "data": "0x" + SPOT_PRICE.hex()}, block))
 
     def _round(self, feed: str, block: str) -> tuple[int, int]:
         """(answer, updatedAt) of a Chainlink-style feed at ``block``."""

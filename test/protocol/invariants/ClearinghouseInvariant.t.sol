@@ -48,6 +48,8 @@ contract ClearinghouseHandler is Test {
     uint256 public unsafeWithdrawals; // F5: a withdrawal left the account in deficit at a shown price
     uint256 public liquidatedWhilePaused; // F6
     uint256 public oracleFailures; // withdrawals tried while a market failed its checks
+    uint256 public failingCloses; // closes that went through while their market failed its checks
+    uint256 public giftedCloses; // class 3: such a close filled better than a feed's answer
     uint256 public guardianPauses;
     uint256 public governancePauses;
     uint256 public paramChanges;
@@ -179,13 +181,12 @@ contract ClearinghouseHandler is Test {
         vm.recordLogs();
         try router.trade(market, delta, 0) {
             lastAction[traders[who % 3]] = block.timestamp;
-            _recordProfit();
+            _recordProfit(vm.getRecordedLogs());
         } catch {}
     }
 
     /// @dev Feed the model the realised profit of the call just made (PositionChanged, realized > 0).
-    function _recordProfit() internal {
-        Vm.Log[] memory logs = vm.getRecordedLogs();
+    function _recordProfit(Vm.Log[] memory logs) internal {
         bytes32 topic = ClearingEngine.PositionChanged.selector;
         for (uint256 i; i < logs.length; ++i) {
             if (logs[i].emitter != address(engine) || logs[i].topics[0] != topic) continue;
@@ -236,14 +237,40 @@ contract ClearinghouseHandler is Test {
         address t = traders[who % 3];
         if (engine.positionOf(t, market).size == 0) return;
         if (router.isPaused(PauseOps.CLOSE, router.pauseScopeOf(market))) return;
+        bool failing = _failing(market);
+        int256 size = engine.positionOf(t, market).size;
         vm.prank(t);
         vm.recordLogs();
         try router.close(market) {
             lastAction[t] = block.timestamp;
-            _recordProfit();
+            Vm.Log[] memory logs = vm.getRecordedLogs();
+            _recordProfit(logs);
+            if (failing) {
+                ++failingCloses;
+                if (_giftedFill(logs, t, market, size)) ++giftedCloses;
+            }
         } catch {
             ++failedExits;
         }
+    }
+
+    /// @dev Class 3's model: a close in a failing market is filled no better for the account than any
+    ///      feed's answer (a long sells at most at the lowest, a short buys back at least at the highest).
+    function _giftedFill(Vm.Log[] memory logs, address t, bytes32 market, int256 size) internal view returns (bool) {
+        uint256 fill;
+        for (uint256 i; i < logs.length; ++i) {
+            if (
+                logs[i].topics[0] == ClearingEngine.PositionChanged.selector
+                    && logs[i].topics[1] == bytes32(uint256(uint160(t)))
+            ) (, fill,,,) = abi.decode(logs[i].data, (int256, uint256, int256, int256, uint256));
+        }
+        uint256 m = market == ETH ? 0 : 1;
+        for (uint256 k; k < 2; ++k) {
+            (, int256 answer,,,) = feeds[m * 2 + k].latestRoundData();
+            uint256 a = uint256(answer) * 1e10;
+            if (size > 0 ? fill > a : fill < a) return true;
+        }
+        return false;
     }
 
     function movePrice(uint256 m, uint256 bps, bool up) external {
@@ -492,6 +519,10 @@ contract ClearinghouseInvariantTest is ProtocolBase {
         handler.moveOneFeed(0, 2_000, false, false);
         handler.withdraw(0, 2);
         assertEq(handler.oracleFailures(), 1);
+        // class 3: the long closes while the primary shows -20%: filled no better than that answer
+        handler.closePosition(0, 0);
+        assertEq(handler.failingCloses(), 1);
+        assertEq(handler.giftedCloses(), 0);
         handler.guardianPause(0, 5, 1 hours);
         handler.governancePause(4, 1, 1 hours); // scope 1 (governance acts on one call in four)
         handler.changeParam(0, 50, 1 hours, 0);
@@ -523,6 +554,7 @@ contract ClearinghouseInvariantTest is ProtocolBase {
     function invariant_noPayoutAgainstAShownPrice() public view {
         assertEq(handler.unsafeWithdrawals(), 0, "a withdrawal left a deficit at a price a feed showed");
         assertEq(handler.liquidatedWhilePaused(), 0, "liquidated while LIQUIDATE was paused in the market");
+        assertEq(handler.giftedCloses(), 0, "a close in a failing market was filled better than a feed showed");
     }
 
     /// @notice Balance == Σ equity + insurance + fees, up to rounding that only ever favours the protocol

@@ -7,7 +7,7 @@ from bastion.rehearse.scenarios.attacks_keys import MaliciousUpgrade, RogueGuard
 from bastion.rehearse.scenarios.attacks_market import CompromisedFeeder, SpotOracle, StaleOracle
 from bastion.rehearse.scenarios.attacks_vaults import AccessControl, Donation, Reentrancy, RoundingDrain
 from bastion.rehearse.scenarios.base import Scenario
-from bastion.rehearse.scenarios.benign import BankRun, BusyTrading, CrashReplay
+from bastion.rehearse.scenarios.benign import BankRun, BusyTrading, CrashReplay, CrashReplayMarch2020
 
 SCENARIOS: dict[str, type[Scenario]] = {
     cls.key: cls
@@ -25,6 +25,7 @@ SCENARIOS: dict[str, type[Scenario]] = {
         *attacks_powers.VARIANTS,
         *attacks_griefing.VARIANTS,
         CrashReplay,
+        CrashReplayMarch2020,
         BankRun,
         BusyTrading,
     )

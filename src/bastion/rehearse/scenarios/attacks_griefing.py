@@ -63,8 +63,9 @@ class _Griefer(Scenario):
 
 class WhaleRoundTrip(_Griefer):
     """A whale deposits ``multiple`` times the Vault's free balance, waits one limiter window, and
-    withdraws all of it: in delayed mode the limiter trips and queues what exceeds its headroom as the
-    whale's claim, first in line; honest users who withdraw next wait behind it (first in, first out)."""
+    withdraws all of it (in parts under the per-transaction cap): in delayed mode the limiter trips and
+    queues what exceeds its headroom as the whale's claim, first in line; honest users who withdraw next
+    wait behind it (first in, first out)."""
 
     key = "whale-roundtrip"
     title = "Whale deposit, one window, withdraw all: honest users queue behind"
@@ -84,12 +85,24 @@ class WhaleRoundTrip(_Griefer):
         p = w.protocol
         run.slots(run.n(10))
         window = int(w.read(p.vault.functions.assetConfig(w.usdc.address))[1])
-        run.send(self.whale, p.router.functions.deposit(self.size), malicious=True, force=False, label="whale deposits")
+        # A deposit, however large, is ordinary: nobody can tell it apart. The intent shows at the withdrawal.
+        run.send(self.whale, p.router.functions.deposit(self.size), force=False, label="whale deposits")
         run.slot()
         run.wait(window + 60)
-        run.send(self.whale, p.router.functions.withdraw(self.size), malicious=True, force=False,
-                 label="whale withdraws everything")  # fmt: skip
-        run.slot()
+        # Everything back out, split under the Router's per-transaction outflow cap (one transaction for all
+        # of it would be refused), a part per block.
+        cap_bps = int(w.read(p.router.functions.maxTxOutflowBps()))
+        left = self.size
+        for _ in range(20):
+            if left <= 0:
+                break
+            part = min(left, int(w.clock.balance_of(w.usdc, p.vault.address)) * cap_bps // 10_000 * 95 // 100)
+            rec = run.send(self.whale, p.router.functions.withdraw(part), malicious=True, force=False,
+                           label="whale withdraws a part")  # fmt: skip
+            run.slot()
+            if not rec.ok:
+                break
+            left -= part
         self.honest_withdrawals(run)
         run.slots(run.n(5))
 

@@ -220,12 +220,16 @@ class LaggingFeedCrash(_LeveragedTrader):
     10-minute blocks), the primary feed follows the market, the secondary updates only every ``lag_s``.
     The OracleGuard sees the feeds disagree and holds its last good price; the attacker, long with
     leverage from before the fall, closes at that held price when the market is ``exit_gap`` lower and
-    withdraws: the loss it should have taken is paid by the backstop maker."""
+    withdraws: the loss it should have taken is paid by the backstop maker. Variants: another lag and gap,
+    the other market, and a rally (``rising``: the same hours mirrored upward, the attacker short, the
+    held price too low)."""
 
     key = "lagging-feed-crash"
     title = "Lagging second feed in a real crash: exit at the held price"
     incident = "stale/held oracle price during a crash (May 19, 2021 data; issue 10, class 3)"
     weakness = "3"
+    symbol = "BTC-PERP"
+    rising = False
     lag_s = 6_000
     exit_gap = 0.06
     slot_seconds = 600
@@ -235,52 +239,58 @@ class LaggingFeedCrash(_LeveragedTrader):
     def play(self, run: Run) -> None:
         w = run.world
         p = w.protocol
-        btc = w.markets["BTC-PERP"]
+        m = w.markets[self.symbol]
         closes = crash_closes()
         worst = min(range(1, len(closes)), key=lambda i: closes[i][1] / closes[i - 1][1])
         closes = closes[max(0, worst - self.hours // 2 - 2) : worst + self.hours // 2]
         run.slots(run.n(10))
         self.start = Holdings.of(w, self.attacker.address)
-        p0 = w.true_price["BTC-PERP"]
-        size = int(self.capital * self.leverage / p0 * WAD)
-        run.send(self.attacker, p.router.functions.trade(btc.id, size, 0), label="long before the fall")
+        p0 = w.true_price[self.symbol]
+        side = -1 if self.rising else 1  # a long before the fall, a short before the rally
+        size = side * int(self.capital * self.leverage / p0 * WAD)
+        run.send(self.attacker, p.router.functions.trade(m.id, size, 0), label="position before the move")
         run.slot()
         t0 = w.clock.timestamp
         first, span = closes[0][1], closes[-1][0] - closes[0][0]
 
         def path(symbol: str, ts: int) -> float | None:
-            if symbol != "BTC-PERP":
+            if symbol != self.symbol:
                 return None
             at = closes[0][0] + min(span, max(0, ts - t0))
+            rel = closes[-1][1] / first
             for (u0, c0), (u1, c1) in itertools.pairwise(closes):
                 if u0 <= at <= u1:
-                    return p0 * (c0 + (c1 - c0) * (at - u0) / (u1 - u0)) / first
-            return p0 * closes[-1][1] / first
+                    rel = (c0 + (c1 - c0) * (at - u0) / (u1 - u0)) / first
+                    break
+            return p0 / rel if self.rising else p0 * rel
 
         low = min(c for _, c in closes) / first
-        self.value_at_risk = int(size / WAD * p0 * (1 - low) * USD)
+        move = 1 / low - 1 if self.rising else 1 - low
+        self.value_at_risk = int(abs(size) / WAD * p0 * move * USD)
         run.traffic.price_fn = path
         run.traffic.feed_every = self.slot_seconds
-        run.traffic.stopped_feeds.add(("BTC-PERP", "secondary"))
+        run.traffic.stopped_feeds.add((self.symbol, "secondary"))
         run.mark_incident()
         last_secondary = t0
         closed = False
         while w.clock.timestamp < t0 + span:
             if w.clock.timestamp - last_secondary >= self.lag_s:
-                run.traffic.push("BTC-PERP", "secondary", w.true_price["BTC-PERP"])
+                run.traffic.push(self.symbol, "secondary", w.true_price[self.symbol])
                 last_secondary = w.clock.timestamp
-            held = int(w.read(p.oracle.functions.viewPrice(btc.id))[0]) / WAD
-            if not closed and held > w.true_price["BTC-PERP"] * (1 + self.exit_gap):
-                run.send(self.attacker, p.router.functions.close(btc.id), malicious=True,
+            held = int(w.read(p.oracle.functions.viewPrice(m.id))[0]) / WAD
+            true = w.true_price[self.symbol]
+            gift = held < true * (1 - self.exit_gap) if self.rising else held > true * (1 + self.exit_gap)
+            if not closed and gift:
+                run.send(self.attacker, p.router.functions.close(m.id), malicious=True,
                          label="close at the held price")  # fmt: skip
-                self.loss_at_market = size / WAD * (p0 - w.true_price["BTC-PERP"])
+                self.loss_at_market = size / WAD * (p0 - true)  # signed size: a short loses on a rise
                 closed = True
             run.slot(self.slot_seconds)
         if not closed:
-            run.send(self.attacker, p.router.functions.close(btc.id), malicious=True, label="close at the end")
-            self.loss_at_market = size / WAD * (p0 - w.true_price["BTC-PERP"])
+            run.send(self.attacker, p.router.functions.close(m.id), malicious=True, label="close at the end")
+            self.loss_at_market = size / WAD * (p0 - w.true_price[self.symbol])
             run.slot(self.slot_seconds)
-        run.traffic.stopped_feeds.discard(("BTC-PERP", "secondary"))
+        run.traffic.stopped_feeds.discard((self.symbol, "secondary"))
         run.traffic.price_fn = None
         run.traffic.feed_every = 30
         cash_out(run, self.attacker, run.n(6))
@@ -295,6 +305,35 @@ class LaggingFeedCrash(_LeveragedTrader):
         out.attacker_gain = max(0, taken)
         out.value_at_risk = self.value_at_risk
         out.value_lost = max(0, min(self.value_at_risk, kept - brought + int(self.loss_at_market * USD)))
+
+
+class LaggingFeedCrashQuick(LaggingFeedCrash):
+    """A shorter lag and a smaller gap: the secondary reports every 50 minutes, the exit at 4% off."""
+
+    key = "lagging-feed-crash-quick"
+    title = "Lagging feed in a real crash: shorter lag, exit 4% off the market"
+    lag_s = 3_000
+    exit_gap = 0.04
+
+
+class LaggingFeedCrashEth(LaggingFeedCrash):
+    """The other market (ETH-PERP on BTC's relative path), a 70-minute lag, an exit 8% off."""
+
+    key = "lagging-feed-crash-eth"
+    title = "Lagging feed in a real crash on ETH-PERP: exit 8% off the market"
+    symbol = "ETH-PERP"
+    lag_s = 4_200
+    exit_gap = 0.08
+
+
+class LaggingFeedRally(LaggingFeedCrash):
+    """A rally (the crash hours mirrored upward): short before it, bought back at the held (too low) price."""
+
+    key = "lagging-feed-rally"
+    title = "Lagging feed in a rally: a short bought back at the held price"
+    incident = "stale/held oracle price during a fast rise (mirrored May 2021 hours; issue 10, class 3)"
+    rising = True
+    exit_gap = 0.05
 
 
 class ContainmentLapse(_FeederTrader):
@@ -352,4 +391,4 @@ class PauseWaitOut(ContainmentLapse):
 
 
 VARIANTS = (FeederSwings, FeederSwingsFast, FeederJitteredRamp, FeederOneBlock, FeederNextBlockTip, LaggingFeedCrash,
-            ContainmentLapse, PauseWaitOut)  # fmt: skip
+            LaggingFeedCrashQuick, LaggingFeedCrashEth, LaggingFeedRally, ContainmentLapse, PauseWaitOut)  # fmt: skip

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bastion.rehearse.scenarios.base import BENIGN, Outcome, Run, Scenario
 from bastion.rehearse.world import HOUR, USD
+from bastion.sim.data import load_btc_hourly
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "btc_usd_2021-05-18_20_hourly.csv"
 
@@ -17,6 +18,12 @@ def crash_closes() -> list[tuple[int, float]]:
     """(unix, close) of the bundled May 2021 excerpt, oldest first."""
     with DATA.open() as f:
         return [(int(r["unix"]), float(r["close"])) for r in csv.DictReader(f)]
+
+
+def history_closes(start: int, end: int) -> list[tuple[int, float]]:
+    """(unix, close) of the bundled hourly BTC history between ``start`` and ``end`` (unix), oldest first."""
+    h = load_btc_hourly()
+    return [(int(u), float(c)) for u, c in zip(h.unix, h.close, strict=True) if start <= u <= end]
 
 
 def _solvency(run: Run, out: Outcome) -> bool:
@@ -85,9 +92,12 @@ class CrashReplay(Scenario):
             w.act(user, w.protocol.router.functions.deposit(40_000 * USD))
             t.watched_accounts.append(user.address)
 
+    def closes(self) -> list[tuple[int, float]]:
+        return crash_closes()
+
     def play(self, run: Run) -> None:
         w = run.world
-        closes = crash_closes()
+        closes = self.closes()
         if run.scale < 1.0:  # the hours around the steepest fall
             worst = min(range(1, len(closes)), key=lambda i: closes[i][1] / closes[i - 1][1])
             half = max(3, int(len(closes) * run.scale) // 2)
@@ -133,6 +143,18 @@ class CrashReplay(Scenario):
             f"low {self.low - 1:+.0%}; {len(done)} of {len(liquidations)} liquidations went through; "
             f"{sum(r.ok is True for r in self.exits)} of {len(self.exits)} final exits went through"
         )
+
+
+class CrashReplayMarch2020(CrashReplay):
+    """Another real crash day: BTC's March 12-13, 2020 fall (about -40% in a day, -15% in its worst hour),
+    from the bundled hourly history, replayed the same way. Nothing may trip or pause."""
+
+    key = "crash-replay-2020"
+    title = "Replayed crash: BTC, March 12-13 2020"
+    incident = "March 12, 2020 crypto crash (bundled hourly history)"
+
+    def closes(self) -> list[tuple[int, float]]:
+        return history_closes(1583928000, 1584100800)  # 2020-03-11 12:00 .. 2020-03-13 12:00 UTC
 
 
 class BankRun(Scenario):

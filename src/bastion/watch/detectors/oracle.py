@@ -2,14 +2,20 @@
 protocol's feeds declared in the config (``kind = "feed"`` with a ``reference``, see ``feeds.py``).
 
 - ``oracle_deviation``: when a market's feed reports (``AnswerUpdated``), or every ``recheck_blocks``,
-  compare the primary feed with the secondary feed and with the AMM pool's TWAP
-  (``ConstantProductPool.priceCumulative`` over ``twap_blocks``). Feeds that agree with each other but
-  not with the pool are the compromised-feeder pattern: the OracleGuard accepts such a move (it is
-  corroborated), so it is CRITICAL.
+  compare the primary feed with the secondary feed and with the AMM pool (``ConstantProductPool``: its
+  TWAP from ``priceCumulative`` over ``twap_blocks`` and its spot; the feed is judged against the nearer
+  of the two, since in a genuine fast move the arbitraged spot follows the feeds while the TWAP lags).
+  Feeds that agree with each other but not with the pool are the compromised-feeder pattern: the
+  OracleGuard accepts such a move (it is corroborated), so it is CRITICAL.
 - ``oracle_deviation`` with ``references`` (named feed -> pool, optional peer feed): every block, the
-  feed against the pool's time-weighted price over ``twap_seconds`` (a TWAP one flash-loan transaction
-  cannot move) and against its peer; reported once when it crosses the threshold. Catches a compromised
-  feeder (even of both feeds), a feed stuck during a fast move, a feed pinned at a floor.
+  feed against the nearer of the pool's time-weighted price over ``twap_seconds`` (a TWAP one flash-loan
+  transaction cannot move) and its spot, and against its peer; reported once when it crosses the
+  threshold. Catches a compromised feeder (even of both feeds), a feed stuck during a fast move, a feed
+  pinned at a floor. With ``max_spot_deviation_bps`` (the band an arbitraged pool keeps around honest
+  feeds) it also reports, in the block a feed and its pool's spot leave that band, who moved: a feed
+  pushed off a pool that stayed (and off its TWAP), however small the push: HIGH; the pool pushed off
+  fresh feeds that agree with each other: MEDIUM (a pool anomaly; the narrow answer comes with the
+  TWAP crossing).
 - ``stale_feed``: a feed's ``updatedAt`` older than its heartbeat (the OracleGuard's own, unless
   configured), reported on the block where it becomes stale.
 
@@ -111,8 +117,9 @@ class OracleDeviation(Detector):
     description = (
         "A feed deviates from its reference beyond a threshold: a config feed (kind feed) from its reference "
         "feed or V2-pair TWAP (critical past critical_bps); a market's primary feed from its secondary or "
-        "the pool TWAP (critical when both feeds agree on a price the pool does not show); a named reference's "
-        "feed from its pool's TWAP over twap_seconds or its peer, every block (once per crossing)"
+        "the pool (nearer of TWAP and spot; critical when both feeds agree on a price the pool does not show); "
+        "a named reference's feed from its pool (nearer of TWAP over twap_seconds and spot) or its peer, every "
+        "block (once per crossing), and who left an arbitraged pool's band first (max_spot_deviation_bps)"
     )
 
     class Config(DetectorConfig):
@@ -127,6 +134,14 @@ class OracleDeviation(Detector):
         critical_bps: int = Field(default=2_000, gt=0, le=100_000, description="a config feed's critical level")
         references: dict[str, FeedRef] = Field(default_factory=dict, description="name -> feed, pool, peer")
         twap_seconds: int = Field(default=300, gt=0, le=7 * 86_400, description="the references' TWAP window")
+        max_spot_deviation_bps: int = Field(
+            default=0,
+            ge=0,
+            le=10_000,
+            description="references: the band an arbitraged pool keeps around its feed; a crossing of it "
+            "reports who moved (a feed off its pool's spot and TWAP: high; the pool off fresh, agreeing "
+            "feeds: medium); 0: off",
+        )
 
     recommendation = "Restrict the markets the feed prices (reduce-only) and check the feeder key"
 
@@ -178,17 +193,20 @@ class OracleDeviation(Detector):
                     )
                 )
             twap = pool_twap(view, m, event, cfg.twap_blocks)
-            if twap is None or twap[0] <= 0:
+            if twap is None or twap[0] <= 0 or twap[1] <= 0:
                 continue
-            dev = bps(p, twap[0])
+            # Judged against the nearer of the pool's TWAP and spot: in a genuine fast move the arbitraged
+            # spot follows the feeds while the TWAP lags (no anomaly); a feed pushed off the market is far
+            # from both, and a flash-moved spot alone is answered by the TWAP.
+            dev = min(bps(p, twap[0]), bps(p, twap[1]))
             if dev <= cfg.max_twap_deviation_bps:
                 continue
             agreed = s is not None and not feeds_apart
             out.append(
                 self.finding(
                     event,
-                    f"{m.symbol} oracle {p / WAD:,.2f} is {dev / 100:.2f}% away from the pool TWAP "
-                    f"{twap[0] / WAD:,.2f}"
+                    f"{m.symbol} oracle {p / WAD:,.2f} is {dev / 100:.2f}% away from the pool (TWAP "
+                    f"{twap[0] / WAD:,.2f}, spot {twap[1] / WAD:,.2f})"
                     + (" (both feeds agree: corroborated, the guard accepts it)" if agreed else ""),
                     tx_hash=first.tx_hash if first else None,
                     subject=m.feed_primary,
@@ -227,8 +245,8 @@ class OracleDeviation(Detector):
         return view.history.derive(block, "oracle_reference", compute)
 
     def _ref_deviations(self, view: ChainView, block: Block) -> dict[str, tuple[int, int, dict[str, Any]]]:
-        """Per reference: (bps beyond its threshold, the price it was judged against, readings). The pool's
-        TWAP over ``twap_seconds`` against ``max_twap_deviation_bps``; a peer (tighter:
+        """Per reference: (bps beyond its threshold, the price it was judged against, readings). The nearer
+        of the pool's TWAP over ``twap_seconds`` and its spot against ``max_twap_deviation_bps``; a peer (tighter:
         ``max_feed_deviation_bps``, two feeds of one asset agree) when it is further beyond."""
         cfg = self.config
         now = self._ref_state(view, block)
@@ -242,6 +260,8 @@ class OracleDeviation(Detector):
                 ref = (cur["cum"] - first[name]["cum"]) // (now["ts"] - first["ts"])
             if ref <= 0 or cur["price"] <= 0:
                 continue
+            if cur["spot"] > 0 and bps(cur["price"], cur["spot"]) < bps(cur["price"], ref):
+                ref = cur["spot"]  # the nearer pool price: a genuine fast move has the spot follow the feed
             over, judged = bps(cur["price"], ref) - cfg.max_twap_deviation_bps, ref
             if cur["peer"] > 0:
                 peer_over = bps(cur["price"], cur["peer"]) - cfg.max_feed_deviation_bps
@@ -257,7 +277,7 @@ class OracleDeviation(Detector):
         now = self._ref_deviations(view, event)
         prev_block = view.history.last
         before = self._ref_deviations(view, prev_block) if prev_block is not None else {}
-        out = []
+        out = self._spot_crossings(event, view, prev_block) if cfg.max_spot_deviation_bps and prev_block else []
         for name, (over, ref, cur) in now.items():
             if over <= 0 or (name in before and before[name][0] > 0):
                 continue  # within bounds, or already reported when it crossed
@@ -279,6 +299,69 @@ class OracleDeviation(Detector):
                     },
                 )
             )
+        return out
+
+    def _spot_crossings(self, event: Block, view: ChainView, prev: Block) -> list[Finding]:
+        """A feed and its pool's spot leave the band an arbitraged pool keeps (``max_spot_deviation_bps``)
+        in this block: who moved? A feed that jumped off a pool that stayed (and is off the TWAP too) is
+        a pushed price, below any jump or TWAP threshold: HIGH at its first update. A pool that left
+        fresh feeds agreeing with each other is a pool anomaly: MEDIUM (reported; the narrow answer
+        comes with the TWAP crossing). Reported once per crossing."""
+        cfg = self.config
+        band = cfg.max_spot_deviation_bps
+        now, then = self._ref_state(view, event), self._ref_state(view, prev)
+        window = view.history.window(event, seconds=cfg.twap_seconds)
+        first = self._ref_state(view, window[0]) if len(window) > 1 else None
+        out = []
+        for name, fr in cfg.references.items():
+            cur, old = now[name], then[name]
+            if min(cur["price"], cur["spot"], old["price"], old["spot"]) <= 0:
+                continue
+            dev = bps(cur["price"], cur["spot"])
+            if dev <= band or bps(old["price"], old["spot"]) > band:
+                continue  # inside the band, or already outside it before this block
+            feed_moved, pool_moved = bps(cur["price"], old["price"]), bps(cur["spot"], old["spot"])
+            twap = cur["spot"]
+            if first is not None and now["ts"] > first["ts"]:
+                twap = (cur["cum"] - first[name]["cum"]) // (now["ts"] - first["ts"])
+            details = {
+                "feed": name,
+                "market": fr.market,
+                "price": cur["price"],
+                "spot": cur["spot"],
+                "twap": twap,
+                "deviation_bps": dev,
+                "feed_moved_bps": feed_moved,
+                "pool_moved_bps": pool_moved,
+                "age_s": event.timestamp - cur["updated_at"],
+            }
+            if feed_moved > pool_moved and twap > 0 and bps(cur["price"], twap) > band:
+                out.append(
+                    self.finding(
+                        event,
+                        f"feed {name} moved {feed_moved} bps to {dev} bps off its pool (spot and TWAP), "
+                        "which stayed: a pushed price",
+                        subject=view.protocol.resolve(fr.feed),
+                        discriminator=f"{name}:spot",
+                        details={**details, "moved": "feed"},
+                    )
+                )
+            elif pool_moved > feed_moved:
+                peer_agrees = not fr.peer or (
+                    cur["peer"] > 0 and bps(cur["price"], cur["peer"]) <= cfg.max_feed_deviation_bps
+                )
+                if not peer_agrees:
+                    continue  # feeds apart: the peer check reports it
+                out.append(
+                    self.finding(
+                        event,
+                        f"pool of feed {name} moved {pool_moved} bps to {dev} bps off its feed: a pool anomaly",
+                        subject=view.protocol.resolve(fr.pool),
+                        discriminator=f"{name}:pool",
+                        severity=Severity.MEDIUM,
+                        details={**details, "moved": "pool"},
+                    )
+                )
         return out
 
     def _config_feeds(self, event: Block, view: ChainView, recheck: bool) -> list[Finding]:
