@@ -95,8 +95,13 @@ abstract contract EmergencySettlement is GuardAccess {
 
     /// @dev Guard every state-changing entry point of the protocol with it.
     modifier whenNotSettled() {
-        if (settled) revert ProtocolSettled();
+        _whenNotSettled();
         _;
+    }
+
+    /// @dev The modifier's check in one place (every guarded entry point would otherwise carry a copy).
+    function _whenNotSettled() internal view {
+        if (settled) revert ProtocolSettled();
     }
 
     // ---------------------------------------------------------------- trigger, tally and claim

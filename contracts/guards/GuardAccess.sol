@@ -32,14 +32,23 @@ abstract contract GuardAccess {
     error ZeroAddress();
 
     modifier onlyGovernance() {
-        if (msg.sender != governance) revert NotGovernance(msg.sender);
+        _onlyGovernance();
         _;
     }
 
     /// @dev Governance can always do what the guardian can.
     modifier onlyGuardian() {
-        if (msg.sender != guardian && msg.sender != governance) revert NotGuardian(msg.sender);
+        _onlyGuardian();
         _;
+    }
+
+    // The modifiers' checks live in functions: each guarded function would otherwise carry its own copy.
+    function _onlyGovernance() internal view {
+        if (msg.sender != governance) revert NotGovernance(msg.sender);
+    }
+
+    function _onlyGuardian() internal view {
+        if (msg.sender != guardian && msg.sender != governance) revert NotGuardian(msg.sender);
     }
 
     constructor(address governance_, address guardian_) {

@@ -190,7 +190,7 @@ contract ClearingEngine is EmergencySettlement {
     error NotVault(address caller);
 
     modifier onlyRouter() {
-        if (msg.sender != router) revert NotRouter(msg.sender);
+        _onlyRouter();
         _;
     }
 
@@ -198,12 +198,7 @@ contract ClearingEngine is EmergencySettlement {
     ///      price and then liquidates in one transaction must see the new price.
     modifier priced() {
         _;
-        for (uint256 i; i < _markets.length; ++i) {
-            bytes32 slot = bytes32(uint256(PRICE_CACHE) + i);
-            assembly ("memory-safe") {
-                tstore(slot, 0)
-            }
-        }
+        _clearPriceCache();
     }
 
     /// @param governance_ The timelock.
@@ -587,6 +582,20 @@ contract ClearingEngine is EmergencySettlement {
             mm18 += PerpMath.requirement(size, _price(i), _graceParam(_markets[i].id, P_MAINTENANCE_MARGIN_BPS));
         }
         return PerpMath.toCollateralUp(mm18, collateralScale);
+    }
+
+    // Modifier bodies live in functions so each guarded entry point does not carry its own copy (size).
+    function _onlyRouter() private view {
+        if (msg.sender != router) revert NotRouter(msg.sender);
+    }
+
+    function _clearPriceCache() private {
+        for (uint256 i; i < _markets.length; ++i) {
+            bytes32 slot = bytes32(uint256(PRICE_CACHE) + i);
+            assembly ("memory-safe") {
+                tstore(slot, 0)
+            }
+        }
     }
 
     function _onlyVault() private view {
