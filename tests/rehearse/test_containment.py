@@ -14,7 +14,7 @@ NEW = (
     "feeder-swings", "feeder-swings-fast", "feeder-ramp-jitter", "feeder-one-block", "feeder-next-block-tip",
     "lagging-feed-crash", "claims-in-pause", "pause-waitout", "timelock-batch", "guardian-tighten",
     "whale-roundtrip", "whale-roundtrip-large", "pool-holding", "pool-holding-shallow",
-    "guardian-tighten-margin", "guardian-tighten-quick",
+    "guardian-tighten-margin", "guardian-tighten-quick", "feeder-one-block-in-band", "feeder-next-block-tip-in-band",
 )  # fmt: skip
 
 
@@ -65,8 +65,10 @@ def test_every_new_scenario_runs_to_the_end_of_its_consequences(key: str) -> Non
 def test_humans_hold_the_pause_until_the_remedy_voids_incident_claims_and_profit() -> None:
     """The watchtower pauses withdrawals; the humans queue ONE remedy batch for the accounts that closed at
     a flagged price, hold the pause past the guardian's 24 h while it is queued, execute it when ready
-    and release the hold; the attacker's claims and profit are voided, honest claims are paid after."""
-    out = run_one("claims-in-pause", "all", scale=0.3)
+    and release the hold; the attacker's claims and profit are voided, honest claims are paid after.
+    (An in-band push closed in its own block: the one price attack whose close is filled at the pushed
+    price; once the market is reduce-only, closes fill at the guard's exit range and nothing is gained.)"""
+    out = run_one("feeder-one-block-in-band", "all", scale=0.3)
     steps = [h["what"] for h in out.humans]
     queued = next(h for h in out.humans if h["what"].startswith("queued the remedy"))
     executed = next(h for h in out.humans if h["what"] == "executed the remedy and released the hold")

@@ -215,6 +215,28 @@ class FeederNextBlockTip(FeederOneBlock):
     tip_gwei = 100.0
 
 
+class FeederOneBlockInBand(FeederOneBlock):
+    """Push and extract in one block with a jump the OracleGuard accepts: both feeds agree (one key) and
+    stay inside the pool TWAP's band, so the close is filled at the pushed price before anyone can react.
+    Only what follows can help: the pause keeps the profit inside (it is still vesting), and governance's
+    remedy voids what the flagged price paid."""
+
+    key = "feeder-one-block-in-band"
+    title = "Feeder key: in-band push, close in the same block"
+    jump = 0.06
+
+
+class FeederNextBlockTipInBand(FeederOneBlock):
+    """An in-band push, then the close and withdrawals at the top of the next block with a 100-gwei tip,
+    ahead of the watchtower's reduce-only forcing and pause in that block."""
+
+    key = "feeder-next-block-tip-in-band"
+    title = "Feeder key: in-band push, extract next block with a high tip"
+    jump = 0.05
+    gap = 1
+    tip_gwei = 100.0
+
+
 class LaggingFeedCrash(_LeveragedTrader):
     """A lagging second feed on a real crash (class 3): BTC's May 19, 2021 fall (bundled hourly closes,
     10-minute blocks), the primary feed follows the market, the secondary updates only every ``lag_s``.
@@ -390,5 +412,6 @@ class PauseWaitOut(ContainmentLapse):
     cash_claims = False
 
 
-VARIANTS = (FeederSwings, FeederSwingsFast, FeederJitteredRamp, FeederOneBlock, FeederNextBlockTip, LaggingFeedCrash,
+VARIANTS = (FeederSwings, FeederSwingsFast, FeederJitteredRamp, FeederOneBlock, FeederNextBlockTip,
+            FeederOneBlockInBand, FeederNextBlockTipInBand, LaggingFeedCrash,
             LaggingFeedCrashQuick, LaggingFeedCrashEth, LaggingFeedRally, ContainmentLapse, PauseWaitOut)  # fmt: skip
